@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` (whole pipeline on the bundled data) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+CORES ?= 2
+# Jupyter's kernel and Snakemake's shell commands must find the environment's tools first.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run test lint dry-run lock demo-data clean
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/snakemake --cores $(CORES)
+	@echo "Report: $(CURDIR)/results/report/report.html"
+
+test: $(VENV)/.installed lint dry-run
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check analysis workflow/scripts tests
+
+dry-run: $(VENV)/.installed
+	$(BIN)/snakemake --dry-run --quiet rules --cores 1
+
+# Regenerate the pinned lock from requirements.in in a fresh environment.
+lock:
+	rm -rf /tmp/centre-lock && $(PYTHON) -m venv /tmp/centre-lock
+	/tmp/centre-lock/bin/pip install --quiet -r requirements.in
+	{ echo "# Pinned, complete dependency set (Python 3.11). Regenerate with: make lock"; \
+	  /tmp/centre-lock/bin/pip freeze; } > requirements.lock
+
+# Rebuild the bundled synthetic data from the seeded simulator (tests check they are identical).
+demo-data: $(VENV)/.installed
+	$(BIN)/python -m analysis.simulate data/raw --preset demo
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,27 @@
+# Children's-centre funding and maternal mental health: the whole pipeline.
+# Entry point only: config, its validation, the stage files and the final targets.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/clean.smk"
+include: "workflow/rules/exposure.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/tables.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    """Every deliverable: data products, result tables and their renderings, figures, the report."""
+    input:
+        final_outputs(),
+    default_target: True

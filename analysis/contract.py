@@ -1,0 +1,101 @@
+"""The raw-data contract: the four CSV files, their columns and what each column may hold.
+
+data/raw/README.md documents the same contract for data managers; tests/test_contract_doc.py keeps the two
+in step. Column kinds are parsed by analysis.cleaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Survey codes meaning "no answer": -9 refused, -8 don't know, -1 not asked.
+MISSING_CODES = ("-9", "-8", "-1")
+
+LA_CODE_PATTERN = r"^E(06|08|09|10)\d{6}$"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a raw file.
+
+    kind: id | text | la_code | code (whole number in [low, high]) | number (in [low, high]) |
+          money | financial_year | date | category (one of `levels`).
+    """
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    levels: tuple[str, ...] = ()
+    required: bool = True  # False: the column may be absent from the file
+    nullable: bool = False  # True: a blank (or, in the survey, a missing code) is allowed
+
+
+@dataclass(frozen=True)
+class RawFile:
+    name: str
+    columns: tuple[Column, ...]
+    missing_codes: tuple[str, ...] = ()  # codes read as missing in nullable columns
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+K6_ITEMS = tuple(f"k6_{i}" for i in range(1, 7))
+GHQ_ITEMS = tuple(f"ghq_{c}" for c in "abcdefghijkl")
+
+CENTRES = RawFile(
+    "centres.csv",
+    (
+        Column("centre_id", "id"),
+        Column("centre_name", "text"),
+        Column("la_code", "la_code"),
+        Column("la_name", "text"),
+        Column("phase", "code", 1, 3),
+        Column("idaci_decile", "code", 1, 10),
+        Column("urban_rural", "category", levels=("urban", "rural")),
+    ),
+)
+
+CENTRE_FUNDING = RawFile(
+    "centre_funding.csv",
+    (
+        Column("centre_id", "id"),
+        Column("financial_year", "financial_year"),
+        Column("budget_gbp", "money", nullable=True),
+        Column("services_offered", "code", 0, 1000, required=False, nullable=True),
+    ),
+)
+
+DEFLATORS = RawFile(
+    "deflators.csv",
+    (
+        Column("financial_year", "financial_year"),
+        Column("gdp_deflator", "number", 1e-9, None),
+    ),
+)
+
+SURVEY = RawFile(
+    "survey.csv",
+    (
+        Column("mother_id", "id"),
+        Column("wave", "code", 1, 3),
+        Column("interview_date", "date", nullable=True),
+        Column("centre_id", "id"),
+        *(Column(item, "code", 1, 5, nullable=True) for item in K6_ITEMS),
+        *(Column(item, "code", 1, 4, nullable=True) for item in GHQ_ITEMS),
+        Column("mother_age", "number", 12, 65, nullable=True),
+        Column("mother_education", "code", 1, 4, nullable=True),
+        Column("ethnicity", "code", 1, 6, nullable=True),
+        Column("lone_parent", "code", 0, 1, nullable=True),
+        Column("income_band", "code", 1, 5, nullable=True),
+        Column("workless", "code", 0, 1, nullable=True),
+        Column("child_sex", "code", 1, 2, nullable=True),
+        Column("child_age_months", "number", 0, 72, nullable=True),
+        Column("centre_visits_month", "code", 0, 100, nullable=True),
+    ),
+    missing_codes=MISSING_CODES,
+)
+
+RAW_FILES = (CENTRES, CENTRE_FUNDING, DEFLATORS, SURVEY)

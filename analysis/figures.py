@@ -1,0 +1,73 @@
+"""Figures for the report. Each is titled, has labelled axes with units, and carries a visible
+synthetic-data marking when made from demonstration data."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on a server or in CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis.exposure import GROUPS  # noqa: E402
+from analysis.results import outcome_label  # noqa: E402
+
+GROUP_COLOURS = {"cut": "#b2182b", "stable": "#8c8c8c", "growing": "#2166ac"}
+SYNTHETIC_MARK = "SYNTHETIC DATA - NOT EVIDENCE"
+
+
+def _mark_synthetic(fig: plt.Figure) -> None:
+    fig.text(0.5, 0.5, SYNTHETIC_MARK, fontsize=26, color="#d62728", alpha=0.22, rotation=20,
+             ha="center", va="center", weight="bold")
+    fig.text(0.01, 0.01, "Synthetic demonstration data: not evidence", fontsize=9, color="#d62728",
+             weight="bold")
+
+
+def _save(fig: plt.Figure, path, synthetic: bool) -> None:
+    if synthetic:
+        _mark_synthetic(fig)
+    # Fixed metadata so that the same inputs give the same file.
+    fig.savefig(path, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def budget_change_figure(exposure: pd.DataFrame, cut_pct: float, growth_pct: float, window: str,
+                         path, synthetic: bool) -> None:
+    """Each centre's real-terms budget change, by funding group, with the group thresholds marked."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    grouped = exposure.dropna(subset=["budget_change_pct"])
+    edges = np.linspace(np.floor(grouped["budget_change_pct"].min() / 5) * 5,
+                        np.ceil(grouped["budget_change_pct"].max() / 5) * 5 + 1e-9, 30)
+    for group in GROUPS:
+        values = grouped.loc[grouped["funding_group"] == group, "budget_change_pct"]
+        ax.hist(values, bins=edges, color=GROUP_COLOURS[group], alpha=0.85,
+                label=f"{group} ({len(values)} centres)")
+    for threshold in (cut_pct, growth_pct):
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+        ax.annotate(f"{threshold:+g}%", (threshold, ax.get_ylim()[1] * 0.95), ha="center",
+                    fontsize=9, backgroundcolor="white")
+    ax.set_title(f"Real-terms budget change of each children's centre, {window}")
+    ax.set_xlabel("Change in real-terms budget (%)")
+    ax.set_ylabel("Number of centres")
+    ax.legend(title="Funding group", frameon=False)
+    _save(fig, path, synthetic)
+
+
+def estimates_figure(contrasts: pd.DataFrame, path, synthetic: bool) -> None:
+    """Each contrast's estimate with its confidence interval, against a line at no difference."""
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.8 * len(contrasts)))
+    y = np.arange(len(contrasts))[::-1]
+    ax.errorbar(contrasts["estimate"], y,
+                xerr=[contrasts["estimate"] - contrasts["ci_lower"],
+                      contrasts["ci_upper"] - contrasts["estimate"]],
+                fmt="o", color="black", capsize=4)
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.set_yticks(y, contrasts["contrast"])
+    ax.set_ylim(-0.7, len(contrasts) - 0.3)
+    level = int(round(100 * contrasts["ci_level"].iloc[0]))
+    reference = contrasts["reference"].iloc[0]
+    ax.set_xlabel(f"Difference in {outcome_label(contrasts['outcome'].iloc[0])}\n"
+                  f"(points, with {level}% CI; below 0 = less distress than at {reference} centres)")
+    ax.set_title(f"Mothers' psychological distress compared with mothers at {reference} centres")
+    _save(fig, path, synthetic)

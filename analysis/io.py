@@ -1,0 +1,72 @@
+"""Small I/O helpers shared by the stages: atomic writes and logging set-up."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, lineterminator="\n")
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
+def write_json(data: dict, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
+
+
+def write_text(text: str, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def log_to(path: str | Path) -> None:
+    """Send this process's log records to `path` and to stderr (so errors also reach the terminal)."""
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in (logging.FileHandler(path, mode="w"), logging.StreamHandler(sys.stderr)):
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    logging.captureWarnings(True)
+
+
+def run_logged(log_path: str | Path, stage, **kwargs) -> None:
+    """Run one pipeline stage with logging; bad data end the process with the plain message, no traceback."""
+    from analysis.errors import RawDataError  # local: keeps io importable on its own
+
+    log_to(log_path)
+    try:
+        stage(**kwargs)
+    except RawDataError as err:
+        logging.getLogger(stage.__module__).error("%s", err)
+        sys.exit(1)
+    except Exception:
+        logging.getLogger(stage.__module__).exception("stage %s failed", stage.__name__)
+        raise

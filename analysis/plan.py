@@ -1,0 +1,57 @@
+"""Checks of the analysis plan that a JSON schema cannot express (cross-references between entries).
+
+Runs when the workflow starts, before any job, so a wrong plan fails with a message instead of a result.
+"""
+
+from __future__ import annotations
+
+from analysis.contract import SURVEY
+from analysis.sample import CENTRE_VARIABLES, DERIVED, IDENTIFIERS, wave_suffix
+
+
+class PlanError(ValueError):
+    """The analysis plan in config/config.yaml is inconsistent."""
+
+
+def baseline_variables() -> set[str]:
+    """Names a covariate may take: survey measures, derived indicators and centre characteristics."""
+    keys = {"mother_id", "wave", "interview_date", "centre_id"}
+    return (set(SURVEY.column_names) - keys) | set(DERIVED) | set(CENTRE_VARIABLES)
+
+
+def check_plan(config: dict) -> None:
+    problems = []
+    exposure = config["exposure"]
+    if exposure["base_year"] >= exposure["end_year"]:
+        problems.append(f"exposure.base_year {exposure['base_year']} is not before end_year "
+                        f"{exposure['end_year']}")
+    sample = config["primary_sample"]
+    if sample["baseline_wave"] >= sample["followup_wave"]:
+        problems.append("primary_sample.baseline_wave must be earlier than followup_wave")
+    models = config["models"]
+    source = sample["covariates_from_model"]
+    if source not in models:
+        problems.append(f"primary_sample.covariates_from_model names '{source}', which is not a model")
+        raise PlanError("; ".join(problems))
+
+    scores = {wave_suffix(sample["score"], w) for w in (sample["baseline_wave"], sample["followup_wave"])}
+    known = baseline_variables() | scores
+    sample_covariates = set(models[source]["covariates"])
+    for name in sorted(sample_covariates - known):
+        problems.append(f"models.{source}.covariates: '{name}' is not a survey, derived or centre "
+                        "variable")
+    carried = set(IDENTIFIERS) | scores | sample_covariates
+    for model, entry in models.items():
+        used = [entry["outcome"], entry["exposure"], *entry["covariates"], *entry["clusters"]]
+        for name in used:
+            if name not in carried:
+                problems.append(f"models.{model}: variable '{name}' is not in the analysis data "
+                                f"(available: {', '.join(sorted(carried))})")
+        for name in entry.get("categorical", {}):
+            if name not in entry["covariates"]:
+                problems.append(f"models.{model}.categorical: '{name}' is not one of its covariates")
+        if entry["outcome"] in entry["covariates"]:
+            problems.append(f"models.{model}: the outcome '{entry['outcome']}' is also a covariate")
+    if problems:
+        raise PlanError("The analysis plan (config/config.yaml) is inconsistent:\n  - "
+                        + "\n  - ".join(problems))

@@ -1,0 +1,143 @@
+"""Tidy result tables (one row per contrast or term) and their Markdown / LaTeX renderings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.design import ModelSpec
+from analysis.mixed import NestedFit
+
+SCORE_LABELS = {
+    "k6": "K6 psychological distress (0-24, higher = more distress)",
+    "ghq_likert": "GHQ-12 Likert score (0-36, higher = more distress)",
+    "ghq_caseness": "GHQ-12 caseness count (0-12, higher = more distress)",
+}
+SE_METHOD = ("lme4 convention: sqrt(diag((X'V^-1 X)^-1)) with V at the REML estimates "
+             "(variance components treated as known)")
+CI_METHOD = "Wald, normal approximation: estimate +- z x SE; two-sided p from the normal distribution"
+SYNTHETIC_BANNER = ("SYNTHETIC DEMONSTRATION DATA - these numbers are not evidence about any real "
+                    "centre, local authority or family.")
+
+
+def outcome_label(outcome: str) -> str:
+    """'k6_w3' -> 'K6 psychological distress (...) at wave 3'."""
+    score, _, wave = outcome.rpartition("_w")
+    if score in SCORE_LABELS and wave.isdigit():
+        return f"{SCORE_LABELS[score]} at wave {wave}"
+    return outcome
+
+
+def _wald(estimate: np.ndarray, se: np.ndarray, level: float) -> dict[str, np.ndarray]:
+    z = stats.norm.ppf(0.5 + level / 2)
+    return {
+        "ci_lower": estimate - z * se,
+        "ci_upper": estimate + z * se,
+        "p_value": 2 * stats.norm.sf(np.abs(estimate / se)),
+    }
+
+
+def coefficient_table(fit: NestedFit, spec: ModelSpec, synthetic: bool) -> pd.DataFrame:
+    table = fit.table()
+    table = table.assign(**_wald(table["estimate"].to_numpy(), table["std_error"].to_numpy(),
+                                 spec.ci_level))
+    table.insert(0, "model", spec.name)
+    table.insert(1, "outcome", spec.outcome)
+    table["synthetic_data"] = synthetic
+    return table
+
+
+def contrast_table(fit: NestedFit, spec: ModelSpec, synthetic: bool) -> pd.DataFrame:
+    """One row per exposure contrast against the reference group, with its estimand spelled out."""
+    table = coefficient_table(fit, spec, synthetic).set_index("term")
+    rows = []
+    for level in spec.contrast_levels():
+        row = table.loc[spec.exposure_term(level)]
+        rows.append({
+            "outcome": spec.outcome,
+            "contrast": f"{level} vs {spec.reference}",
+            "estimate": row["estimate"],
+            "std_error": row["std_error"],
+            "ci_lower": row["ci_lower"],
+            "ci_upper": row["ci_upper"],
+            "p_value": row["p_value"],
+            "n_mothers": fit.n_obs,
+            "n_centres": fit.n_inner,
+            "n_las": fit.n_outer,
+            "model": spec.name,
+            "reference": spec.reference,
+            "estimand": (f"Adjusted difference in mean {outcome_label(spec.outcome)} between mothers at "
+                         f"{level} centres and mothers at {spec.reference} centres"),
+            "direction": spec.direction.strip(),
+            "ci_level": spec.ci_level,
+            "se_method": SE_METHOD,
+            "ci_method": CI_METHOD,
+            "synthetic_data": synthetic,
+        })
+    return pd.DataFrame(rows)
+
+
+DISPLAY_COLUMNS = {
+    "contrast": "Contrast",
+    "estimate": "Difference",
+    "std_error": "SE",
+    "ci_lower": "95% CI lower",
+    "ci_upper": "95% CI upper",
+    "p_value": "p",
+    "n_mothers": "Mothers",
+    "n_centres": "Centres",
+    "n_las": "LAs",
+}
+
+
+def display_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns a reader needs, rounded for reading (the CSV keeps full precision)."""
+    shown = table[[c for c in DISPLAY_COLUMNS if c in table.columns]].copy()
+    for column in ("estimate", "std_error", "ci_lower", "ci_upper"):
+        if column in shown:
+            shown[column] = shown[column].map(lambda v: f"{v:.2f}")
+    if "p_value" in shown:
+        shown["p_value"] = shown["p_value"].map(lambda p: "<0.001" if p < 0.001 else f"{p:.3f}")
+    return shown.rename(columns=DISPLAY_COLUMNS)
+
+
+def table_notes(table: pd.DataFrame) -> list[str]:
+    """Footnotes stating estimand, direction and methods, once each when shared by every row."""
+    notes = []
+    for column in ("estimand", "direction", "se_method", "ci_method"):
+        if column in table:
+            label = column.replace("_", " ").replace("se ", "SE ").replace("ci ", "CI ").capitalize()
+            notes.extend(f"{label}: {v}" for v in table[column].dropna().unique())
+    return notes
+
+
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    return display_frame(table) if "estimate" in table.columns else table
+
+
+def to_markdown(table: pd.DataFrame, title: str, synthetic: bool) -> str:
+    banner = [f"> **{SYNTHETIC_BANNER}**", ""] if synthetic else []
+    notes = [f"- {n}" for n in table_notes(table)]
+    return "\n".join([*banner, f"## {title}", "", _shown(table).to_markdown(index=False), "", *notes,
+                      *banner[:1], ""])
+
+
+def to_latex(table: pd.DataFrame, title: str, synthetic: bool) -> str:
+    """A booktabs table; notes and, for synthetic data, the banner are set below it."""
+    shown = _shown(table).copy()
+    shown.columns = [_latex_escape(str(c)) for c in shown.columns]
+    for column in shown.columns:
+        if not pd.api.types.is_numeric_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda v: _latex_escape(str(v)))
+    latex = shown.style.hide(axis="index").to_latex(hrules=True, caption=_latex_escape(title))
+    notes = ([SYNTHETIC_BANNER] if synthetic else []) + table_notes(table)
+    return latex + "".join(f"\\par\\footnotesize {_latex_escape(n)}\n" for n in notes)
+
+
+def _latex_escape(text: str) -> str:
+    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
+                          ("#", r"\#"), ("$", r"\$"), ("^", r"\^{}"), ("<", r"\textless{}"),
+                          (">", r"\textgreater{}")):
+        text = text.replace(char, escaped)
+    return text

@@ -1,0 +1,96 @@
+"""The primary analysis sample: one row per mother followed from baseline to follow-up, and its flow."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+# Derived indicators, each defined from one contract column.
+DERIVED = {
+    "white_british": ("ethnicity", lambda s: (s == 1).astype("Int64").where(s.notna())),
+    "child_female": ("child_sex", lambda s: (s == 2).astype("Int64").where(s.notna())),
+}
+CENTRE_VARIABLES = {
+    "idaci_decile": ("idaci_decile", lambda s: s),
+    "rural": ("urban_rural", lambda s: (s == "rural").astype("Int64").where(s.notna())),
+}
+IDENTIFIERS = ["mother_id", "centre_id", "la_code", "funding_group", "budget_change_pct"]
+
+
+def add_derived(survey: pd.DataFrame) -> pd.DataFrame:
+    survey = survey.copy()
+    for name, (source, rule) in DERIVED.items():
+        survey[name] = rule(survey[source])
+    return survey
+
+
+def wave_suffix(score: str, wave: int) -> str:
+    return f"{score}_w{wave}"
+
+
+def build_primary_sample(
+    survey: pd.DataFrame,
+    exposure: pd.DataFrame,
+    *,
+    score: str,
+    baseline_wave: int,
+    followup_wave: int,
+    covariates: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply the pre-specified inclusion steps in order.
+
+    Returns (analysis frame, flow), where flow has one row per step with mothers remaining and excluded.
+    The mother's centre, and so her exposure, is her baseline-wave centre.
+    """
+    survey = add_derived(survey)
+    base = survey[survey["wave"] == baseline_wave].set_index("mother_id")
+    follow = survey[survey["wave"] == followup_wave].set_index("mother_id")
+    centre_vars = exposure.set_index("centre_id")
+
+    frame = pd.DataFrame(index=pd.Index(sorted(survey["mother_id"].unique()), name="mother_id"))
+    steps: list[tuple[str, pd.Series]] = []
+    at_base = frame.index.isin(base.index)
+    steps.append((f"interviewed at wave {baseline_wave}", at_base))
+    steps.append((f"interviewed at wave {followup_wave}", frame.index.isin(follow.index)))
+
+    frame["centre_id"] = base["centre_id"].reindex(frame.index)
+    for wave, records in ((baseline_wave, base), (followup_wave, follow)):
+        frame[wave_suffix(score, wave)] = records[score].reindex(frame.index)
+    steps.append((f"{score.upper()} scored at wave {baseline_wave}",
+                  frame[wave_suffix(score, baseline_wave)].notna().to_numpy()))
+    steps.append((f"{score.upper()} scored at wave {followup_wave}",
+                  frame[wave_suffix(score, followup_wave)].notna().to_numpy()))
+
+    for column in ["la_code", "funding_group", "budget_change_pct"]:
+        frame[column] = frame["centre_id"].map(centre_vars[column])
+    steps.append((f"wave-{baseline_wave} centre has a funding group",
+                  frame["funding_group"].notna().to_numpy()))
+
+    baseline = [c for c in covariates if c not in {wave_suffix(score, baseline_wave)}]
+    for name in baseline:
+        if name in CENTRE_VARIABLES:
+            source, rule = CENTRE_VARIABLES[name]
+            frame[name] = rule(frame["centre_id"].map(centre_vars[source]))
+        elif name in base.columns:
+            frame[name] = base[name].reindex(frame.index)
+        else:
+            raise KeyError(f"covariate '{name}' is neither a survey column nor a derived variable")
+    steps.append((f"complete wave-{baseline_wave} covariates",
+                  frame[baseline].notna().all(axis=1).to_numpy()))
+
+    keep = pd.Series(True, index=frame.index)
+    flow = [{"step": 0, "description": "mothers in the cleaned survey", "n_mothers": len(frame),
+             "n_excluded": 0}]
+    for number, (description, passes) in enumerate(steps, start=1):
+        before = int(keep.sum())
+        keep &= passes
+        flow.append({"step": number, "description": description, "n_mothers": int(keep.sum()),
+                     "n_excluded": before - int(keep.sum())})
+        log.info("sample step %d (%s): %d mothers remain, %d excluded", number, description,
+                 flow[-1]["n_mothers"], flow[-1]["n_excluded"])
+    analysis = frame.loc[keep].reset_index()
+    ordered = IDENTIFIERS + [c for c in analysis.columns if c not in IDENTIFIERS]
+    return analysis[ordered], pd.DataFrame(flow)

@@ -1,0 +1,14 @@
+rule classify_centres:
+    """Real-terms budget change of each centre over the exposure window, and its funding group."""
+    input:
+        centres="results/data/clean/centres.parquet",
+        funding="results/data/clean/centre_funding.parquet",
+        deflators="results/data/clean/deflators.parquet",
+    output:
+        centre_exposure="results/data/centre_exposure.csv",
+    params:
+        plan=config["exposure"],
+    log:
+        "results/logs/classify_centres.log",
+    script:
+        "../scripts/classify_centres.py"

@@ -1,0 +1,18 @@
+rule fit_model:
+    """Fit one pre-specified model from the plan; write its contrasts, coefficients and fit checks."""
+    input:
+        analysis="results/data/analysis.parquet",
+        source="results/data/data_source.json",
+    output:
+        contrasts="results/tables/{model}.csv",
+        coefficients="results/tables/{model}_coefficients.csv",
+        diagnostics="results/models/{model}_fit.json",
+    wildcard_constraints:
+        model="|".join(model_names()),
+    params:
+        entry=model_entry,
+        fit_settings=config["mixed_model_fit"],
+    log:
+        "results/logs/fit_model_{model}.log",
+    script:
+        "../scripts/fit_model.py"

@@ -1,0 +1,15 @@
+rule build_primary_sample:
+    """One row per mother in the primary sample, and the count of mothers at each inclusion step."""
+    input:
+        survey="results/data/clean/survey.parquet",
+        centre_exposure="results/data/centre_exposure.csv",
+    output:
+        analysis="results/data/analysis.parquet",
+        flow="results/tables/sample_flow.csv",
+    params:
+        plan=config["primary_sample"],
+        covariates=sample_covariates(),
+    log:
+        "results/logs/build_primary_sample.log",
+    script:
+        "../scripts/build_primary_sample.py"

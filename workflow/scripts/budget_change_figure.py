@@ -1,0 +1,7 @@
+"""Adapter: rule budget_change_figure -> analysis.stages.budget_figure."""
+from analysis.io import run_logged
+from analysis.stages import budget_figure
+
+smk = snakemake  # noqa: F821 (provided by Snakemake)
+run_logged(smk.log[0], budget_figure, centre_exposure=smk.input.centre_exposure,
+           source=smk.input.source, plan=smk.params.plan, output=smk.output.figure)

@@ -1,0 +1,9 @@
+"""Adapter: rule clean_raw_data -> analysis.stages.clean."""
+from analysis.io import run_logged
+from analysis.stages import clean
+
+smk = snakemake  # noqa: F821 (provided by Snakemake)
+out = smk.output
+run_logged(smk.log[0], clean, raw_dir=smk.params.raw_dir,
+           centres=out.centres, funding=out.funding, deflators=out.deflators, survey=out.survey,
+           cleaning_log=out.cleaning_log, source=out.source)

@@ -20,8 +20,8 @@ SYNTHETIC_MARK = "SYNTHETIC DATA - NOT EVIDENCE"
 def _mark_synthetic(fig: plt.Figure) -> None:
     fig.text(0.5, 0.5, SYNTHETIC_MARK, fontsize=26, color="#d62728", alpha=0.22, rotation=20,
              ha="center", va="center", weight="bold")
-    fig.text(0.01, 0.01, "Synthetic demonstration data: not evidence", fontsize=9, color="#d62728",
-             weight="bold")
+    fig.text(0.5, 1.0, "Synthetic demonstration data: not evidence", fontsize=10, color="#d62728",
+             weight="bold", ha="center", va="bottom")
 
 
 def _save(fig: plt.Figure, path, synthetic: bool) -> None:
@@ -37,8 +37,11 @@ def budget_change_figure(exposure: pd.DataFrame, cut_pct: float, growth_pct: flo
     """Each centre's real-terms budget change, by funding group, with the group thresholds marked."""
     fig, ax = plt.subplots(figsize=(8, 4.2))
     grouped = exposure.dropna(subset=["budget_change_pct"])
-    edges = np.linspace(np.floor(grouped["budget_change_pct"].min() / 5) * 5,
-                        np.ceil(grouped["budget_change_pct"].max() / 5) * 5 + 1e-9, 30)
+    # 2.5-point bins whose edges include both thresholds, so no bar mixes two groups.
+    width = 2.5
+    low = min(np.floor(grouped["budget_change_pct"].min() / width), np.floor(cut_pct / width))
+    high = max(np.ceil(grouped["budget_change_pct"].max() / width), np.ceil(growth_pct / width))
+    edges = np.union1d(np.arange(low, high + 1) * width, [cut_pct, growth_pct])
     for group in GROUPS:
         values = grouped.loc[grouped["funding_group"] == group, "budget_change_pct"]
         ax.hist(values, bins=edges, color=GROUP_COLOURS[group], alpha=0.85,

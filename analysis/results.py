@@ -104,10 +104,11 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 def table_notes(table: pd.DataFrame) -> list[str]:
     """Footnotes stating estimand, direction and methods, once each when shared by every row."""
+    labels = {"estimand": "Estimand", "direction": "Direction", "se_method": "Standard errors",
+              "ci_method": "Intervals and p-values"}
     notes = []
-    for column in ("estimand", "direction", "se_method", "ci_method"):
+    for column, label in labels.items():
         if column in table:
-            label = column.replace("_", " ").replace("se ", "SE ").replace("ci ", "CI ").capitalize()
             notes.extend(f"{label}: {v}" for v in table[column].dropna().unique())
     return notes
 

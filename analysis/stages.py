@@ -14,12 +14,10 @@ import pandas as pd
 
 from analysis import io
 from analysis.cleaning import clean_all
-from analysis.design import ModelSpec, design_matrix
 from analysis.exposure import ExposurePlan, exposure_by_centre
-from analysis.mixed import FitSettings, fit_nested_lmm
 from analysis.figures import budget_change_figure, estimates_figure
+from analysis.primary import fit_from_plan, sample_from_plan
 from analysis.results import coefficient_table, contrast_table, to_latex, to_markdown
-from analysis.sample import build_primary_sample
 from analysis.simulate import MARKER_FILE
 
 log = logging.getLogger(__name__)
@@ -55,26 +53,17 @@ def exposure(centres: str, funding: str, deflators: str, plan: dict, output: str
 
 def sample(survey: str, centre_exposure: str, plan: dict, covariates: list[str], analysis: str,
            flow: str) -> None:
-    frame, steps = build_primary_sample(
-        pd.read_parquet(survey),
-        pd.read_csv(centre_exposure, dtype={"funding_group": "string"}),
-        score=plan["score"],
-        baseline_wave=int(plan["baseline_wave"]),
-        followup_wave=int(plan["followup_wave"]),
-        covariates=covariates,
-    )
+    frame, steps = sample_from_plan(
+        pd.read_parquet(survey), pd.read_csv(centre_exposure, dtype={"funding_group": "string"}),
+        plan, covariates)
     io.write_parquet(frame, analysis)
     io.write_csv(steps, flow)
 
 
 def fit_model(analysis: str, source: str, name: str, entry: dict, fit_settings: dict, contrasts: str,
               coefficients: str, diagnostics: str) -> None:
-    spec = ModelSpec.from_config(name, entry)
-    frame = pd.read_parquet(analysis)
+    fit, spec = fit_from_plan(pd.read_parquet(analysis), name, entry, fit_settings)
     synthetic = _synthetic(source)
-    y, X = design_matrix(frame, spec)
-    outer, inner = spec.clusters
-    fit = fit_nested_lmm(y, X, frame[outer], frame[inner], FitSettings.from_config(fit_settings))
     io.write_csv(contrast_table(fit, spec, synthetic), contrasts)
     io.write_csv(coefficient_table(fit, spec, synthetic), coefficients)
     io.write_json({"model": name, **fit.diagnostics(), "n_obs": fit.n_obs, "n_las": fit.n_outer,

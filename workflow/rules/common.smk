@@ -3,6 +3,7 @@ from pathlib import Path
 
 from analysis.contract import RAW_FILES
 from analysis.plan import check_plan
+from analysis.primary import sample_covariates
 from analysis.simulate import MARKER_FILE
 
 check_plan(config)
@@ -38,9 +39,6 @@ def table_title(wildcards):
     return TABLE_TITLES[wildcards.table]
 
 
-def sample_covariates():
-    """Covariates that must be complete for a mother to enter the primary sample."""
-    return config["models"][config["primary_sample"]["covariates_from_model"]]["covariates"]
 
 
 def model_outputs():

@@ -8,7 +8,7 @@ rule build_primary_sample:
         flow="results/tables/sample_flow.csv",
     params:
         plan=config["primary_sample"],
-        covariates=sample_covariates(),
+        covariates=sample_covariates(config),
     log:
         "results/logs/build_primary_sample.log",
     script:

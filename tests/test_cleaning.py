@@ -1,0 +1,203 @@
+"""Every cleaning rule and every error case of the raw-data contract (data/raw/README.md)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analysis.cleaning import clean_all
+from analysis.errors import RawDataError
+from tests.conftest import read_text_table, set_cell, write_text_table
+
+
+def expect_error(raw_dir, *fragments):
+    with pytest.raises(RawDataError) as err:
+        clean_all(raw_dir)
+    message = str(err.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in:\n{message}"
+    return message
+
+
+def log_count(data, rule, column=None) -> int:
+    log = data.log.to_frame()
+    hit = log[(log["rule"] == rule) & ((log["column"] == column) if column else True)]
+    return int(hit["n_rows"].sum())
+
+
+# ---- rules that clean ------------------------------------------------------------------------------
+
+def test_valid_tiny_dataset_is_accepted(tiny_raw):
+    data = clean_all(tiny_raw)
+    assert len(data.centres) == 24
+    assert data.survey["k6"].between(0, 24).all()
+
+
+def test_ids_are_trimmed_and_upper_cased(tiny_raw):
+    survey = read_text_table(tiny_raw / "survey.csv")
+    original = survey.loc[0, "mother_id"].strip().upper()
+    survey.loc[0, "mother_id"] = f"  {original.lower()} "
+    survey.loc[1, "centre_id"] = survey.loc[1, "centre_id"].lower()
+    write_text_table(survey, tiny_raw / "survey.csv")
+    data = clean_all(tiny_raw)
+    assert original in set(data.survey["mother_id"])
+    assert (data.survey["centre_id"] == data.survey["centre_id"].str.upper()).all()
+    assert log_count(data, "id upper-cased", "centre_id") == 1
+
+
+def test_slash_financial_years_become_dashes(tiny_raw):
+    set_cell(tiny_raw, "centre_funding.csv", 0, "financial_year", "2010/11")
+    data = clean_all(tiny_raw)
+    assert set(data.funding["financial_year"]) <= {"2010-11", "2011-12", "2012-13", "2013-14", "2014-15"}
+    assert log_count(data, "financial year 'YYYY/YY' rewritten as 'YYYY-YY'") >= 1
+
+
+@pytest.mark.parametrize(("text", "pounds"), [("£412,345", 412345.0), ("412345.00", 412345.0),
+                                               ("412345", 412345.0), (" £ 1,000.50 ", 1000.5)])
+def test_money_strings(tiny_raw, text, pounds):
+    set_cell(tiny_raw, "centre_funding.csv", 3, "budget_gbp", text)
+    data = clean_all(tiny_raw)
+    assert data.funding.loc[3, "budget_gbp"] == pytest.approx(pounds)
+
+
+def test_blank_budget_is_missing_and_counted(tiny_raw):
+    set_cell(tiny_raw, "centre_funding.csv", 3, "budget_gbp", "")
+    data = clean_all(tiny_raw)
+    assert pd.isna(data.funding.loc[3, "budget_gbp"])
+    assert log_count(data, "blank read as missing", "budget_gbp") >= 1
+
+
+def test_missing_codes_become_missing_and_are_counted(tiny_raw):
+    survey = read_text_table(tiny_raw / "survey.csv")
+    survey["income_band"] = survey["income_band"].astype(str)
+    survey.loc[0, "income_band"] = "-9"
+    survey.loc[1, "income_band"] = "-8"
+    survey.loc[2, "income_band"] = "-1"
+    write_text_table(survey, tiny_raw / "survey.csv")
+    data = clean_all(tiny_raw)
+    assert data.survey["income_band"].isna().sum() >= 3
+    for code in ("-9", "-8", "-1"):
+        assert log_count(data, f"missing code {code} read as missing", "income_band") >= 1
+
+
+def test_exact_duplicate_rows_are_dropped_and_counted(tiny_raw):
+    survey = read_text_table(tiny_raw / "survey.csv")
+    before = clean_all(tiny_raw)
+    write_text_table(pd.concat([survey, survey.iloc[[5, 9]]]), tiny_raw / "survey.csv")
+    data = clean_all(tiny_raw)
+    assert len(data.survey) == len(before.survey)
+    rule = "exact duplicate row dropped"
+    assert log_count(data, rule) == log_count(before, rule) + 2
+
+
+def test_bom_and_windows_line_endings_are_accepted(tiny_raw):
+    path = tiny_raw / "centres.csv"
+    text = path.read_text()
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert len(clean_all(tiny_raw).centres) == 24
+
+
+# ---- errors -----------------------------------------------------------------------------------------
+
+def test_negative_budget_is_an_error(tiny_raw):
+    row = set_cell(tiny_raw, "centre_funding.csv", 4, "budget_gbp", "-5000")
+    expect_error(tiny_raw, "centre_funding.csv", "'budget_gbp'", f"row {row}", "negative budget")
+
+
+def test_non_numeric_budget_is_an_error(tiny_raw):
+    row = set_cell(tiny_raw, "centre_funding.csv", 4, "budget_gbp", "about 400k")
+    expect_error(tiny_raw, "centre_funding.csv", "'budget_gbp'", f"row {row}", "not an amount of money")
+
+
+def test_conflicting_duplicate_mother_wave_is_an_error_listing_the_ids(tiny_raw):
+    survey = read_text_table(tiny_raw / "survey.csv")
+    copy = survey.iloc[[0]].copy()
+    copy["k6_1"] = "1" if copy["k6_1"].iloc[0] != "1" else "2"
+    write_text_table(pd.concat([survey, copy]), tiny_raw / "survey.csv")
+    mother = survey.loc[0, "mother_id"].strip().upper()
+    expect_error(tiny_raw, "survey.csv", "mother_id, wave", mother, "different answers")
+
+
+@pytest.mark.parametrize(("column", "value", "why"), [
+    ("k6_3", "7", "outside the valid range 1 to 5"),
+    ("k6_3", "0", "outside the valid range 1 to 5"),
+    ("ghq_b", "5", "outside the valid range 1 to 4"),
+    ("k6_3", "often", "not a whole number"),
+    ("wave", "4", "outside the valid range 1 to 3"),
+    ("wave", "-9", "outside the valid range 1 to 3"),
+    ("interview_date", "12/03/2012", "not a date written YYYY-MM-DD"),
+    ("mother_age", "thirty", "not a number"),
+])
+def test_invalid_survey_value_names_file_column_and_row(tiny_raw, column, value, why):
+    row = set_cell(tiny_raw, "survey.csv", 7, column, value)
+    expect_error(tiny_raw, "survey.csv", f"'{column}'", f"row {row}", why)
+
+
+def test_unknown_centre_is_an_error(tiny_raw):
+    row = set_cell(tiny_raw, "survey.csv", 2, "centre_id", "CC9999")
+    expect_error(tiny_raw, "survey.csv", "'centre_id'", f"row {row}", "CC9999", "not listed in centres.csv")
+
+
+@pytest.mark.parametrize("value", ["2011-13", "2011", "11/12", "FY2011"])
+def test_malformed_financial_year_is_an_error(tiny_raw, value):
+    row = set_cell(tiny_raw, "centre_funding.csv", 1, "financial_year", value)
+    expect_error(tiny_raw, "centre_funding.csv", "'financial_year'", f"row {row}", "financial year")
+
+
+@pytest.mark.parametrize("value", ["E07000123", "E0600012", "W06000001", "e06000001"])
+def test_malformed_la_code_is_an_error(tiny_raw, value):
+    row = set_cell(tiny_raw, "centres.csv", 1, "la_code", value)
+    expect_error(tiny_raw, "centres.csv", "'la_code'", f"row {row}", "local-authority code")
+
+
+def test_missing_column_is_an_error(tiny_raw):
+    survey = read_text_table(tiny_raw / "survey.csv").drop(columns="k6_4")
+    write_text_table(survey, tiny_raw / "survey.csv")
+    expect_error(tiny_raw, "survey.csv", "'k6_4'", "required column is missing")
+
+
+def test_column_in_wrong_case_is_named(tiny_raw):
+    survey = read_text_table(tiny_raw / "survey.csv").rename(columns={"k6_4": "K6_4"})
+    write_text_table(survey, tiny_raw / "survey.csv")
+    expect_error(tiny_raw, "'k6_4'", "found 'K6_4'")
+
+
+def test_empty_file_is_an_error(tiny_raw):
+    (tiny_raw / "deflators.csv").write_text("")
+    expect_error(tiny_raw, "deflators.csv", "is empty")
+
+
+def test_header_only_is_an_error(tiny_raw):
+    (tiny_raw / "centres.csv").write_text("centre_id,centre_name,la_code,la_name,phase,idaci_decile,"
+                                          "urban_rural\n")
+    expect_error(tiny_raw, "centres.csv", "no data rows")
+
+
+def test_missing_file_is_an_error(tiny_raw):
+    (tiny_raw / "deflators.csv").unlink()
+    expect_error(tiny_raw, "deflators.csv", "file not found")
+
+
+def test_non_utf8_file_is_an_error(tiny_raw):
+    path = tiny_raw / "centres.csv"
+    path.write_bytes(path.read_bytes().replace(b"Children's", "Children\u2019s".encode("cp1252"), 1))
+    expect_error(tiny_raw, "centres.csv", "not UTF-8")
+
+
+def test_duplicate_centre_in_register_is_an_error(tiny_raw):
+    centres = read_text_table(tiny_raw / "centres.csv")
+    write_text_table(pd.concat([centres, centres.iloc[[3]]]), tiny_raw / "centres.csv")
+    expect_error(tiny_raw, "centres.csv", "'centre_id'", centres.loc[3, "centre_id"], "more than once")
+
+
+def test_funding_year_without_deflator_is_an_error(tiny_raw):
+    deflators = read_text_table(tiny_raw / "deflators.csv")
+    write_text_table(deflators[deflators["financial_year"] != "2014-15"], tiny_raw / "deflators.csv")
+    expect_error(tiny_raw, "centre_funding.csv", "no GDP deflator", "2014-15")
+
+
+def test_every_problem_in_a_file_is_reported_together(tiny_raw):
+    set_cell(tiny_raw, "survey.csv", 1, "k6_1", "9")
+    set_cell(tiny_raw, "survey.csv", 2, "ghq_a", "9")
+    message = expect_error(tiny_raw, "'k6_1'", "'ghq_a'")
+    assert "2 way(s)" in message

@@ -1,0 +1,63 @@
+"""The analysis plan: the shipped config is valid, and inconsistent plans are refused before any job runs."""
+
+import copy
+
+import jsonschema
+import pytest
+import yaml
+
+from analysis.plan import PlanError, check_plan
+from tests.conftest import ROOT
+
+SCHEMA = yaml.safe_load((ROOT / "config" / "schema" / "config.schema.yaml").read_text())
+
+
+def test_shipped_config_satisfies_schema_and_checks(plan):
+    jsonschema.validate(plan, SCHEMA)
+    check_plan(plan)
+
+
+def test_every_schema_key_has_a_description_and_default():
+    def walk(node, path):
+        for name, child in node.get("properties", {}).items():
+            assert "description" in child, f"{path}.{name} has no description"
+            assert "default" in child, f"{path}.{name} has no default"
+            walk(child, f"{path}.{name}")
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            walk(extra, f"{path}.*")
+    walk(SCHEMA, "config")
+
+
+@pytest.mark.parametrize("bad", [
+    {"exposure": {"cut_threshold_pct": 5}},                       # a cut threshold above zero
+    {"models": {"primary": {"outcome": "k6_w3; import os"}}},     # not a plain variable name
+    {"models": {"primary": {"covariates": ["__import__('os')"]}}},
+    {"models": {"primary": {"estimator": "ols_magic"}}},
+    {"unknown_key": 1},
+])
+def test_schema_rejects_bad_plans(plan, bad):
+    broken = merge(copy.deepcopy(plan), bad)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, SCHEMA)
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"exposure": {"base_year": "2013-14", "end_year": "2011-12"}}, "not before"),
+    ({"primary_sample": {"baseline_wave": 3, "followup_wave": 1}}, "earlier than"),
+    ({"primary_sample": {"covariates_from_model": "nope"}}, "not a model"),
+    ({"models": {"primary": {"covariates": ["k6_w1", "shoe_size"]}}}, "shoe_size"),
+    ({"models": {"primary": {"categorical": {"ethnicity": 1}}}}, "not one of its covariates"),
+])
+def test_cross_checks_reject_inconsistent_plans(plan, bad, message):
+    with pytest.raises(PlanError, match=message):
+        check_plan(merge(copy.deepcopy(plan), bad))
+
+
+def merge(base: dict, change: dict) -> dict:
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base

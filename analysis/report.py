@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.results import outcome_label
+from analysis.results import SCORE_LABELS, split_outcome
 
 
 def _points(value: float) -> str:
@@ -15,13 +15,16 @@ def headline(row: pd.Series) -> str:
     """One sentence: the difference, its direction in words, and its confidence interval."""
     group, reference = row["contrast"].split(" vs ")
     level = int(round(100 * row["ci_level"]))
+    score, wave = split_outcome(row["outcome"])
+    scale = SCORE_LABELS.get(score, score)
     if row["estimate"] == 0:
-        comparison = "the same scores as"
+        comparison = "the same as"
     else:
-        comparison = f"scores {_points(row['estimate'])} {'lower' if row['estimate'] < 0 else 'higher'} than"
+        comparison = f"{_points(row['estimate'])} {'lower' if row['estimate'] < 0 else 'higher'} than"
+    when = f" at wave {wave}" if wave else ""
     return (
-        f"Mothers at {group} centres had {outcome_label(row['outcome'])} {comparison} similar mothers at "
-        f"{reference} centres (difference {row['estimate']:+.2f}, {level}% confidence interval "
+        f"Mothers at {group} centres scored {comparison} similar mothers at {reference} centres{when} "
+        f"on {scale} (difference {row['estimate']:+.2f}, {level}% confidence interval "
         f"{row['ci_lower']:+.2f} to {row['ci_upper']:+.2f}). Lower scores mean less psychological "
         "distress, that is, better mental health."
     )

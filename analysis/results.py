@@ -21,10 +21,16 @@ SYNTHETIC_BANNER = ("SYNTHETIC DEMONSTRATION DATA - these numbers are not eviden
                     "centre, local authority or family.")
 
 
+def split_outcome(outcome: str) -> tuple[str, str]:
+    """'k6_w3' -> ('k6', '3'); a name without a wave suffix gives (name, '')."""
+    score, _, wave = outcome.rpartition("_w")
+    return (score, wave) if score and wave.isdigit() else (outcome, "")
+
+
 def outcome_label(outcome: str) -> str:
     """'k6_w3' -> 'K6 psychological distress (...) at wave 3'."""
-    score, _, wave = outcome.rpartition("_w")
-    if score in SCORE_LABELS and wave.isdigit():
+    score, wave = split_outcome(outcome)
+    if score in SCORE_LABELS and wave:
         return f"{SCORE_LABELS[score]} at wave {wave}"
     return outcome
 

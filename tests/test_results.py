@@ -20,7 +20,8 @@ def test_outcome_label_states_scale_and_direction():
 @pytest.mark.parametrize(("estimate", "word"), [(-0.91, "lower"), (0.5, "higher")])
 def test_headline_states_size_direction_and_interval(estimate, word):
     text = headline(contrast_row(estimate, estimate - 0.4, estimate + 0.4))
-    assert f"{abs(estimate):.2f} points {word} than" in text
+    assert f"{abs(estimate):.2f} points {word} than similar mothers at cut centres at wave 3" in text
+    assert "K6 psychological distress (0-24, higher = more distress)" in text
     assert "95% confidence interval" in text
     assert f"{estimate - 0.4:+.2f} to {estimate + 0.4:+.2f}" in text
     assert "Lower scores mean less psychological distress" in text

@@ -2,6 +2,7 @@ rule clean_raw_data:
     """Validate the four raw files against the contract, clean them and score the questionnaires."""
     input:
         unpack(raw_inputs),
+        code=analysis_code(),
     output:
         centres="results/data/clean/centres.parquet",
         funding="results/data/clean/centre_funding.parquet",

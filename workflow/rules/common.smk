@@ -1,6 +1,7 @@
 # Helpers shared by the stage files: plan checks, input lists and output lists.
 from pathlib import Path
 
+import analysis
 from analysis.contract import RAW_FILES
 from analysis.plan import check_plan
 from analysis.primary import sample_covariates
@@ -16,6 +17,12 @@ TABLE_TITLES = {
     "sample_flow": "Sample flow: mothers remaining at each inclusion step",
     "cleaning_log": "Cleaning log: rules applied to the raw data",
 }
+
+
+def analysis_code():
+    """The analysis package's source files: an input of every rule, so that a change to the science
+    reruns what it affects (Snakemake tracks a rule's own script, not the modules it imports)."""
+    return sorted(str(p) for p in Path(analysis.__file__).parent.glob("*.py"))
 
 
 def raw_inputs(wildcards):

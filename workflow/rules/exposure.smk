@@ -4,6 +4,7 @@ rule classify_centres:
         centres="results/data/clean/centres.parquet",
         funding="results/data/clean/centre_funding.parquet",
         deflators="results/data/clean/deflators.parquet",
+        code=analysis_code(),
     output:
         centre_exposure="results/data/centre_exposure.csv",
     params:

@@ -3,6 +3,7 @@ rule fit_model:
     input:
         analysis="results/data/analysis.parquet",
         source="results/data/data_source.json",
+        code=analysis_code(),
     output:
         contrasts="results/tables/{model}.csv",
         coefficients="results/tables/{model}_coefficients.csv",

@@ -3,6 +3,7 @@ rule budget_change_figure:
     input:
         centre_exposure="results/data/centre_exposure.csv",
         source="results/data/data_source.json",
+        code=analysis_code(),
     output:
         figure=report(
             "results/figures/budget_change.png",
@@ -22,6 +23,7 @@ rule primary_estimates_figure:
     input:
         contrasts="results/tables/primary.csv",
         source="results/data/data_source.json",
+        code=analysis_code(),
     output:
         figure=report(
             "results/figures/primary_estimates.png",
@@ -46,12 +48,13 @@ rule execute_report:
         budget_figure="results/figures/budget_change.png",
         estimates_figure="results/figures/primary_estimates.png",
         source="results/data/data_source.json",
+        code=analysis_code(),
     output:
-        "results/report/report.ipynb",
+        notebook="results/report/report.ipynb",
     log:
         "results/logs/execute_report.log",
     shell:
-        "papermill {input.notebook} {output} --cwd . "
+        "papermill {input.notebook:q} {output.notebook:q} --cwd . "
         "-p contrasts {input.contrasts:q} -p diagnostics {input.diagnostics:q} "
         "-p flow {input.flow:q} -p cleaning_log {input.cleaning_log:q} "
         "-p centre_exposure {input.centre_exposure:q} -p budget_figure {input.budget_figure:q} "
@@ -62,9 +65,9 @@ rule execute_report:
 rule render_report:
     """The executed report as one self-contained HTML page, code hidden, for policy readers."""
     input:
-        "results/report/report.ipynb",
+        notebook="results/report/report.ipynb",
     output:
-        report(
+        html=report(
             "results/report/report.html",
             caption="../report/report.rst",
             category="Report",
@@ -72,5 +75,6 @@ rule render_report:
     log:
         "results/logs/render_report.log",
     shell:
-        "jupyter nbconvert --to html --no-input --embed-images {input:q} "
-        "--output-dir $(dirname {output:q}) --output $(basename {output:q} .html) > {log:q} 2>&1"
+        "jupyter nbconvert --to html --no-input --embed-images {input.notebook:q} "
+        "--output-dir $(dirname {output.html:q}) --output $(basename {output.html:q} .html) "
+        "> {log:q} 2>&1"

@@ -3,6 +3,7 @@ rule render_table:
     input:
         table="results/tables/{table}.csv",
         source="results/data/data_source.json",
+        code=analysis_code(),
     output:
         markdown="results/tables/{table}.md",
         latex="results/tables/{table}.tex",

@@ -16,6 +16,8 @@ include: "workflow/rules/clean.smk"
 include: "workflow/rules/exposure.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/sensitivity.smk"
+include: "workflow/rules/robustness.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/report.smk"
 

@@ -138,6 +138,10 @@ def _attempt(model: MixedLM, method: str, start: np.ndarray, ratio: float | None
             return Attempt(method, ratio, -np.inf, False, start, np.full(model.k_fe, np.nan))
     packed = np.concatenate([np.sqrt(np.diag(result.cov_re_unscaled)), np.sqrt(result.vcomp
                                                                                 / result.scale)])
+    if not np.isfinite(result.llf) or not np.all(np.isfinite(packed)):
+        # e.g. Nelder-Mead stepping onto a zero variance ratio can report llf = +inf: not a fit.
+        log.warning("REML fit with %s from %s returned a non-finite likelihood; ignored", method, ratio)
+        return Attempt(method, ratio, -np.inf, False, start, np.full(model.k_fe, np.nan))
     return Attempt(method, ratio, float(result.llf), bool(result.converged), packed,
                    np.asarray(result.fe_params))
 

@@ -6,6 +6,7 @@ Runs when the workflow starts, before any job, so a wrong plan fails with a mess
 from __future__ import annotations
 
 from analysis.contract import SURVEY
+from analysis.design import model_covariates
 from analysis.sample import CENTRE_VARIABLES, DERIVED, IDENTIFIERS, wave_suffix
 
 
@@ -34,24 +35,38 @@ def check_plan(config: dict) -> None:
         problems.append(f"primary_sample.covariates_from_model names '{source}', which is not a model")
         raise PlanError("; ".join(problems))
 
-    scores = {wave_suffix(sample["score"], w) for w in (sample["baseline_wave"], sample["followup_wave"])}
+    waves = (sample["baseline_wave"], sample["followup_wave"])
+    names = [sample["score"], *sample.get("secondary_scores", []), *sample.get("binary_scores", {})]
+    scores = {wave_suffix(name, w) for name in names for w in waves}
+    for name, entry in sample.get("binary_scores", {}).items():
+        if entry["score"] not in [sample["score"], *sample.get("secondary_scores", [])]:
+            problems.append(f"primary_sample.binary_scores.{name}: score '{entry['score']}' is not carried "
+                            "(add it to secondary_scores)")
     known = baseline_variables() | scores
-    sample_covariates = set(models[source]["covariates"])
+    sample_covariates = set(model_covariates(models[source]))
     for name in sorted(sample_covariates - known):
         problems.append(f"models.{source}.covariates: '{name}' is not a survey, derived or centre "
                         "variable")
     carried = set(IDENTIFIERS) | scores | sample_covariates
     for model, entry in models.items():
-        used = [entry["outcome"], entry["exposure"], *entry["covariates"], *entry["clusters"]]
+        used = [entry["outcome"], entry["exposure"], *model_covariates(entry), *entry["clusters"]]
         for name in used:
             if name not in carried:
                 problems.append(f"models.{model}: variable '{name}' is not in the analysis data "
                                 f"(available: {', '.join(sorted(carried))})")
         for name in entry.get("categorical", {}):
-            if name not in entry["covariates"]:
+            if name not in model_covariates(entry):
                 problems.append(f"models.{model}.categorical: '{name}' is not one of its covariates")
-        if entry["outcome"] in entry["covariates"]:
+        if entry.get("exposure_kind", "groups") != "groups" and entry["exposure"] != "budget_change_pct":
+            problems.append(f"models.{model}: a {entry['exposure_kind']} exposure must be budget_change_pct")
+        if entry["outcome"] in model_covariates(entry):
             problems.append(f"models.{model}: the outcome '{entry['outcome']}' is also a covariate")
+    for key in ("multiple_imputation", "inverse_probability_weighting", "effect_size", "leave_one_la_out"):
+        if key in config and config[key]["model"] not in models:
+            problems.append(f"{key}.model names '{config[key]['model']}', which is not a model")
+    for name in config.get("secondary_family", {}).get("models", []):
+        if name not in models:
+            problems.append(f"secondary_family.models names '{name}', which is not a model")
     if problems:
         raise PlanError("The analysis plan (config/config.yaml) is inconsistent:\n  - "
                         + "\n  - ".join(problems))

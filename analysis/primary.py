@@ -11,7 +11,7 @@ import pandas as pd
 import yaml
 
 from analysis.cleaning import clean_all
-from analysis.design import ModelSpec, design_matrix
+from analysis.design import ModelSpec, design_matrix, model_covariates
 from analysis.exposure import ExposurePlan, exposure_by_centre
 from analysis.mixed import FitSettings, NestedFit, fit_nested_lmm
 from analysis.sample import build_primary_sample
@@ -25,7 +25,7 @@ def load_plan(path: str | Path = DEFAULT_CONFIG) -> dict:
 
 def sample_covariates(plan: dict) -> list[str]:
     """Covariates that must be complete for a mother to enter the primary sample."""
-    return list(plan["models"][plan["primary_sample"]["covariates_from_model"]]["covariates"])
+    return model_covariates(plan["models"][plan["primary_sample"]["covariates_from_model"]])
 
 
 def sample_from_plan(survey: pd.DataFrame, exposure: pd.DataFrame, sample_plan: dict,
@@ -36,6 +36,9 @@ def sample_from_plan(survey: pd.DataFrame, exposure: pd.DataFrame, sample_plan: 
         baseline_wave=int(sample_plan["baseline_wave"]),
         followup_wave=int(sample_plan["followup_wave"]),
         covariates=covariates,
+        carry_scores=tuple(sample_plan.get("secondary_scores", ())),
+        binary_scores={name: (entry["score"], float(entry["at_least"]))
+                       for name, entry in sample_plan.get("binary_scores", {}).items()},
     )
 
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.design import ModelSpec
-from analysis.mixed import NestedFit
+from analysis.models import FitSummary, contrast_rows
 
 SCORE_LABELS = {
     "k6": "K6 psychological distress (0-24, higher = more distress)",
     "ghq_likert": "GHQ-12 Likert score (0-36, higher = more distress)",
     "ghq_caseness": "GHQ-12 caseness count (0-12, higher = more distress)",
 }
-SE_METHOD = ("lme4 convention: sqrt(diag((X'V^-1 X)^-1)) with V at the REML estimates "
-             "(variance components treated as known)")
-CI_METHOD = "Wald, normal approximation: estimate +- z x SE; two-sided p from the normal distribution"
 SYNTHETIC_BANNER = ("SYNTHETIC DEMONSTRATION DATA - these numbers are not evidence about any real "
                     "centre, local authority or family.")
 
@@ -35,53 +30,22 @@ def outcome_label(outcome: str) -> str:
     return outcome
 
 
-def _wald(estimate: np.ndarray, se: np.ndarray, level: float) -> dict[str, np.ndarray]:
-    z = stats.norm.ppf(0.5 + level / 2)
-    return {
-        "ci_lower": estimate - z * se,
-        "ci_upper": estimate + z * se,
-        "p_value": 2 * stats.norm.sf(np.abs(estimate / se)),
-    }
-
-
-def coefficient_table(fit: NestedFit, spec: ModelSpec, synthetic: bool) -> pd.DataFrame:
-    table = fit.table()
-    table = table.assign(**_wald(table["estimate"].to_numpy(), table["std_error"].to_numpy(),
-                                 spec.ci_level))
+def coefficient_table(summary: FitSummary, spec: ModelSpec, synthetic: bool) -> pd.DataFrame:
+    """Every coefficient of a fitted model, on the estimator's own scale."""
+    table = summary.coefficients.copy()
     table.insert(0, "model", spec.name)
     table.insert(1, "outcome", spec.outcome)
+    table["scale"] = summary.scale
+    table["se_method"] = summary.se_method
     table["synthetic_data"] = synthetic
     return table
 
 
-def contrast_table(fit: NestedFit, spec: ModelSpec, synthetic: bool) -> pd.DataFrame:
-    """One row per exposure contrast against the reference group, with its estimand spelled out."""
-    table = coefficient_table(fit, spec, synthetic).set_index("term")
-    rows = []
-    for level in spec.contrast_levels():
-        row = table.loc[spec.exposure_term(level)]
-        rows.append({
-            "outcome": spec.outcome,
-            "contrast": f"{level} vs {spec.reference}",
-            "estimate": row["estimate"],
-            "std_error": row["std_error"],
-            "ci_lower": row["ci_lower"],
-            "ci_upper": row["ci_upper"],
-            "p_value": row["p_value"],
-            "n_mothers": fit.n_obs,
-            "n_centres": fit.n_inner,
-            "n_las": fit.n_outer,
-            "model": spec.name,
-            "reference": spec.reference,
-            "estimand": (f"Adjusted difference in mean {outcome_label(spec.outcome)} between mothers at "
-                         f"{level} centres and mothers at {spec.reference} centres"),
-            "direction": spec.direction.strip(),
-            "ci_level": spec.ci_level,
-            "se_method": SE_METHOD,
-            "ci_method": CI_METHOD,
-            "synthetic_data": synthetic,
-        })
-    return pd.DataFrame(rows)
+def contrast_table(summary: FitSummary, spec: ModelSpec, synthetic: bool) -> pd.DataFrame:
+    """One row per reported exposure contrast, with its estimand, direction and methods spelled out."""
+    table = pd.DataFrame(contrast_rows(summary, spec))
+    table["synthetic_data"] = synthetic
+    return table
 
 
 DISPLAY_COLUMNS = {

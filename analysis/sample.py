@@ -39,11 +39,15 @@ def build_primary_sample(
     baseline_wave: int,
     followup_wave: int,
     covariates: list[str],
+    carry_scores: tuple[str, ...] = (),
+    binary_scores: dict[str, tuple[str, float]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Apply the pre-specified inclusion steps in order.
 
     Returns (analysis frame, flow), where flow has one row per step with mothers remaining and excluded.
-    The mother's centre, and so her exposure, is her baseline-wave centre.
+    The mother's centre, and so her exposure, is her baseline-wave centre. `carry_scores` are secondary
+    scores carried at both waves without being required; `binary_scores` maps a new name to
+    (score, threshold), e.g. {"ghq_case": ("ghq_caseness", 4)} gives ghq_case_w1 = ghq_caseness_w1 >= 4.
     """
     survey = add_derived(survey)
     base = survey[survey["wave"] == baseline_wave].set_index("mother_id")
@@ -59,6 +63,13 @@ def build_primary_sample(
     frame["centre_id"] = base["centre_id"].reindex(frame.index)
     for wave, records in ((baseline_wave, base), (followup_wave, follow)):
         frame[wave_suffix(score, wave)] = records[score].reindex(frame.index)
+    for extra in carry_scores:
+        for wave, records in ((baseline_wave, base), (followup_wave, follow)):
+            frame[wave_suffix(extra, wave)] = records[extra].reindex(frame.index)
+    for name, (source, threshold) in (binary_scores or {}).items():
+        for wave in (baseline_wave, followup_wave):
+            values = frame[wave_suffix(source, wave)]
+            frame[wave_suffix(name, wave)] = (values >= threshold).astype("Int64").where(values.notna())
     steps.append((f"{score.upper()} scored at wave {baseline_wave}",
                   frame[wave_suffix(score, baseline_wave)].notna().to_numpy()))
     steps.append((f"{score.upper()} scored at wave {followup_wave}",

@@ -112,3 +112,20 @@ def test_recovers_the_true_effect_on_a_large_simulated_sample(plan):
     # The truth is not trivially near zero: the design can tell the effects from no effect.
     growing = table.loc[spec.exposure_term("growing")]
     assert growing["estimate"] + 3 * growing["std_error"] < 0
+
+
+def test_an_attempt_with_a_non_finite_likelihood_is_ignored(plan, monkeypatch):
+    """Nelder-Mead can step onto a zero variance ratio and report llf = +inf; that is not the best fit."""
+    _, _, frame = read_reference("tiny")
+    real_fit = MixedLM.fit
+
+    def nm_reports_infinity(self, *args, **kwargs):
+        result = real_fit(self, *args, **kwargs)
+        if kwargs.get("method") == "nm":
+            result.llf = np.inf
+        return result
+
+    monkeypatch.setattr(MixedLM, "fit", nm_reports_infinity)
+    fit, _ = fit_primary(frame, plan)
+    assert np.isfinite(fit.reml_loglik)
+    assert "nm" not in fit.confirming_methods and len(fit.confirming_methods) >= 2

@@ -18,6 +18,7 @@ from tests.conftest import ROOT, set_cell
 pytestmark = pytest.mark.slow
 
 PROJECT_FILES = ["Snakefile", "config", "workflow"]
+SCENARIO = ROOT / "tests" / "scenarios" / "tiny_fast" / "config.yaml"
 
 
 def run_workflow(workdir: Path, raw_dir: Path) -> subprocess.CompletedProcess:
@@ -30,7 +31,8 @@ def run_workflow(workdir: Path, raw_dir: Path) -> subprocess.CompletedProcess:
             shutil.copy(source, workdir / name)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--config", f"raw_dir={raw_dir}"],
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/config.yaml", SCENARIO,
+         "--config", f"raw_dir={raw_dir}"],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
     )
 

@@ -1,22 +1,39 @@
 # Helpers shared by the stage files: plan checks, input lists and output lists.
+import sys
 from pathlib import Path
 
 import analysis
 from analysis.contract import RAW_FILES
 from analysis.plan import check_plan
 from analysis.primary import sample_covariates
+from analysis.robustness import specifications
 from analysis.simulate import MARKER_FILE
 
 check_plan(config)
 
 RAW_DIR = Path(config["raw_dir"])
+# The environment Snakemake runs in: shell rules and the notebook kernel ("python" on PATH) use it too.
+ENV_BIN = str(Path(sys.executable).parent)
 
 # Titles of the rendered tables (results/tables/<name>.md and .tex).
 TABLE_TITLES = {
     "primary": "Primary analysis: wave-3 K6 by centre funding group",
     "sample_flow": "Sample flow: mothers remaining at each inclusion step",
     "cleaning_log": "Cleaning log: rules applied to the raw data",
+    "primary_ols_cr2": "Few clusters: OLS with CR2 standard errors and wild cluster bootstrap",
+    "ghq_likert": "Secondary outcome: GHQ-12 Likert score",
+    "ghq_caseness": "Secondary outcome: GHQ-12 caseness (odds ratio and risk difference)",
+    "secondary_family": "Secondary outcomes with Holm-adjusted p-values",
+    "dose_linear": "Dose-response: per 10 points of real-terms budget change",
+    "dose_spline": "Dose-response: natural spline of real-terms budget change",
+    "difference_in_differences": "Change over time: mother fixed-effects difference-in-differences",
+    "multiple_imputation": "Attrition: multiple imputation (Rubin's rules)",
+    "inverse_probability_weighting": "Attrition: inverse-probability-of-response weighting",
+    "effect_size": "Effect size: Hedges' g and E-value",
+    "leave_one_la_out": "Leave one local authority out",
+    "specification_curve": "Specification curve",
 }
+SPECIFICATIONS = specifications(config)
 
 
 def analysis_code():
@@ -40,6 +57,23 @@ def model_names():
 def model_entry(wildcards):
     """The plan's entry for the model being fitted."""
     return config["models"][wildcards.model]
+
+
+def specification_choice(wildcards):
+    return SPECIFICATIONS[wildcards.spec]
+
+
+def specification_outputs():
+    return expand("results/robustness/specifications/{spec}.csv", spec=sorted(SPECIFICATIONS))
+
+
+def model_entry_named(key):
+    """The plan's entry for the model a sensitivity block names (e.g. effect_size.model)."""
+    return config["models"][config[key]["model"]]
+
+
+def secondary_tables():
+    return expand("results/tables/{model}.csv", model=config["secondary_family"]["models"])
 
 
 def table_title(wildcards):
@@ -66,10 +100,21 @@ def rendered_tables():
 def final_outputs():
     return [
         "results/data/analysis.parquet",
+        "results/tables/secondary_family.csv",
+        "results/tables/effect_size.csv",
+        "results/tables/leave_one_la_out.csv",
+        "results/tables/difference_in_differences.csv",
+        "results/tables/multiple_imputation.csv",
+        "results/tables/inverse_probability_weighting.csv",
+        "results/tables/specification_curve.csv",
+        "results/tables/forest.csv",
         "results/data/centre_exposure.csv",
         *model_outputs(),
         *rendered_tables(),
         "results/figures/budget_change.png",
         "results/figures/primary_estimates.png",
+        "results/figures/dose_response.png",
+        "results/figures/specification_curve.png",
+        "results/figures/forest.png",
         "results/report/report.html",
     ]

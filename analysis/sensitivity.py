@@ -1,0 +1,129 @@
+"""Effect sizes, E-values, multiplicity and leave-one-local-authority-out refits of a fitted model.
+
+Hedges' g: the model's adjusted difference divided by the pooled SD of a standardiser (baseline K6) in the
+two groups compared, times the small-sample factor J = 1 - 3 / (4 (n1 + n0) - 9); its interval is the
+model's interval rescaled the same way (the SD treated as known).
+E-value (VanderWeele & Ding 2017): the minimum strength of association, on the risk-ratio scale, that an
+unmeasured confounder would need with both exposure and outcome to explain the estimate away. For a
+difference in means, d = estimate / SD is mapped to RR ~ exp(0.91 d) (their approximation for continuous
+outcomes); E = RR + sqrt(RR (RR - 1)) after inverting RR < 1; for the interval, the limit nearer the null
+(E = 1 when the interval includes it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.multitest import multipletests
+
+from analysis.design import ModelSpec
+from analysis.models import contrast_rows, fit_model
+
+log = logging.getLogger(__name__)
+
+CONTINUOUS_TO_LOG_RR = 0.91  # VanderWeele & Ding (2017), d -> log risk ratio for continuous outcomes
+
+
+def pooled_sd(a: pd.Series, b: pd.Series) -> float:
+    a, b = a.dropna().astype(float), b.dropna().astype(float)
+    return float(np.sqrt(((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2)))
+
+
+def hedges_g(contrasts: pd.DataFrame, frame: pd.DataFrame, spec: ModelSpec,
+             standardiser: str) -> pd.DataFrame:
+    """Standardised version of each group contrast of a difference-scale model."""
+    rows = []
+    for _, row in contrasts[contrasts["scale"] == "difference"].iterrows():
+        group, reference = row["contrast"].split(" vs ")
+        in_group = frame.loc[frame[spec.exposure] == group, standardiser]
+        in_reference = frame.loc[frame[spec.exposure] == reference, standardiser]
+        sd = pooled_sd(in_group, in_reference)
+        n1, n0 = int(in_group.notna().sum()), int(in_reference.notna().sum())
+        correction = 1 - 3 / (4 * (n1 + n0) - 9)
+        rows.append({
+            "model": row["model"], "outcome": row["outcome"], "contrast": row["contrast"],
+            "hedges_g": correction * row["estimate"] / sd,
+            "ci_lower": correction * row["ci_lower"] / sd, "ci_upper": correction * row["ci_upper"] / sd,
+            "standardiser": standardiser, "pooled_sd": sd, "n_group": n1, "n_reference": n0,
+            "small_sample_factor": correction,
+            "method": ("Hedges' g: adjusted difference / pooled SD of the standardiser in the two groups, "
+                       "times J; interval rescaled from the model's (SD treated as known)"),
+        })
+    return pd.DataFrame(rows)
+
+
+def e_value_from_rr(rr: float) -> float:
+    rr = 1 / rr if rr < 1 else rr
+    return float(rr + np.sqrt(rr * (rr - 1)))
+
+
+def e_values(contrasts: pd.DataFrame, sd: pd.Series) -> pd.DataFrame:
+    """E-value of each difference-scale contrast and of its interval limit nearer the null."""
+    rows = []
+    for (_, row), scale in zip(contrasts.iterrows(), sd, strict=True):
+        rr = np.exp(CONTINUOUS_TO_LOG_RR * np.array([row["estimate"], row["ci_lower"], row["ci_upper"]])
+                    / scale)
+        includes_null = rr[1] <= 1 <= rr[2]
+        nearer = rr[1] if abs(np.log(rr[1])) < abs(np.log(rr[2])) else rr[2]
+        rows.append({
+            "model": row["model"], "contrast": row["contrast"], "approx_risk_ratio": rr[0],
+            "e_value_estimate": e_value_from_rr(rr[0]),
+            "e_value_ci": 1.0 if includes_null else e_value_from_rr(nearer),
+            "standardiser_sd": scale,
+            "method": "VanderWeele & Ding (2017): RR ~ exp(0.91 x difference / SD)",
+        })
+    return pd.DataFrame(rows)
+
+
+def holm_adjust(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """One family of tests: every contrast of the given tables (odds ratio rows for binary outcomes)."""
+    family = pd.concat(tables, ignore_index=True)
+    family = family[family["scale"] != "risk difference"].reset_index(drop=True)
+    family["p_holm"] = multipletests(family["p_value"], method="holm")[1]
+    family["adjustment"] = f"Holm across the {len(family)} secondary-outcome contrasts"
+    return family
+
+
+def leave_one_out(frame: pd.DataFrame, spec: ModelSpec, fit_settings: dict) -> pd.DataFrame:
+    """Refit the model without each local authority in turn; one row per left-out LA and contrast."""
+    cluster = spec.clusters[0]
+    rows = []
+    for left_out in sorted(frame[cluster].dropna().unique()):
+        subset = frame[frame[cluster] != left_out]
+        try:
+            summary = fit_model(subset, spec, fit_settings)
+        except (ValueError, RuntimeError) as err:  # e.g. a group no longer present
+            log.warning("leaving out %s: model not estimable (%s)", left_out, err)
+            continue
+        for row in contrast_rows(summary, spec):
+            rows.append({"left_out": left_out, "n_left_out": int((frame[cluster] == left_out).sum()),
+                         **{k: row[k] for k in ("contrast", "scale", "estimate", "std_error", "ci_lower",
+                                                "ci_upper", "p_value", "n", "n_clusters")}})
+    return pd.DataFrame(rows)
+
+
+def forest_rows(primary: pd.DataFrame, ols_cr2: pd.DataFrame, did: pd.DataFrame, imputation: pd.DataFrame,
+                weighting: pd.DataFrame, group: str = "growing") -> pd.DataFrame:
+    """The `group vs cut` estimate of each analysis on the difference scale, one labelled row each."""
+    contrast = f"{group} vs cut"
+    term = f"funding_group[T.{group}]"
+    columns = ["estimate", "ci_lower", "ci_upper"]
+
+    def pick(table: pd.DataFrame, mask: pd.Series, label: str) -> dict:
+        row = table.loc[mask].iloc[0]
+        return {"label": label, **{c: float(row[c]) for c in columns}}
+
+    ols = ols_cr2.loc[ols_cr2["contrast"] == contrast].iloc[0]
+    rows = [
+        pick(primary, primary["contrast"] == contrast, "Mixed model, Wald CI (primary)"),
+        pick(ols_cr2, ols_cr2["contrast"] == contrast, "OLS, CR2 SE, Satterthwaite t"),
+        {"label": "OLS, wild cluster bootstrap CI", "estimate": float(ols["estimate"]),
+         "ci_lower": float(ols["wcr_ci_lower"]), "ci_upper": float(ols["wcr_ci_upper"])},
+        pick(imputation, imputation["term"] == term, "Multiple imputation, Rubin's rules"),
+        pick(weighting, weighting["term"] == term, "Inverse-probability weighting, CR1"),
+        pick(did, (did["group"] == group) & (did["wave"] == did["wave"].max()),
+             "Mother fixed effects DiD (last wave vs first)"),
+    ]
+    return pd.DataFrame(rows)

@@ -1,0 +1,65 @@
+"""Effect sizes, E-values, Holm adjustment and leave-one-out refits, against closed forms."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.design import ModelSpec
+from analysis.sensitivity import e_value_from_rr, e_values, hedges_g, holm_adjust, leave_one_out, pooled_sd
+from tests.test_mixed import read_reference
+
+
+def test_e_value_matches_vanderweele_and_ding_examples():
+    assert e_value_from_rr(3.9) == pytest.approx(3.9 + np.sqrt(3.9 * 2.9))  # 7.26 in their paper
+    assert e_value_from_rr(3.9) == pytest.approx(7.26, abs=0.005)
+    assert e_value_from_rr(0.8) == pytest.approx(1.25 + np.sqrt(1.25 * 0.25))  # protective: invert
+    assert e_value_from_rr(1.0) == 1.0
+
+
+def test_e_values_of_a_difference_and_its_interval():
+    contrasts = pd.DataFrame({"model": ["m", "m"], "contrast": ["growing vs cut", "stable vs cut"],
+                              "estimate": [-1.0, -0.3], "ci_lower": [-1.5, -0.7], "ci_upper": [-0.5, 0.1]})
+    table = e_values(contrasts, pd.Series([4.0, 4.0])).set_index("contrast")
+    rr = np.exp(0.91 * -1.0 / 4.0)
+    assert table.loc["growing vs cut", "approx_risk_ratio"] == pytest.approx(rr)
+    assert table.loc["growing vs cut", "e_value_estimate"] == pytest.approx(e_value_from_rr(rr))
+    nearer = np.exp(0.91 * -0.5 / 4.0)  # the upper limit is nearer the null
+    assert table.loc["growing vs cut", "e_value_ci"] == pytest.approx(e_value_from_rr(nearer))
+    assert table.loc["stable vs cut", "e_value_ci"] == 1.0  # interval includes no difference
+
+
+def test_hedges_g_closed_form():
+    frame = pd.DataFrame({"funding_group": ["growing"] * 4 + ["cut"] * 5 + ["stable"] * 3,
+                          "k6_w1": [1, 3, 5, 7, 2, 4, 6, 8, 10, 100, 100, 100]})
+    contrasts = pd.DataFrame({"model": ["m"], "outcome": ["k6_w3"], "contrast": ["growing vs cut"],
+                              "scale": ["difference"], "estimate": [-1.0], "ci_lower": [-2.0],
+                              "ci_upper": [0.0]})
+    spec = ModelSpec("m", "k6_w3", "funding_group", "cut", ())
+    row = hedges_g(contrasts, frame, spec, "k6_w1").iloc[0]
+    sd = np.sqrt((3 * np.var([1, 3, 5, 7], ddof=1) + 4 * np.var([2, 4, 6, 8, 10], ddof=1)) / 7)
+    j = 1 - 3 / (4 * 9 - 9)
+    assert row["pooled_sd"] == pytest.approx(sd)
+    assert pooled_sd(frame.k6_w1[:4], frame.k6_w1[4:9]) == pytest.approx(sd)
+    assert row["hedges_g"] == pytest.approx(-j / sd)
+    assert (row["ci_lower"], row["ci_upper"]) == pytest.approx((-2 * j / sd, 0.0))
+
+
+def test_holm_adjustment_by_hand():
+    tables = [pd.DataFrame({"contrast": ["a", "b"], "scale": ["difference"] * 2, "p_value": [0.01, 0.04]}),
+              pd.DataFrame({"contrast": ["c", "c"], "scale": ["odds ratio", "risk difference"],
+                            "p_value": [0.03, 0.02]})]
+    family = holm_adjust(tables)
+    assert list(family["contrast"]) == ["a", "b", "c"]  # risk differences are not tested twice
+    # sorted p: 0.01, 0.03, 0.04 -> x3, x2, x1 with monotonicity: 0.03, 0.06, 0.06
+    np.testing.assert_allclose(family["p_holm"], [0.03, 0.06, 0.06])
+
+
+def test_leave_one_out_drops_each_local_authority_once(plan):
+    _, _, frame = read_reference("tiny")
+    spec = ModelSpec.from_config("primary", plan["models"]["primary"])
+    table = leave_one_out(frame, spec, plan["mixed_model_fit"])
+    las = sorted(frame["la_code"].unique())
+    assert sorted(table["left_out"].unique()) == las
+    for la, rows in table.groupby("left_out"):
+        assert (rows["n"] == (frame["la_code"] != la).sum()).all()
+        assert (rows["n_clusters"] == len(las) - 1).all()

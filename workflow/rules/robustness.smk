@@ -1,0 +1,37 @@
+rule specification:
+    """One specification of the curve: its own exposure, sample and model, from the cleaned data."""
+    input:
+        centres="results/data/clean/centres.parquet",
+        funding="results/data/clean/centre_funding.parquet",
+        deflators="results/data/clean/deflators.parquet",
+        survey="results/data/clean/survey.parquet",
+        code=analysis_code(),
+    output:
+        table="results/robustness/specifications/{spec}.csv",
+    wildcard_constraints:
+        spec="|".join(sorted(SPECIFICATIONS)),
+    params:
+        plan=config,
+    log:
+        "results/logs/specification_{spec}.log",
+    script:
+        "../scripts/specification.py"
+
+
+rule specification_curve:
+    """Every specification's contrasts in one table, and the curve as a figure."""
+    input:
+        specs=specification_outputs(),
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        table="results/tables/specification_curve.csv",
+        figure=report(
+            "results/figures/specification_curve.png",
+            caption="../report/specification_curve.rst",
+            category="Figures",
+        ),
+    log:
+        "results/logs/specification_curve.log",
+    script:
+        "../scripts/specification_curve.py"

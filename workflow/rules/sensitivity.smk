@@ -1,0 +1,87 @@
+rule secondary_family:
+    """Secondary outcomes' contrasts with Holm-adjusted p-values across the family."""
+    input:
+        tables=secondary_tables(),
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        table="results/tables/secondary_family.csv",
+    log:
+        "results/logs/secondary_family.log",
+    script:
+        "../scripts/secondary_family.py"
+
+
+rule effect_size:
+    """Hedges' g and E-value of the named model's group contrasts."""
+    input:
+        contrasts=f"results/tables/{config['effect_size']['model']}.csv",
+        analysis="results/data/analysis.parquet",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        table="results/tables/effect_size.csv",
+    params:
+        name=config["effect_size"]["model"],
+        entry=model_entry_named("effect_size"),
+        standardiser=config["effect_size"]["standardiser"],
+    log:
+        "results/logs/effect_size.log",
+    script:
+        "../scripts/effect_size.py"
+
+
+rule leave_one_la_out:
+    """The named model refitted without each local authority in turn."""
+    input:
+        analysis="results/data/analysis.parquet",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        table="results/tables/leave_one_la_out.csv",
+    params:
+        name=config["leave_one_la_out"]["model"],
+        entry=model_entry_named("leave_one_la_out"),
+        fit_settings=config["mixed_model_fit"],
+    log:
+        "results/logs/leave_one_la_out.log",
+    script:
+        "../scripts/leave_one_la_out.py"
+
+
+rule difference_in_differences:
+    """All waves, mother fixed effects: group x wave interactions, clustered by local authority."""
+    input:
+        survey="results/data/clean/survey.parquet",
+        centre_exposure="results/data/centre_exposure.csv",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        table="results/tables/difference_in_differences.csv",
+        flow="results/tables/difference_in_differences_flow.csv",
+    params:
+        plan=config["difference_in_differences"],
+        baseline_wave=config["primary_sample"]["baseline_wave"],
+    log:
+        "results/logs/difference_in_differences.log",
+    script:
+        "../scripts/difference_in_differences.py"
+
+
+rule attrition_analyses:
+    """Multiple imputation (Rubin's rules) and inverse-probability-of-response weighting."""
+    input:
+        survey="results/data/clean/survey.parquet",
+        centre_exposure="results/data/centre_exposure.csv",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        imputation="results/tables/multiple_imputation.csv",
+        weighting="results/tables/inverse_probability_weighting.csv",
+    params:
+        plan=config,
+    threads: 2
+    log:
+        "results/logs/attrition_analyses.log",
+    script:
+        "../scripts/attrition_analyses.py"

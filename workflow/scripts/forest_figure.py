@@ -1,0 +1,8 @@
+"""Adapter: rule forest_figure -> analysis.stages.forest."""
+from analysis.io import run_logged
+from analysis.stages import forest
+
+smk = snakemake  # noqa: F821 (provided by Snakemake)
+run_logged(smk.log[0], forest, primary=smk.input.primary, ols_cr2=smk.input.ols_cr2, did=smk.input.did,
+           imputation=smk.input.imputation, weighting=smk.input.weighting, source=smk.input.source,
+           table=smk.output.table, figure=smk.output.figure)

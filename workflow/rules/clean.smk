@@ -14,5 +14,7 @@ rule clean_raw_data:
         raw_dir=config["raw_dir"],
     log:
         "results/logs/clean_raw_data.log",
+    benchmark:
+        "results/benchmarks/clean_raw_data.tsv"
     script:
         "../scripts/clean_raw_data.py"

@@ -11,5 +11,7 @@ rule classify_centres:
         plan=config["exposure"],
     log:
         "results/logs/classify_centres.log",
+    benchmark:
+        "results/benchmarks/classify_centres.tsv"
     script:
         "../scripts/classify_centres.py"

@@ -15,5 +15,7 @@ rule fit_model:
         fit_settings=config["mixed_model_fit"],
     log:
         "results/logs/fit_model_{model}.log",
+    benchmark:
+        "results/benchmarks/fit_model_{model}.tsv"
     script:
         "../scripts/fit_model.py"

@@ -14,6 +14,8 @@ rule budget_change_figure:
         plan=config["exposure"],
     log:
         "results/logs/budget_change_figure.log",
+    benchmark:
+        "results/benchmarks/budget_change_figure.tsv"
     script:
         "../scripts/budget_change_figure.py"
 
@@ -32,6 +34,8 @@ rule primary_estimates_figure:
         ),
     log:
         "results/logs/primary_estimates_figure.log",
+    benchmark:
+        "results/benchmarks/primary_estimates_figure.tsv"
     script:
         "../scripts/primary_estimates_figure.py"
 
@@ -61,6 +65,8 @@ rule execute_report:
         notebook="results/report/report.ipynb",
     log:
         "results/logs/execute_report.log",
+    benchmark:
+        "results/benchmarks/execute_report.tsv"
     shell:
         "PATH={ENV_BIN:q}:\"$PATH\" papermill {input.notebook:q} {output.notebook:q} --cwd . "
         "-p contrasts {input.contrasts:q} -p diagnostics {input.diagnostics:q} "
@@ -87,6 +93,8 @@ rule render_report:
         ),
     log:
         "results/logs/render_report.log",
+    benchmark:
+        "results/benchmarks/render_report.tsv"
     shell:
         "PATH={ENV_BIN:q}:\"$PATH\" jupyter nbconvert --to html --no-input --embed-images {input.notebook:q} "
         "--output-dir $(dirname {output.html:q}) --output $(basename {output.html:q} .html) "
@@ -111,6 +119,8 @@ rule dose_response_figure:
         entry=config["models"]["dose_spline"],
     log:
         "results/logs/dose_response_figure.log",
+    benchmark:
+        "results/benchmarks/dose_response_figure.tsv"
     script:
         "../scripts/dose_response_figure.py"
 
@@ -134,5 +144,7 @@ rule forest_figure:
         ),
     log:
         "results/logs/forest_figure.log",
+    benchmark:
+        "results/benchmarks/forest_figure.tsv"
     script:
         "../scripts/forest_figure.py"

@@ -14,6 +14,8 @@ rule specification:
         plan=config,
     log:
         "results/logs/specification_{spec}.log",
+    benchmark:
+        "results/benchmarks/specification_{spec}.tsv"
     script:
         "../scripts/specification.py"
 
@@ -33,5 +35,7 @@ rule specification_curve:
         ),
     log:
         "results/logs/specification_curve.log",
+    benchmark:
+        "results/benchmarks/specification_curve.tsv"
     script:
         "../scripts/specification_curve.py"

@@ -12,5 +12,7 @@ rule build_primary_sample:
         covariates=sample_covariates(config),
     log:
         "results/logs/build_primary_sample.log",
+    benchmark:
+        "results/benchmarks/build_primary_sample.tsv"
     script:
         "../scripts/build_primary_sample.py"

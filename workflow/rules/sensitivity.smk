@@ -8,6 +8,8 @@ rule secondary_family:
         table="results/tables/secondary_family.csv",
     log:
         "results/logs/secondary_family.log",
+    benchmark:
+        "results/benchmarks/secondary_family.tsv"
     script:
         "../scripts/secondary_family.py"
 
@@ -27,6 +29,8 @@ rule effect_size:
         standardiser=config["effect_size"]["standardiser"],
     log:
         "results/logs/effect_size.log",
+    benchmark:
+        "results/benchmarks/effect_size.tsv"
     script:
         "../scripts/effect_size.py"
 
@@ -45,6 +49,8 @@ rule leave_one_la_out:
         fit_settings=config["mixed_model_fit"],
     log:
         "results/logs/leave_one_la_out.log",
+    benchmark:
+        "results/benchmarks/leave_one_la_out.tsv"
     script:
         "../scripts/leave_one_la_out.py"
 
@@ -64,6 +70,8 @@ rule difference_in_differences:
         baseline_wave=config["primary_sample"]["baseline_wave"],
     log:
         "results/logs/difference_in_differences.log",
+    benchmark:
+        "results/benchmarks/difference_in_differences.tsv"
     script:
         "../scripts/difference_in_differences.py"
 
@@ -83,5 +91,7 @@ rule attrition_analyses:
     threads: 2
     log:
         "results/logs/attrition_analyses.log",
+    benchmark:
+        "results/benchmarks/attrition_analyses.tsv"
     script:
         "../scripts/attrition_analyses.py"

@@ -13,5 +13,7 @@ rule render_table:
         title=table_title,
     log:
         "results/logs/render_table_{table}.log",
+    benchmark:
+        "results/benchmarks/render_table_{table}.tsv"
     script:
         "../scripts/render_table.py"

@@ -25,7 +25,7 @@ from statsmodels.imputation.mice import MICEData
 
 from analysis.design import ModelSpec, design_matrix, indicator_columns
 from analysis.mixed import FitSettings, fit_nested_lmm
-from analysis.sample import CENTRE_VARIABLES, IDENTIFIERS, add_derived, wave_suffix
+from analysis.sample import GROUP_STEP, mother_frame, ordered_columns, wave_suffix
 
 log = logging.getLogger(__name__)
 
@@ -56,37 +56,18 @@ def attrition_frame(
     baseline covariates may be missing) plus `responded` (1 if the follow-up score is observed). Its rows
     complete on every column are build_primary_sample's sample for the same arguments.
     """
-    survey = add_derived(survey)
-    base = survey[survey["wave"] == baseline_wave].set_index("mother_id")
-    follow = survey[survey["wave"] == followup_wave].set_index("mother_id")
-    centre_vars = exposure.set_index("centre_id")
-
-    frame = pd.DataFrame(index=pd.Index(sorted(base.index.unique()), name="mother_id"))
-    frame["centre_id"] = base["centre_id"].reindex(frame.index)
-    for wave, records in ((baseline_wave, base), (followup_wave, follow)):
-        frame[wave_suffix(score, wave)] = records[score].reindex(frame.index)
-    for column in ["la_code", "funding_group", "budget_change_pct"]:
-        frame[column] = frame["centre_id"].map(centre_vars[column])
-    grouped = frame["funding_group"].notna()
-    log.info("attrition frame: %d mothers at wave %d, %d dropped because their centre has no funding "
-             "group", len(frame), baseline_wave, int((~grouped).sum()))
-    frame = frame.loc[grouped].copy()
-
-    for name in (c for c in covariates if c != wave_suffix(score, baseline_wave)):
-        if name in CENTRE_VARIABLES:
-            source, rule = CENTRE_VARIABLES[name]
-            frame[name] = rule(frame["centre_id"].map(centre_vars[source]))
-        elif name in base.columns:
-            frame[name] = base[name].reindex(frame.index)
-        else:
-            raise KeyError(f"covariate '{name}' is neither a survey column nor a derived variable")
+    frame, steps = mother_frame(survey, exposure, score=score, baseline_wave=baseline_wave,
+                                followup_wave=followup_wave, covariates=covariates)
+    masks = dict(steps)
+    at_base = masks[f"interviewed at wave {baseline_wave}"]
+    grouped = masks[GROUP_STEP.format(wave=baseline_wave)]
+    log.info("attrition frame: %d mothers at wave %d, %d excluded because their centre has no funding "
+             "group", int(at_base.sum()), baseline_wave, int((at_base & ~grouped).sum()))
+    frame = frame.loc[at_base & grouped].copy()
     frame[RESPONDED] = frame[wave_suffix(score, followup_wave)].notna().astype(int)
     log.info("attrition frame: %d of %d mothers have the wave-%d %s score", int(frame[RESPONDED].sum()),
              len(frame), followup_wave, score.upper())
-
-    frame = frame.reset_index()
-    ordered = IDENTIFIERS + [c for c in frame.columns if c not in IDENTIFIERS and c != RESPONDED]
-    return frame[[*ordered, RESPONDED]]
+    return ordered_columns(frame)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def wave_suffix(score: str, wave: int) -> str:
     return f"{score}_w{wave}"
 
 
-def build_primary_sample(
+def mother_frame(
     survey: pd.DataFrame,
     exposure: pd.DataFrame,
     *,
@@ -41,13 +42,13 @@ def build_primary_sample(
     covariates: list[str],
     carry_scores: tuple[str, ...] = (),
     binary_scores: dict[str, tuple[str, float]] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Apply the pre-specified inclusion steps in order.
+) -> tuple[pd.DataFrame, list[tuple[str, np.ndarray]]]:
+    """Every mother in the survey with the analysis variables, and the inclusion steps as masks.
 
-    Returns (analysis frame, flow), where flow has one row per step with mothers remaining and excluded.
-    The mother's centre, and so her exposure, is her baseline-wave centre. `carry_scores` are secondary
-    scores carried at both waves without being required; `binary_scores` maps a new name to
-    (score, threshold), e.g. {"ghq_case": ("ghq_caseness", 4)} gives ghq_case_w1 = ghq_caseness_w1 >= 4.
+    The mother's centre, and so her exposure, is her baseline-wave centre; covariates are as measured at
+    the baseline wave. `carry_scores` are secondary scores carried at both waves without being required;
+    `binary_scores` maps a new name to (score, threshold), e.g. {"ghq_case": ("ghq_caseness", 4)} gives
+    ghq_case_w1 = ghq_caseness_w1 >= 4. Returns (frame indexed by mother_id, [(step, passes), ...]).
     """
     survey = add_derived(survey)
     base = survey[survey["wave"] == baseline_wave].set_index("mother_id")
@@ -55,32 +56,27 @@ def build_primary_sample(
     centre_vars = exposure.set_index("centre_id")
 
     frame = pd.DataFrame(index=pd.Index(sorted(survey["mother_id"].unique()), name="mother_id"))
-    steps: list[tuple[str, pd.Series]] = []
-    at_base = frame.index.isin(base.index)
-    steps.append((f"interviewed at wave {baseline_wave}", at_base))
-    steps.append((f"interviewed at wave {followup_wave}", frame.index.isin(follow.index)))
-
+    steps: list[tuple[str, np.ndarray]] = [
+        (f"interviewed at wave {baseline_wave}", frame.index.isin(base.index)),
+        (f"interviewed at wave {followup_wave}", frame.index.isin(follow.index)),
+    ]
     frame["centre_id"] = base["centre_id"].reindex(frame.index)
-    for wave, records in ((baseline_wave, base), (followup_wave, follow)):
-        frame[wave_suffix(score, wave)] = records[score].reindex(frame.index)
-    for extra in carry_scores:
+    for name in (score, *carry_scores):
         for wave, records in ((baseline_wave, base), (followup_wave, follow)):
-            frame[wave_suffix(extra, wave)] = records[extra].reindex(frame.index)
+            frame[wave_suffix(name, wave)] = records[name].reindex(frame.index)
     for name, (source, threshold) in (binary_scores or {}).items():
         for wave in (baseline_wave, followup_wave):
             values = frame[wave_suffix(source, wave)]
             frame[wave_suffix(name, wave)] = (values >= threshold).astype("Int64").where(values.notna())
-    steps.append((f"{score.upper()} scored at wave {baseline_wave}",
-                  frame[wave_suffix(score, baseline_wave)].notna().to_numpy()))
-    steps.append((f"{score.upper()} scored at wave {followup_wave}",
-                  frame[wave_suffix(score, followup_wave)].notna().to_numpy()))
+    for wave in (baseline_wave, followup_wave):
+        steps.append((f"{score.upper()} scored at wave {wave}",
+                      frame[wave_suffix(score, wave)].notna().to_numpy()))
 
     for column in ["la_code", "funding_group", "budget_change_pct"]:
         frame[column] = frame["centre_id"].map(centre_vars[column])
-    steps.append((f"wave-{baseline_wave} centre has a funding group",
-                  frame["funding_group"].notna().to_numpy()))
+    steps.append((GROUP_STEP.format(wave=baseline_wave), frame["funding_group"].notna().to_numpy()))
 
-    baseline = [c for c in covariates if c not in {wave_suffix(score, baseline_wave)}]
+    baseline = [c for c in covariates if c != wave_suffix(score, baseline_wave)]
     for name in baseline:
         if name in CENTRE_VARIABLES:
             source, rule = CENTRE_VARIABLES[name]
@@ -91,8 +87,26 @@ def build_primary_sample(
             raise KeyError(f"covariate '{name}' is neither a survey column nor a derived variable")
     steps.append((f"complete wave-{baseline_wave} covariates",
                   frame[baseline].notna().all(axis=1).to_numpy()))
+    return frame, steps
 
-    keep = pd.Series(True, index=frame.index)
+
+GROUP_STEP = "wave-{wave} centre has a funding group"
+
+
+def ordered_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Identifiers first, then the analysis variables in the order they were made."""
+    frame = frame.reset_index()
+    return frame[IDENTIFIERS + [c for c in frame.columns if c not in IDENTIFIERS]]
+
+
+def build_primary_sample(survey: pd.DataFrame, exposure: pd.DataFrame, **plan) -> tuple[pd.DataFrame,
+                                                                                        pd.DataFrame]:
+    """Apply the pre-specified inclusion steps in order (arguments as `mother_frame`).
+
+    Returns (analysis frame, flow), where flow has one row per step with mothers remaining and excluded.
+    """
+    frame, steps = mother_frame(survey, exposure, **plan)
+    keep = np.ones(len(frame), dtype=bool)
     flow = [{"step": 0, "description": "mothers in the cleaned survey", "n_mothers": len(frame),
              "n_excluded": 0}]
     for number, (description, passes) in enumerate(steps, start=1):
@@ -102,6 +116,4 @@ def build_primary_sample(
                      "n_excluded": before - int(keep.sum())})
         log.info("sample step %d (%s): %d mothers remain, %d excluded", number, description,
                  flow[-1]["n_mothers"], flow[-1]["n_excluded"])
-    analysis = frame.loc[keep].reset_index()
-    ordered = IDENTIFIERS + [c for c in analysis.columns if c not in IDENTIFIERS]
-    return analysis[ordered], pd.DataFrame(flow)
+    return ordered_columns(frame.loc[keep]), pd.DataFrame(flow)

@@ -47,6 +47,7 @@ def hedges_g(contrasts: pd.DataFrame, frame: pd.DataFrame, spec: ModelSpec,
             "hedges_g": correction * row["estimate"] / sd,
             "ci_lower": correction * row["ci_lower"] / sd, "ci_upper": correction * row["ci_upper"] / sd,
             "standardiser": standardiser, "pooled_sd": sd, "n_group": n1, "n_reference": n0,
+            "n": row["n"], "n_clusters": row["n_clusters"],
             "small_sample_factor": correction,
             "method": ("Hedges' g: adjusted difference / pooled SD of the standardiser in the two groups, "
                        "times J; interval rescaled from the model's (SD treated as known)"),

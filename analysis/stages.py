@@ -205,10 +205,12 @@ def attrition_analyses(survey: str, centre_exposure: str, source: str, plan: dic
 
     settings = plan["multiple_imputation"]
     spec = ModelSpec.from_config(settings["model"], plan["models"][settings["model"]])
-    pooled = multiple_imputation(frame_for(spec), spec, plan["mixed_model_fit"],
-                                 m=int(settings["imputations"]), seed=int(settings["seed"]),
-                                 burn_in=int(settings["burn_in"]))
-    io.write_csv(_label_terms(pooled, spec, synthetic, seed=int(settings["seed"])), imputation)
+    frame = frame_for(spec)
+    pooled = multiple_imputation(frame, spec, plan["mixed_model_fit"], m=int(settings["imputations"]),
+                                 seed=int(settings["seed"]), burn_in=int(settings["burn_in"]))
+    io.write_csv(_label_terms(pooled, spec, synthetic, n_clusters=frame[spec.clusters[0]].nunique(),
+                              se_method="Rubin's rules over m imputations; t with Barnard-Rubin df",
+                              seed=int(settings["seed"])), imputation)
 
     spec = ModelSpec.from_config(plan["inverse_probability_weighting"]["model"],
                                  plan["models"][plan["inverse_probability_weighting"]["model"]])
@@ -219,7 +221,8 @@ def attrition_analyses(survey: str, centre_exposure: str, source: str, plan: dic
     summary = weights.attrs["summary"]
     weighted["weights_kish_effective_n"] = summary["kish_effective_n"]
     weighted["weights_max"] = summary["max"]
-    io.write_csv(_label_terms(weighted, spec, synthetic), weighting)
+    responders = frame.loc[weights > 0, spec.clusters[0]]
+    io.write_csv(_label_terms(weighted, spec, synthetic, n_clusters=responders.nunique()), weighting)
 
 
 def _label_terms(table: pd.DataFrame, spec: ModelSpec, synthetic: bool, **extra) -> pd.DataFrame:

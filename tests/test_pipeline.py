@@ -51,8 +51,20 @@ def test_all_documented_outputs_exist(synthetic_run):
     for path in ["results/data/analysis.parquet", "results/data/centre_exposure.csv",
                  "results/tables/primary.csv", "results/tables/primary.md", "results/tables/primary.tex",
                  "results/tables/sample_flow.csv", "results/tables/cleaning_log.csv",
-                 "results/report/report.html", "results/figures/budget_change.png"]:
+                 "results/report/report.html", "results/figures/budget_change.png",
+                 "results/tables/primary_ols_cr2.csv", "results/tables/ghq_caseness.csv",
+                 "results/tables/secondary_family.csv", "results/tables/difference_in_differences.csv",
+                 "results/tables/multiple_imputation.csv", "results/tables/inverse_probability_weighting.csv",
+                 "results/tables/effect_size.csv", "results/tables/leave_one_la_out.csv",
+                 "results/tables/specification_curve.csv", "results/figures/forest.png",
+                 "results/figures/dose_response.png", "results/figures/specification_curve.png"]:
         assert (synthetic_run / path).stat().st_size > 0, path
+
+
+def test_the_scenario_shapes_the_specification_curve(synthetic_run):
+    curve = pd.read_csv(synthetic_run / "results/tables/specification_curve.csv")
+    # tiny_fast: 1 threshold x 1 window x 1 estimator x 2 covariate sets x 2 scores, 2 contrasts each
+    assert curve["specification"].nunique() == 4 and len(curve) == 8
 
 
 def test_primary_table_is_consistent_with_the_analysis_data(synthetic_run):

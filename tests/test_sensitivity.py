@@ -33,7 +33,7 @@ def test_hedges_g_closed_form():
                           "k6_w1": [1, 3, 5, 7, 2, 4, 6, 8, 10, 100, 100, 100]})
     contrasts = pd.DataFrame({"model": ["m"], "outcome": ["k6_w3"], "contrast": ["growing vs cut"],
                               "scale": ["difference"], "estimate": [-1.0], "ci_lower": [-2.0],
-                              "ci_upper": [0.0]})
+                              "ci_upper": [0.0], "n": [9], "n_clusters": [3]})
     spec = ModelSpec("m", "k6_w3", "funding_group", "cut", ())
     row = hedges_g(contrasts, frame, spec, "k6_w1").iloc[0]
     sd = np.sqrt((3 * np.var([1, 3, 5, 7], ddof=1) + 4 * np.var([2, 4, 6, 8, 10], ddof=1)) / 7)

@@ -54,3 +54,27 @@ def set_cell(raw_dir: Path, file: str, row: int, column: str, value: str) -> int
 def clean_settings():
     """The tiny preset without messy formats, for tests that need plain values."""
     return replace(PRESETS["tiny"], messy_formats=False, exact_duplicates=0)
+
+
+def hand_made_survey_and_exposure() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A survey where each mother but OK fails exactly one inclusion step (named by her id)."""
+    def record(mother, wave, centre="C1", k6=5.0, age=30):
+        return {"mother_id": mother, "wave": wave, "centre_id": centre, "k6": k6, "mother_age": age,
+                "ethnicity": 1, "child_sex": 1}
+
+    survey = pd.DataFrame([
+        record("OK", 1), record("OK", 3, centre="C2", k6=7.0),  # moved centre: exposure is wave-1's C1
+        record("NO_W3", 1),
+        record("NO_K6_W1", 1, k6=None), record("NO_K6_W1", 3),
+        record("NO_K6_W3", 1), record("NO_K6_W3", 3, k6=None),
+        record("NO_GROUP", 1, centre="C3"), record("NO_GROUP", 3, centre="C3"),
+        record("NO_AGE", 1, age=None), record("NO_AGE", 3),
+        record("NO_W1", 2), record("NO_W1", 3),
+    ])
+    exposure = pd.DataFrame({
+        "centre_id": ["C1", "C2", "C3"], "la_code": ["E06000001"] * 3,
+        "funding_group": pd.array(["growing", "cut", None], dtype="string"),
+        "budget_change_pct": [8.0, -12.0, None], "idaci_decile": [2, 5, 9],
+        "urban_rural": ["urban", "rural", "urban"],
+    })
+    return survey, exposure

@@ -27,6 +27,7 @@ from analysis.missing import (
 from analysis.mixed import FitDisagreement, FitSettings
 from analysis.sample import build_primary_sample
 from analysis.simulate import PRESETS, simulate, write
+from tests.conftest import hand_made_survey_and_exposure
 
 R_FIXTURES = Path(__file__).parent / "fixtures" / "r"
 SEED = 20120401  # the seed mice_reference.R was run with (its own generator, so not the same draws)
@@ -79,25 +80,7 @@ def demo_mi(demo, spec, fit_settings) -> pd.DataFrame:
 
 
 def test_attrition_frame_keeps_incomplete_mothers_at_grouped_centres():
-    def record(mother, wave, centre="C1", k6=5.0, age=30):
-        return {"mother_id": mother, "wave": wave, "centre_id": centre, "k6": k6, "mother_age": age,
-                "ethnicity": 1, "child_sex": 2}
-
-    survey = pd.DataFrame([
-        record("OK", 1), record("OK", 3, centre="C2", k6=7.0),  # moved centre: exposure is wave-1's C1
-        record("NO_W3", 1),
-        record("NO_K6_W1", 1, k6=None), record("NO_K6_W1", 3),
-        record("NO_K6_W3", 1), record("NO_K6_W3", 3, k6=None),
-        record("NO_GROUP", 1, centre="C3"), record("NO_GROUP", 3, centre="C3"),
-        record("NO_AGE", 1, age=None), record("NO_AGE", 3),
-        record("NO_W1", 2), record("NO_W1", 3),
-    ])
-    exposure = pd.DataFrame({
-        "centre_id": ["C1", "C2", "C3"], "la_code": ["E06000001"] * 3,
-        "funding_group": pd.array(["growing", "cut", None], dtype="string"),
-        "budget_change_pct": [8.0, -12.0, None], "idaci_decile": [2, 5, 9],
-        "urban_rural": ["urban", "rural", "urban"],
-    })
+    survey, exposure = hand_made_survey_and_exposure()
     frame = attrition_frame(survey, exposure, score="k6", baseline_wave=1, followup_wave=3,
                             covariates=["k6_w1", "mother_age", "white_british", "child_female", "rural"])
     frame = frame.set_index("mother_id")

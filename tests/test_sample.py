@@ -1,33 +1,13 @@
 """The primary sample's inclusion steps, on a hand-made survey where each mother fails one step."""
 
-import pandas as pd
-
 from analysis.sample import build_primary_sample
+from tests.conftest import hand_made_survey_and_exposure
 
 COVARIATES = ["k6_w1", "mother_age", "white_british", "idaci_decile", "rural"]
 
 
-def record(mother, wave, centre="C1", k6=5.0, age=30, ethnicity=1):
-    return {"mother_id": mother, "wave": wave, "centre_id": centre, "k6": k6, "mother_age": age,
-            "ethnicity": ethnicity, "child_sex": 1}
-
-
 def test_each_step_excludes_the_right_mothers():
-    survey = pd.DataFrame([
-        record("OK", 1), record("OK", 3, centre="C2", k6=7.0),  # moved centre: exposure is wave-1's C1
-        record("NO_W3", 1),
-        record("NO_K6_W1", 1, k6=None), record("NO_K6_W1", 3),
-        record("NO_K6_W3", 1), record("NO_K6_W3", 3, k6=None),
-        record("NO_GROUP", 1, centre="C3"), record("NO_GROUP", 3, centre="C3"),
-        record("NO_AGE", 1, age=None), record("NO_AGE", 3),
-        record("NO_W1", 2), record("NO_W1", 3),
-    ])
-    exposure = pd.DataFrame({
-        "centre_id": ["C1", "C2", "C3"], "la_code": ["E06000001"] * 3,
-        "funding_group": pd.array(["growing", "cut", None], dtype="string"),
-        "budget_change_pct": [8.0, -12.0, None], "idaci_decile": [2, 5, 9],
-        "urban_rural": ["urban", "rural", "urban"],
-    })
+    survey, exposure = hand_made_survey_and_exposure()
     frame, flow = build_primary_sample(survey, exposure, score="k6", baseline_wave=1, followup_wave=3,
                                        covariates=COVARIATES)
     assert list(frame["mother_id"]) == ["OK"]

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis.exposure import GROUPS  # noqa: E402
-from analysis.results import outcome_label  # noqa: E402
+from analysis.labels import outcome_label  # noqa: E402
 
 GROUP_COLOURS = {"cut": "#b2182b", "stable": "#8c8c8c", "growing": "#2166ac"}
 SYNTHETIC_MARK = "SYNTHETIC DATA - NOT EVIDENCE"

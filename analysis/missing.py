@@ -25,7 +25,7 @@ from statsmodels.imputation.mice import MICEData
 
 from analysis.design import ModelSpec, design_matrix, indicator_columns
 from analysis.mixed import FitSettings, fit_nested_lmm
-from analysis.sample import GROUP_STEP, mother_frame, ordered_columns, wave_suffix
+from analysis.sample import GROUP_STEP, INTERVIEW_STEP, mother_frame, ordered_columns, wave_suffix
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +41,18 @@ N_VARIANCE_PARAMETERS = 3
 # The attrition frame
 
 
-def attrition_frame(
-    survey: pd.DataFrame,
-    exposure: pd.DataFrame,
-    *,
-    score: str,
-    baseline_wave: int,
-    followup_wave: int,
-    covariates: list[str],
-) -> pd.DataFrame:
+def attrition_frame(survey: pd.DataFrame, exposure: pd.DataFrame, **plan) -> pd.DataFrame:
     """One row per mother with a baseline record whose baseline centre has a funding group.
 
-    Columns are those of `analysis.sample.build_primary_sample` (follow-up score, baseline score and
-    baseline covariates may be missing) plus `responded` (1 if the follow-up score is observed). Its rows
+    Arguments as `analysis.sample.mother_frame`. Columns are those of `build_primary_sample` (follow-up
+    score, baseline score and baseline covariates may be missing) plus `responded` (1 if the follow-up
+    score is observed). Its rows
     complete on every column are build_primary_sample's sample for the same arguments.
     """
-    frame, steps = mother_frame(survey, exposure, score=score, baseline_wave=baseline_wave,
-                                followup_wave=followup_wave, covariates=covariates)
+    frame, steps = mother_frame(survey, exposure, **plan)
+    score, baseline_wave, followup_wave = plan["score"], plan["baseline_wave"], plan["followup_wave"]
     masks = dict(steps)
-    at_base = masks[f"interviewed at wave {baseline_wave}"]
+    at_base = masks[INTERVIEW_STEP.format(wave=baseline_wave)]
     grouped = masks[GROUP_STEP.format(wave=baseline_wave)]
     log.info("attrition frame: %d mothers at wave %d, %d excluded because their centre has no funding "
              "group", int(at_base.sum()), baseline_wave, int((at_base & ~grouped).sum()))

@@ -21,7 +21,9 @@ import pandas as pd
 from analysis import binary
 from analysis.design import ModelSpec, design_matrix, spline_basis
 from analysis.inference import wald_columns
+from analysis.labels import outcome_label
 from analysis.mixed import FitSettings, fit_nested_lmm
+from analysis.robust import ols_cr2, wild_cluster_bootstrap
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +112,6 @@ def spline_curve(summary: FitSummary, spec: ModelSpec, points: int = 61) -> list
 
 
 def _fit_ols_cr2(y, X, clusters, spec: ModelSpec, counts: dict) -> FitSummary:
-    from analysis.robust import ols_cr2, wild_cluster_bootstrap  # noqa: PLC0415 (heavy only when used)
-
     table = ols_cr2(y, X, clusters, level=spec.ci_level)
     summary = FitSummary(table[["term", "estimate", "std_error", "df", "p_value", "ci_lower", "ci_upper"]],
                          np.asarray(table.attrs["covariance"]), se_method=CR2_SE, ci_method=CR2_CI, **counts)
@@ -142,8 +142,6 @@ def _row(spec: ModelSpec, summary: FitSummary, contrast: str, estimand: str, sca
 
 def contrast_rows(summary: FitSummary, spec: ModelSpec) -> list[dict]:
     """The rows a reader wants: each exposure contrast on the scale(s) the estimator reports."""
-    from analysis.results import outcome_label  # noqa: PLC0415 (results imports this module's users)
-
     coefficients = summary.coefficients.set_index("term")
     label = outcome_label(spec.outcome)
     rows = []

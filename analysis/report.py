@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.results import SCORE_LABELS, split_outcome
+from analysis.labels import SCORE_LABELS, split_outcome
 
 
 def _points(value: float) -> str:

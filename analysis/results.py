@@ -7,27 +7,8 @@ import pandas as pd
 from analysis.design import ModelSpec
 from analysis.models import FitSummary, contrast_rows
 
-SCORE_LABELS = {
-    "k6": "K6 psychological distress (0-24, higher = more distress)",
-    "ghq_likert": "GHQ-12 Likert score (0-36, higher = more distress)",
-    "ghq_caseness": "GHQ-12 caseness count (0-12, higher = more distress)",
-}
 SYNTHETIC_BANNER = ("SYNTHETIC DEMONSTRATION DATA - these numbers are not evidence about any real "
                     "centre, local authority or family.")
-
-
-def split_outcome(outcome: str) -> tuple[str, str]:
-    """'k6_w3' -> ('k6', '3'); a name without a wave suffix gives (name, '')."""
-    score, _, wave = outcome.rpartition("_w")
-    return (score, wave) if score and wave.isdigit() else (outcome, "")
-
-
-def outcome_label(outcome: str) -> str:
-    """'k6_w3' -> 'K6 psychological distress (...) at wave 3'."""
-    score, wave = split_outcome(outcome)
-    if score in SCORE_LABELS and wave:
-        return f"{SCORE_LABELS[score]} at wave {wave}"
-    return outcome
 
 
 def coefficient_table(summary: FitSummary, spec: ModelSpec, synthetic: bool) -> pd.DataFrame:

@@ -28,6 +28,11 @@ def add_derived(survey: pd.DataFrame) -> pd.DataFrame:
     return survey
 
 
+# Names of the inclusion steps other code looks up.
+INTERVIEW_STEP = "interviewed at wave {wave}"
+GROUP_STEP = "wave-{wave} centre has a funding group"
+
+
 def wave_suffix(score: str, wave: int) -> str:
     return f"{score}_w{wave}"
 
@@ -57,8 +62,8 @@ def mother_frame(
 
     frame = pd.DataFrame(index=pd.Index(sorted(survey["mother_id"].unique()), name="mother_id"))
     steps: list[tuple[str, np.ndarray]] = [
-        (f"interviewed at wave {baseline_wave}", frame.index.isin(base.index)),
-        (f"interviewed at wave {followup_wave}", frame.index.isin(follow.index)),
+        (INTERVIEW_STEP.format(wave=baseline_wave), frame.index.isin(base.index)),
+        (INTERVIEW_STEP.format(wave=followup_wave), frame.index.isin(follow.index)),
     ]
     frame["centre_id"] = base["centre_id"].reindex(frame.index)
     for name in (score, *carry_scores):
@@ -90,7 +95,6 @@ def mother_frame(
     return frame, steps
 
 
-GROUP_STEP = "wave-{wave} centre has a funding group"
 
 
 def ordered_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -23,10 +23,11 @@ from analysis.figures import (
     forest_figure,
     specification_curve_figure,
 )
+from analysis.labels import SCORE_LABELS
 from analysis.missing import attrition_frame, ipw_estimate, multiple_imputation, response_weights
 from analysis.panel import build_panel, did_mother_fe
 from analysis.primary import sample_from_plan
-from analysis.results import SCORE_LABELS, coefficient_table, contrast_table, to_latex, to_markdown
+from analysis.results import coefficient_table, contrast_table, to_latex, to_markdown
 from analysis.robustness import fit_specification, specifications
 from analysis.sensitivity import e_values, forest_rows, hedges_g, holm_adjust, leave_one_out
 from analysis.simulate import MARKER_FILE

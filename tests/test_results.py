@@ -3,8 +3,9 @@
 import pandas as pd
 import pytest
 
+from analysis.labels import outcome_label
 from analysis.report import certainty, headline
-from analysis.results import SYNTHETIC_BANNER, outcome_label, to_latex, to_markdown
+from analysis.results import SYNTHETIC_BANNER, to_latex, to_markdown
 
 
 def contrast_row(estimate, lower, upper, contrast="growing vs cut"):

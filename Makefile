@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # BLAS threads slowed the model fits 4-15x in measurements here.
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: run test lint dry-run lock demo-data clean
+.PHONY: run test lint dry-run browser lock demo-data clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ run: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)
 	@echo "Report: $(CURDIR)/results/report/report.html"
 
-test: $(VENV)/.installed lint dry-run
+test: $(VENV)/.installed lint dry-run browser
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed
@@ -29,6 +29,19 @@ lint: $(VENV)/.installed
 
 dry-run: $(VENV)/.installed
 	$(BIN)/snakemake --dry-run --quiet rules --cores 1
+
+# System Chromium for the browser and PDF tests; installs Debian's package when missing (as root).
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || command -v google-chrome >/dev/null 2>&1; then \
+	  :; \
+	elif [ "$$(id -u 2>/dev/null)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Chromium (apt-get install chromium)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core; \
+	else \
+	  echo "Chromium is needed by the tests: install it (Debian/Ubuntu: apt-get install chromium) and put it on PATH." >&2; \
+	  exit 1; \
+	fi
 
 # Regenerate the pinned lock from requirements.in in a fresh environment.
 lock:

@@ -32,29 +32,113 @@ def _save(fig: plt.Figure, path, synthetic: bool) -> None:
     plt.close(fig)
 
 
+def pooled_bins(values: np.ndarray, min_count: int, lower: float,
+                upper: float) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram edges between `lower` and `upper` such that every bar holds at least `min_count` values.
+
+    Consecutive sorted values are pooled into bars of `min_count` (the remainder joins the last bar);
+    inner edges fall midway between neighbouring values, so no bar shows fewer units than the disclosure
+    threshold. Returns (edges, counts); no bars when there are fewer than `min_count` values.
+    """
+    values = np.sort(np.asarray(values, dtype=float))
+    n_bars = len(values) // min_count
+    if n_bars == 0:
+        return np.array([lower, upper]), np.array([], dtype=int)
+    counts = np.full(n_bars, min_count)
+    counts[-1] += len(values) - n_bars * min_count
+    ends = np.cumsum(counts)[:-1]
+    inner = (values[ends - 1] + values[ends]) / 2
+    return np.concatenate([[lower], inner, [upper]]), counts
+
+
 def budget_change_figure(exposure: pd.DataFrame, cut_pct: float, growth_pct: float, window: str,
-                         path, synthetic: bool) -> None:
-    """Each centre's real-terms budget change, by funding group, with the group thresholds marked."""
+                         min_count: int, path, synthetic: bool) -> None:
+    """Centres' real-terms budget change by funding group, thresholds marked, disclosure-safe.
+
+    Bars are pooled so each holds at least `min_count` centres and heights are centres per percentage
+    point (area = centres), so no bar reveals a small count; a group with fewer centres is not drawn.
+    """
     fig, ax = plt.subplots(figsize=(8, 4.2))
     grouped = exposure.dropna(subset=["budget_change_pct"])
-    # 2.5-point bins whose edges include both thresholds, so no bar mixes two groups.
-    width = 2.5
-    low = min(np.floor(grouped["budget_change_pct"].min() / width), np.floor(cut_pct / width))
-    high = max(np.ceil(grouped["budget_change_pct"].max() / width), np.ceil(growth_pct / width))
-    edges = np.union1d(np.arange(low, high + 1) * width, [cut_pct, growth_pct])
+    step = 5.0  # outer edges on 5-point multiples, so the extremes do not reveal one centre's change
+    low = min(np.floor(grouped["budget_change_pct"].min() / step) * step, cut_pct - step)
+    high = max(np.ceil(grouped["budget_change_pct"].max() / step) * step, growth_pct + step)
+    ranges = {"cut": (low, cut_pct), "stable": (cut_pct, growth_pct), "growing": (growth_pct, high)}
     for group in GROUPS:
-        values = grouped.loc[grouped["funding_group"] == group, "budget_change_pct"]
-        ax.hist(values, bins=edges, color=GROUP_COLOURS[group], alpha=0.85,
-                label=f"{group} ({len(values)} centres)")
+        values = grouped.loc[grouped["funding_group"] == group, "budget_change_pct"].to_numpy()
+        edges, counts = pooled_bins(values, min_count, *ranges[group])
+        if len(counts) == 0:
+            ax.bar([], [], color=GROUP_COLOURS[group],
+                   label=f"{group} (under {min_count} centres: not shown)")
+            continue
+        widths = np.diff(edges)
+        ax.bar(edges[:-1], counts / widths, width=widths, align="edge", color=GROUP_COLOURS[group],
+               alpha=0.85, edgecolor="white", label=group)
     for threshold in (cut_pct, growth_pct):
         ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
         ax.annotate(f"{threshold:+g}%", (threshold, ax.get_ylim()[1] * 0.95), ha="center",
                     fontsize=9, backgroundcolor="white")
-    ax.set_title(f"Real-terms budget change of each children's centre, {window}")
+    ax.set_title(f"Real-terms budget change of children's centres, {window}")
     ax.set_xlabel("Change in real-terms budget (%)")
-    ax.set_ylabel("Number of centres")
+    ax.set_ylabel(f"Centres per percentage point\n(each bar pools at least {min_count} centres)")
     ax.legend(title="Funding group", frameon=False)
     _save(fig, path, synthetic)
+
+
+def score_by_wave_figure(table: pd.DataFrame, path, synthetic: bool) -> None:
+    """Mean score by wave for each funding group, with confidence intervals (suppressed cells omitted)."""
+    fig, ax = plt.subplots(figsize=(8, 4.4))
+    offsets = dict(zip(GROUPS, (-0.08, 0.0, 0.08), strict=True))
+    for group in GROUPS:
+        rows = table[(table["funding_group"] == group) & table["mean"].notna()]
+        if rows.empty:
+            continue
+        x = rows["wave"].to_numpy(float) + offsets[group]
+        ax.errorbar(x, rows["mean"], yerr=[rows["mean"] - rows["ci_lower"], rows["ci_upper"] - rows["mean"]],
+                    fmt="o-", color=GROUP_COLOURS[group], capsize=4, label=group)
+    waves = sorted(table["wave"].unique())
+    ax.set_xticks(waves, [f"wave {w}" for w in waves])
+    level = int(round(100 * table["ci_level"].iloc[0]))
+    label = table["score_label"].iloc[0]
+    ax.set_xlabel("Survey wave")
+    ax.set_ylabel(f"Mean {label.split(' (')[0]} (points)\nhigher = more distress; {level}% CI")
+    ax.set_title("Mothers' psychological distress by survey wave and centre funding group")
+    ax.legend(title="Funding group", frameon=False)
+    _save(fig, path, synthetic)
+
+
+def sample_flow_figure(flow: pd.DataFrame, path, synthetic: bool) -> None:
+    """CONSORT-style diagram: mothers remaining after each inclusion step, exclusions to the side."""
+    steps = flow.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(8, 1.0 + 0.9 * len(steps)))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-len(steps) + 0.4, 0.8)
+    ax.axis("off")
+    box = {"boxstyle": "round,pad=0.4", "facecolor": "#f0f0f0", "edgecolor": "#555555"}
+    side = {"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#b2182b"}
+    for i, step in steps.iterrows():
+        y = -i
+        ax.text(3.5, y, f"{step['description']}\nmothers: {_count_text(step['n_mothers'])}", ha="center",
+                va="center", fontsize=9, bbox=box)
+        if i > 0:
+            ax.annotate("", xy=(3.5, y + 0.32), xytext=(3.5, y + 0.68),
+                        arrowprops={"arrowstyle": "->", "color": "#555555"})
+            excluded = step["n_excluded"]
+            if str(excluded) not in ("0", "0.0"):
+                ax.text(8.2, y + 0.5, f"excluded: {_count_text(excluded)}", ha="center", va="center",
+                        fontsize=8, bbox=side)
+                ax.annotate("", xy=(7.3, y + 0.5), xytext=(3.5, y + 0.5),
+                            arrowprops={"arrowstyle": "->", "color": "#b2182b"})
+    ax.set_title("Who is in the analysis: mothers remaining after each inclusion step")
+    _save(fig, path, synthetic)
+
+
+def _count_text(value) -> str:
+    """A published count as a reader sees it: thousands separated, or the suppression label."""
+    try:
+        return f"{int(float(value)):,}"
+    except ValueError:
+        return str(value)
 
 
 def estimates_figure(contrasts: pd.DataFrame, path, synthetic: bool) -> None:

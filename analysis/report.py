@@ -1,42 +1,189 @@
-"""Plain-English sentences for the report, filled in from the result tables (never typed by hand)."""
+"""The report's plain-English summary and figure descriptions, filled in from the published result tables.
+
+No number is typed by hand: each one in the summary is a `Fact` (table, row, column, format) and is rendered
+inside a <span class="fact"> naming its source, so a test can check every number against the tables.
+"""
 
 from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from analysis.labels import SCORE_LABELS, split_outcome
 
-
-def _points(value: float) -> str:
-    return f"{abs(value):.2f} point{'' if abs(value) == 1 else 's'}"
+MINUS = "\u2212"
 
 
-def headline(row: pd.Series) -> str:
-    """One sentence: the difference, its direction in words, and its confidence interval."""
-    group, reference = row["contrast"].split(" vs ")
-    level = int(round(100 * row["ci_level"]))
-    score, wave = split_outcome(row["outcome"])
-    scale = SCORE_LABELS.get(score, score)
-    if row["estimate"] == 0:
-        comparison = "the same as"
+def _signed(value: float) -> str:
+    return f"{value:+.2f}".replace("-", MINUS)
+
+
+def _count(value) -> str:
+    """A published count: thousands separated, or the disclosure label (e.g. '<10') as published."""
+    try:
+        return f"{int(float(value)):,}"
+    except ValueError:
+        return str(value)
+
+
+FORMATS = {
+    "signed": _signed,                                    # -0.91 -> "−0.91"
+    "size": lambda v: f"{abs(float(v)):.2f}",             # magnitude of a difference
+    "count": _count,
+    "level": lambda v: f"{round(100 * float(v))}",        # 0.95 -> "95"
+    "wave": lambda v: split_outcome(str(v))[1],           # "k6_w3" -> "3"
+    "p": lambda v: "<0.001" if float(v) < 0.001 else f"{float(v):.3f}",
+    "threshold": lambda v: f"{float(v):+g}".replace("-", MINUS),
+}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One number in the summary: where it comes from and how it is written."""
+
+    table: str
+    key_column: str
+    key: str
+    column: str
+    kind: str
+
+    def value(self, tables: dict[str, pd.DataFrame]):
+        table = tables[self.table]
+        rows = table[table[self.key_column].astype(str) == self.key]
+        if rows.empty:
+            raise KeyError(f"{self.table}.csv has no row with {self.key_column} = {self.key!r}")
+        return rows.iloc[0][self.column]
+
+    def html(self, tables: dict[str, pd.DataFrame]) -> str:
+        text = FORMATS[self.kind](self.value(tables))
+        return (f'<span class="fact" data-table="{self.table}" data-key-column="{self.key_column}" '
+                f'data-key="{html.escape(self.key)}" data-column="{self.column}" data-kind="{self.kind}">'
+                f"{html.escape(text)}</span>")
+
+
+def _row(table: pd.DataFrame, contrast: str) -> pd.Series:
+    return table[table["contrast"] == contrast].iloc[0]
+
+
+def summary_html(tables: dict[str, pd.DataFrame], primary: str = "primary",
+                 few_clusters: str = "primary_ols_cr2", contrast: str = "growing vs cut") -> str:
+    """The one-screen summary: what was compared, in whom, the headline with its interval, how sure we can
+    be, and what the analysis cannot say. `tables` maps table names to published tables (results/tables)."""
+    def fact(table, column, kind, key=contrast, key_column="contrast"):
+        return Fact(table, key_column, key, column, kind).html(tables)
+
+    def group_fact(group, column, kind):
+        return fact("funding_groups", column, kind, key=group, key_column="funding_group")
+
+    head = _row(tables[primary], contrast)
+    group, reference = contrast.split(" vs ")
+    score, _ = split_outcome(head["outcome"])
+    scale = SCORE_LABELS.get(score, score).split(" (")[0]
+    direction = "lower" if head["estimate"] < 0 else "higher"
+    level = fact(primary, "ci_level", "level")
+    others = [c for c in tables[primary]["contrast"] if c != contrast]
+    other_lines = "".join(
+        f" Mothers at {c.split(' vs ')[0]} centres: {fact(primary, 'estimate', 'signed', c)} "
+        f"({fact(primary, 'ci_level', 'level', c)}% CI {fact(primary, 'ci_lower', 'signed', c)} to "
+        f"{fact(primary, 'ci_upper', 'signed', c)})." for c in others)
+    excludes_zero = head["ci_upper"] < 0 or head["ci_lower"] > 0
+    cr2 = _row(tables[few_clusters], contrast)
+    cr2_excludes_zero = cr2["ci_upper"] < 0 or cr2["ci_lower"] > 0
+    if excludes_zero:
+        sure = (f"The {level}% confidence interval excludes no difference, so chance alone is an unlikely "
+                "explanation; the size of the difference is uncertain within the interval.")
     else:
-        comparison = f"{_points(row['estimate'])} {'lower' if row['estimate'] < 0 else 'higher'} than"
-    when = f" at wave {wave}" if wave else ""
-    return (
-        f"Mothers at {group} centres scored {comparison} similar mothers at {reference} centres{when} "
-        f"on {scale} (difference {row['estimate']:+.2f}, {level}% confidence interval "
-        f"{row['ci_lower']:+.2f} to {row['ci_upper']:+.2f}). Lower scores mean less psychological "
-        "distress, that is, better mental health."
-    )
+        sure = (f"The {level}% confidence interval includes no difference: the data are consistent with no "
+                "difference, and with differences in either direction as large as the interval's ends.")
+    few = (f" Because budgets were decided by only {fact(few_clusters, 'n_las', 'count')} local authorities, "
+           f"we also used a method built for few groups (CR2 standard errors): "
+           f"{fact(few_clusters, 'estimate', 'signed')} ({fact(few_clusters, 'ci_level', 'level')}% CI "
+           f"{fact(few_clusters, 'ci_lower', 'signed')} to {fact(few_clusters, 'ci_upper', 'signed')}), "
+           f"which {'also excludes' if cr2_excludes_zero else 'includes'} no difference.")
+    return f"""<section id="summary" class="summary">
+<h2>Summary</h2>
+<p><b>What was compared.</b> Mothers using children's centres whose budgets <b>grew</b> in real terms
+(a change of {group_fact('growing', 'growth_threshold_pct', 'threshold')}% or more after inflation), or
+stayed <b>stable</b>, were compared with mothers at centres whose budgets were <b>cut</b>
+({group_fact('cut', 'cut_threshold_pct', 'threshold')}% or less), on their psychological distress at survey
+wave {fact(primary, 'outcome', 'wave')} ({scale}: higher scores mean more distress), taking account of their
+distress at the first interview and their circumstances.</p>
+<p><b>Who.</b> {fact(primary, 'n_mothers', 'count')} mothers at {fact(primary, 'n_centres', 'count')} centres
+in {fact(primary, 'n_las', 'count')} local authorities.</p>
+<p><b>The headline.</b> Mothers at {group} centres scored {fact(primary, 'estimate', 'size')} points
+{direction} than similar mothers at {reference} centres (difference {fact(primary, 'estimate', 'signed')},
+{level}% confidence interval {fact(primary, 'ci_lower', 'signed')} to {fact(primary, 'ci_upper', 'signed')}).
+Lower scores mean less distress, that is, better mental health.{other_lines}</p>
+<p><b>How sure can we be?</b> {sure}{few}</p>
+<p><b>What this cannot say.</b> This is an observational comparison, not an experiment. Local authorities
+decided which centres were cut, and their reasons (deprivation, politics, other services) may also affect
+mothers' mental health. The analysis adjusts for measured circumstances but not for anything unmeasured, so
+the differences are associations, not proof that funding caused them.</p>
+</section>"""
 
 
-def certainty(row: pd.Series) -> str:
-    """How sure the interval lets us be, without overstating it."""
-    level = int(round(100 * row["ci_level"]))
-    if row["ci_lower"] > 0 or row["ci_upper"] < 0:
-        side = "less" if row["ci_upper"] < 0 else "more"
-        return (f"The {level}% confidence interval excludes zero: taken at face value, the data point to "
-                f"{side} distress at {row['contrast'].split(' vs ')[0]} centres, though the size of the "
-                "difference is uncertain within the interval.")
-    return (f"The {level}% confidence interval includes zero: the data are consistent with no "
-            "difference, as well as with differences in either direction as large as the interval's ends.")
+def figure_html(path: str | Path, alt: str, caption: str) -> str:
+    """A figure embedded in the page (self-contained HTML) with alt text and a caption."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
+            f'style="max-width:100%;height:auto"><figcaption>{caption}</figcaption></figure>')
+
+
+def _range(values: pd.Series) -> str:
+    return f"{_signed(values.min())} to {_signed(values.max())}"
+
+
+def alt_budget(groups: pd.DataFrame) -> str:
+    rows = groups[groups["funding_group"] != "no funding group"]
+    parts = [f"{r['funding_group']}: {_count(r['n_centres'])} centres" for _, r in rows.iterrows()]
+    first = rows.iloc[0]
+    return ("Histogram of children's centres' real-terms budget change in per cent, coloured by funding "
+            f"group, with dashed lines at {first['cut_threshold_pct']:+g}% and "
+            f"{first['growth_threshold_pct']:+g}%. "
+            + "; ".join(parts) + ".")
+
+
+def alt_score_by_wave(table: pd.DataFrame) -> str:
+    shown = table.dropna(subset=["mean"])
+    parts = [f"{r['funding_group']} wave {r['wave']}: {r['mean']:.1f}" for _, r in shown.iterrows()]
+    score = table["score_label"].iloc[0].split(" (")[0]
+    return (f"Line chart of mean {score} by survey wave for each funding group, with confidence "
+            "intervals. Means: " + "; ".join(parts) + ".")
+
+
+def alt_estimates(table: pd.DataFrame) -> str:
+    parts = [f"{r['contrast']}: {_signed(r['estimate'])} ({_signed(r['ci_lower'])} to "
+             f"{_signed(r['ci_upper'])})" for _, r in table.iterrows()]
+    return "Dot-and-interval chart of the primary differences in distress. " + "; ".join(parts) + "."
+
+
+def alt_forest(rows: pd.DataFrame) -> str:
+    return (f"Forest plot of {len(rows)} estimates of the growing versus cut difference, one per "
+            f"analysis, ranging from {_range(rows['estimate'])} points; each interval is drawn against a "
+            "line at zero.")
+
+
+def alt_specification_curve(curve: pd.DataFrame, contrast: str = "growing vs cut") -> str:
+    rows = curve[(curve["contrast"] == contrast) & curve["estimate"].notna()]
+    below = int((rows["ci_upper"] < 0).sum())
+    return (f"Specification curve: {len(rows)} estimable estimates of {contrast}, sorted, ranging from "
+            f"{_range(rows['estimate'])} points; {below} have an interval entirely below zero. A grid below "
+            "marks the analysis choices of each.")
+
+
+def alt_dose(table: pd.DataFrame) -> str:
+    parts = [f"{r['contrast'].replace('budget_change_pct ', '')}: {_signed(r['estimate'])}"
+             for _, r in table.iterrows()]
+    return ("Line chart of the fitted difference in distress by real-terms budget change in per cent, "
+            "relative to no change, with a confidence band. Differences: " + "; ".join(parts) + ".")
+
+
+def alt_flow(flow: pd.DataFrame) -> str:
+    first, last = flow.iloc[0], flow.iloc[-1]
+    return (f"Flow diagram from {_count(first['n_mothers'])} mothers in the survey to "
+            f"{_count(last['n_mothers'])} in the analysis, with the number excluded at each of "
+            f"{len(flow) - 1} steps.")

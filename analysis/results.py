@@ -68,26 +68,27 @@ def _shown(table: pd.DataFrame) -> pd.DataFrame:
     return display_frame(table) if "estimate" in table.columns else table
 
 
-def to_markdown(table: pd.DataFrame, title: str, synthetic: bool) -> str:
+def to_markdown(table: pd.DataFrame, title: str, synthetic: bool, footer: list[str] = ()) -> str:
+    """A pipe table with its notes; `footer` adds lines such as the disclosure rule and provenance."""
     banner = [f"> **{SYNTHETIC_BANNER}**", ""] if synthetic else []
-    notes = [f"- {n}" for n in table_notes(table)]
+    notes = [f"- {n}" for n in [*table_notes(table), *footer]]
     return "\n".join([*banner, f"## {title}", "", _shown(table).to_markdown(index=False), "", *notes,
                       *banner[:1], ""])
 
 
-def to_latex(table: pd.DataFrame, title: str, synthetic: bool) -> str:
+def to_latex(table: pd.DataFrame, title: str, synthetic: bool, footer: list[str] = ()) -> str:
     """A booktabs table; notes and, for synthetic data, the banner are set below it."""
     shown = _shown(table).copy()
-    shown.columns = [_latex_escape(str(c)) for c in shown.columns]
+    shown.columns = [latex_escape(str(c)) for c in shown.columns]
     for column in shown.columns:
         if not pd.api.types.is_numeric_dtype(shown[column]):
-            shown[column] = shown[column].map(lambda v: _latex_escape(str(v)))
-    latex = shown.style.hide(axis="index").to_latex(hrules=True, caption=_latex_escape(title))
-    notes = ([SYNTHETIC_BANNER] if synthetic else []) + table_notes(table)
-    return latex + "".join(f"\\par\\footnotesize {_latex_escape(n)}\n" for n in notes)
+            shown[column] = shown[column].map(lambda v: latex_escape(str(v)))
+    latex = shown.style.hide(axis="index").to_latex(hrules=True, caption=latex_escape(title))
+    notes = ([SYNTHETIC_BANNER] if synthetic else []) + table_notes(table) + list(footer)
+    return latex + "".join(f"\\par\\footnotesize {latex_escape(n)}\n" for n in notes)
 
 
-def _latex_escape(text: str) -> str:
+def latex_escape(text: str) -> str:
     for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
                           ("#", r"\#"), ("$", r"\$"), ("^", r"\^{}"), ("<", r"\textless{}"),
                           (">", r"\textgreater{}")):

@@ -13,7 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import io, models
+from analysis.appendix import appendix_html, appendix_latex, appendix_markdown
 from analysis.cleaning import clean_all
+from analysis.descriptives import funding_groups, score_by_wave
+from analysis.disclosure import DisclosureError, DisclosureRule, check_tables, protect_table, violations
 from analysis.design import ModelSpec
 from analysis.exposure import ExposurePlan, exposure_by_centre
 from analysis.figures import (
@@ -21,12 +24,17 @@ from analysis.figures import (
     dose_response_figure,
     estimates_figure,
     forest_figure,
+    sample_flow_figure,
+    score_by_wave_figure,
     specification_curve_figure,
 )
 from analysis.labels import SCORE_LABELS
 from analysis.missing import attrition_frame, ipw_estimate, multiple_imputation, response_weights
 from analysis.panel import build_panel, did_mother_fe
+from analysis.pdf import html_to_pdf
 from analysis.primary import sample_from_plan
+from analysis.provenance import manifest as run_manifest
+from analysis.provenance import provenance_record, short_hash, utc_now
 from analysis.results import coefficient_table, contrast_table, to_latex, to_markdown
 from analysis.robustness import fit_specification, specifications
 from analysis.sensitivity import e_values, forest_rows, hedges_g, holm_adjust, leave_one_out
@@ -88,19 +96,115 @@ def _synthetic(source: str) -> bool:
     return bool(json.loads(Path(source).read_text())["synthetic"])
 
 
-def render_table(table: str, source: str, title: str, markdown: str, latex: str) -> None:
-    frame = pd.read_csv(table)
+def publish_table(table: str, source: str, provenance: str, title: str, disclosure: dict, csv: str,
+                  markdown: str, latex: str) -> None:
+    """Disclosure-control an exact table and publish it as CSV, Markdown and LaTeX, citing its provenance."""
+    rule = DisclosureRule.from_config(disclosure)
+    frame = protect_table(pd.read_csv(table), rule)
+    problems = violations(frame, rule, Path(csv).name)
+    if problems:  # protect_table should have made every count safe; refuse rather than publish
+        raise DisclosureError(problems)
     synthetic = _synthetic(source)
-    io.write_text(to_markdown(frame, title, synthetic), markdown)
-    io.write_text(to_latex(frame, title, synthetic), latex)
+    footer = [rule.describe(), f"Provenance {short_hash(_json(provenance))}: hash of the raw inputs, "
+              "configuration, code and package versions (results/manifest.json)."]
+    io.write_csv(frame, csv)
+    io.write_text(to_markdown(frame, title, synthetic, footer), markdown)
+    io.write_text(to_latex(frame, title, synthetic, footer), latex)
 
 
-def budget_figure(centre_exposure: str, source: str, plan: dict, output: str) -> None:
+def disclosure_check(tables: list[str], disclosure: dict, output: str) -> None:
+    """Fail the run if any published table breaks the disclosure rule; withdraw the tables that do."""
+    rule = DisclosureRule.from_config(disclosure)
+    try:
+        check_tables(tables, rule)
+    except DisclosureError as err:
+        for name in sorted({p.file for p in err.problems}):
+            for stale in _published_renderings(name, tables):
+                stale.unlink(missing_ok=True)
+                log.error("withdrew %s: it breaks the disclosure rule", stale)
+        raise
+    io.write_json({"rule": rule.describe(), "suppress_below": rule.suppress_below,
+                   "round_to": rule.round_to, "tables_checked": sorted(Path(t).name for t in tables),
+                   "passed": True}, output)
+
+
+def _published_renderings(name: str, tables: list[str]) -> list[Path]:
+    """The CSV a problem names, with its Markdown and LaTeX renderings."""
+    matches = [Path(t) for t in tables if Path(t).name == Path(name).name or t == name]
+    return [m.with_suffix(ext) for m in matches for ext in (".csv", ".md", ".tex")]
+
+
+def _json(path: str) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def provenance(raw: dict, config: dict, output: str) -> None:
+    io.write_json(provenance_record(raw, config, Path.cwd()), output)
+
+
+def manifest(provenance_file: str, outputs: list[str], config: dict, started_file: str, output: str) -> None:
+    """The run's manifest: provenance plus git state, seeds, output hashes and start and end times."""
+    started = Path(started_file).read_text().strip() if Path(started_file).is_file() else "unknown"
+    io.write_json(run_manifest(_json(provenance_file), config, Path.cwd(), started, utc_now(), outputs),
+                  output)
+
+
+def funding_group_table(centre_exposure: str, plan: dict, disclosure: dict, output: str) -> None:
+    table = funding_groups(pd.read_csv(centre_exposure, dtype={"funding_group": "string"}),
+                           plan["cut_threshold_pct"], plan["growth_threshold_pct"],
+                           f"{plan['base_year']} to {plan['end_year']}",
+                           DisclosureRule.from_config(disclosure).suppress_below)
+    io.write_csv(table, output)
+
+
+def distress_by_wave(survey: str, centre_exposure: str, source: str, plan: dict, disclosure: dict,
+                     output: str) -> None:
+    table = score_by_wave(pd.read_parquet(survey),
+                          pd.read_csv(centre_exposure, dtype={"funding_group": "string"}),
+                          plan["score"], int(plan["baseline_wave"]), 0.95,
+                          DisclosureRule.from_config(disclosure).suppress_below)
+    table["synthetic_data"] = _synthetic(source)
+    io.write_csv(table, output)
+
+
+def distress_figure(table: str, source: str, output: str) -> None:
+    with io.atomic_path(output) as tmp:
+        score_by_wave_figure(pd.read_csv(table), tmp, _synthetic(source))
+
+
+def flow_figure(flow: str, source: str, output: str) -> None:
+    with io.atomic_path(output) as tmp:
+        sample_flow_figure(pd.read_csv(flow, dtype=str), tmp, _synthetic(source))
+
+
+def appendix(config: dict, markdown_tables: list[str], latex_tables: list[str], contrast_tables: list[str],
+             provenance: str, disclosure: dict, source: str, markdown: str, html: str, latex: str) -> None:
+    """The academic appendix from the published tables, in Markdown, HTML and LaTeX."""
+    synthetic = _synthetic(source)
+    note = DisclosureRule.from_config(disclosure).describe()
+    stamp = short_hash(_json(provenance))
+    contrasts = {Path(t).stem: pd.read_csv(t) for t in contrast_tables}
+    md = {Path(t).stem: Path(t).read_text() for t in markdown_tables}
+    tex = {Path(t).stem: Path(t).read_text() for t in latex_tables}
+    text = appendix_markdown(config, {k: v for k, v in md.items() if k != "cleaning_log"}, contrasts,
+                             md["cleaning_log"], stamp, note, synthetic)
+    io.write_text(text, markdown)
+    io.write_text(appendix_html(text, synthetic), html)
+    io.write_text(appendix_latex(config, {k: v for k, v in tex.items() if k != "cleaning_log"}, contrasts,
+                                 tex["cleaning_log"], stamp, note, synthetic), latex)
+
+
+def report_pdf(html: str, pdf: str) -> None:
+    html_to_pdf(html, pdf)
+
+
+def budget_figure(centre_exposure: str, source: str, plan: dict, disclosure: dict, output: str) -> None:
     exposure_table = pd.read_csv(centre_exposure)
     window = f"{plan['base_year']} to {plan['end_year']}"
     with io.atomic_path(output) as tmp:
         budget_change_figure(exposure_table, plan["cut_threshold_pct"], plan["growth_threshold_pct"],
-                             window, tmp, _synthetic(source))
+                             window, DisclosureRule.from_config(disclosure).suppress_below, tmp,
+                             _synthetic(source))
 
 
 def contrasts_figure(contrasts: str, source: str, output: str) -> None:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from analysis.disclosure import DisclosureRule, check_tables, count_columns, protect_table
 from analysis.simulate import MARKER_FILE, PRESETS, simulate, write
+from tests.browser import load_page
 from tests.conftest import ROOT, set_cell
+from tests.summary_check import check_summary
 
 pytestmark = pytest.mark.slow
 
@@ -29,22 +34,36 @@ def run_workflow(workdir: Path, raw_dir: Path) -> subprocess.CompletedProcess:
             shutil.copytree(source, workdir / name)
         else:
             shutil.copy(source, workdir / name)
+    return snakemake(workdir, raw_dir)
+
+
+def snakemake(workdir: Path, raw_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run Snakemake in a workflow copy with the test scenario on `raw_dir` (args: targets, then options)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/config.yaml", SCENARIO,
-         "--config", f"raw_dir={raw_dir}"],
+        [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", "config/config.yaml",
+         SCENARIO, "--config", f"raw_dir={raw_dir}"],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
     )
 
 
 @pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory):
+def synthetic_raw(tmp_path_factory):
     raw = tmp_path_factory.mktemp("restricted") / "raw"
     write(simulate(PRESETS["tiny"]), raw)
+    return raw
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory, synthetic_raw):
     workdir = tmp_path_factory.mktemp("work")
-    result = run_workflow(workdir, raw)
+    result = run_workflow(workdir, synthetic_raw)
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
+
+
+def published_tables(workdir: Path) -> dict[str, pd.DataFrame]:
+    return {p.stem: pd.read_csv(p) for p in sorted((workdir / "results/tables").glob("*.csv"))}
 
 
 def test_all_documented_outputs_exist(synthetic_run):
@@ -57,7 +76,12 @@ def test_all_documented_outputs_exist(synthetic_run):
                  "results/tables/multiple_imputation.csv", "results/tables/inverse_probability_weighting.csv",
                  "results/tables/effect_size.csv", "results/tables/leave_one_la_out.csv",
                  "results/tables/specification_curve.csv", "results/figures/forest.png",
-                 "results/figures/dose_response.png", "results/figures/specification_curve.png"]:
+                 "results/figures/dose_response.png", "results/figures/specification_curve.png",
+                 "results/figures/distress_by_wave.png", "results/figures/sample_flow.png",
+                 "results/tables/funding_groups.csv", "results/tables/distress_by_wave.csv",
+                 "results/report/appendix.md", "results/report/appendix.html", "results/report/appendix.tex",
+                 "results/report/report.pdf", "results/manifest.json", "results/provenance.json",
+                 "results/disclosure_check.json"]:
         assert (synthetic_run / path).stat().st_size > 0, path
 
 
@@ -68,9 +92,9 @@ def test_the_scenario_shapes_the_specification_curve(synthetic_run):
 
 
 def test_primary_table_is_consistent_with_the_analysis_data(synthetic_run):
-    table = pd.read_csv(synthetic_run / "results/tables/primary.csv")
+    table = pd.read_csv(synthetic_run / "results/data/tables/primary.csv")  # exact counts (restricted)
     analysis = pd.read_parquet(synthetic_run / "results/data/analysis.parquet")
-    flow = pd.read_csv(synthetic_run / "results/tables/sample_flow.csv")
+    flow = pd.read_csv(synthetic_run / "results/data/tables/sample_flow.csv")
     assert list(table["contrast"]) == ["growing vs cut", "stable vs cut"]
     assert (table["n_mothers"] == len(analysis)).all()
     assert (table["n_centres"] == analysis["centre_id"].nunique()).all()
@@ -85,9 +109,8 @@ def test_report_states_headline_direction_and_synthetic_banner(synthetic_run):
     html = (synthetic_run / "results/report/report.html").read_text()
     table = pd.read_csv(synthetic_run / "results/tables/primary.csv")
     assert html.count("SYNTHETIC DEMONSTRATION DATA") >= 2  # top and bottom of the page
-    assert "Lower scores mean less psychological distress" in html
-    growing = table.iloc[0]
-    assert f"{growing['ci_lower']:+.2f} to {growing['ci_upper']:+.2f}" in html
+    assert "Lower scores mean less distress, that is, better mental health" in html
+    assert table["synthetic_data"].all()
     assert "data:image/png;base64" in html  # figures are embedded, the page stands alone
     notebook = json.loads((synthetic_run / "results/report/report.ipynb").read_text())
     outputs = [o for cell in notebook["cells"] for o in cell.get("outputs", [])]
@@ -120,3 +143,106 @@ def test_bad_input_stops_the_run_with_a_clear_message_and_no_results(tmp_path):
     assert "outside the valid range 1 to 5" in output
     left = [p for p in (tmp_path / "work" / "results").rglob("*") if p.is_file() and "logs" not in p.parts]
     assert left == []  # only logs remain: nothing that looks like a result
+
+
+def test_published_tables_obey_the_disclosure_rule_and_exact_ones_stay_restricted(synthetic_run):
+    rule = DisclosureRule(suppress_below=10, round_to=5)
+    published = sorted((synthetic_run / "results/tables").glob("*.csv"))
+    check_tables(published, rule)  # raises, naming file, column and row, if any count is unsafe
+    exact_dir = synthetic_run / "results/data/tables"
+    changed = 0
+    for path in published:
+        exact = pd.read_csv(exact_dir / path.name)
+        expected = protect_table(exact, rule)
+        shown = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for column in count_columns(exact):
+            assert list(shown[column]) == [("" if pd.isna(v) else str(v)) for v in expected[column]], column
+            changed += int((shown[column] != exact[column].astype(str)).any())
+    assert changed > 0  # the tiny data have counts that needed rounding or suppression
+    flow = pd.read_csv(synthetic_run / "results/tables/sample_flow.csv", dtype=str)
+    assert "<10" in set(flow["n_excluded"]) | set(flow["n_mothers"])
+
+
+def test_summary_numbers_equal_the_published_tables(synthetic_run):
+    page = (synthetic_run / "results/report/report.html").read_text()
+    assert check_summary(page, published_tables(synthetic_run)) >= 20
+
+
+def test_report_renders_in_chromium_with_every_figure_and_no_console_errors(synthetic_run, tmp_path):
+    page = load_page(synthetic_run / "results/report/report.html", tmp_path / "report.png")
+    assert page.problems() == []
+    assert len(page.images) == 7 and all(image.loaded for image in page.images)
+    assert all(len(image.alt) > 40 for image in page.images)  # alt text describes each figure
+    assert page.body_text.index("Summary") < page.body_text.index("Figures")  # summary comes first
+    assert page.body_text.count("SYNTHETIC DEMONSTRATION DATA") == 2
+    assert page.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert page.screenshot.stat().st_size > 50_000
+    appendix = load_page(synthetic_run / "results/report/appendix.html", tmp_path / "appendix.png")
+    assert appendix.problems() == [] and "Model specifications" in appendix.body_text
+    pdf = (synthetic_run / "results/report/report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+
+
+def test_every_output_cites_the_provenance_and_the_manifest_records_the_run(synthetic_run, synthetic_raw):
+    record = json.loads((synthetic_run / "results/provenance.json").read_text())
+    stamp = record["provenance_hash"][:12]
+    tables = synthetic_run / "results/tables"
+    for path in [*tables.glob("*.md"), *tables.glob("*.tex"), synthetic_run / "results/report/report.html",
+                 synthetic_run / "results/report/appendix.md"]:
+        assert stamp in path.read_text(), path
+    manifest = json.loads((synthetic_run / "results/manifest.json").read_text())
+    for item in manifest["raw_inputs"].values():
+        assert item["sha256"] == hashlib.sha256((synthetic_raw / item["file"]).read_bytes()).hexdigest()
+    assert manifest["provenance_hash"] == record["provenance_hash"]
+    assert manifest["seeds"]["multiple_imputation.seed"] == 20120401
+    assert manifest["started"] <= manifest["finished"] and manifest["started"].endswith("Z")
+    assert manifest["git"] == {"commit": None, "dirty": None}  # the test's copy is not a repository
+    assert "raw_dir" not in manifest["config"] and str(synthetic_raw) not in json.dumps(manifest)
+    report = synthetic_run / "results/report/report.html"
+    digest = hashlib.sha256(report.read_bytes()).hexdigest()
+    assert manifest["outputs"]["results/report/report.html"] == digest
+    assert manifest["packages"]["pandas"] == pd.__version__
+
+
+def test_republishing_reproduces_every_table_byte_for_byte(synthetic_run, synthetic_raw, tmp_path):
+    work = tmp_path / "copy"
+    shutil.copytree(synthetic_run, work, symlinks=True)
+    tables = sorted((work / "results/tables").iterdir())
+    before = {p.name: p.read_bytes() for p in tables}
+    targets = [str(p.relative_to(work)) for p in tables]
+    result = snakemake(work, synthetic_raw, *targets, "--forcerun", "provenance")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "publish_table" in result.stderr  # the tables really were written again
+    assert {p.name: p.read_bytes() for p in sorted((work / "results/tables").iterdir())} == before
+
+
+def test_a_table_breaking_the_disclosure_rule_fails_the_run_and_is_withdrawn(synthetic_run, synthetic_raw,
+                                                                           tmp_path):
+    work = tmp_path / "copy"
+    shutil.copytree(synthetic_run, work, symlinks=True)
+    table = work / "results/tables/primary.csv"
+    frame = pd.read_csv(table, dtype=str, keep_default_na=False)
+    frame.loc[1, "n_mothers"] = "7"  # a small cell, as if a rule had published an exact count
+    frame.to_csv(table, index=False, lineterminator="\n")
+    result = snakemake(work, synthetic_raw, "results/disclosure_check.json")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "primary.csv, column 'n_mothers', row 3" in output and "below 10" in output
+    assert not table.exists() and not table.with_suffix(".md").exists()
+    assert not (work / "results/disclosure_check.json").exists()
+
+
+def test_report_archive_captions_every_deliverable_and_leaves_out_row_level_data(synthetic_run,
+                                                                                synthetic_raw, tmp_path):
+    work = tmp_path / "copy"
+    shutil.copytree(synthetic_run, work, symlinks=True)
+    result = snakemake(work, synthetic_raw, "--report", "results/report.zip")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with zipfile.ZipFile(work / "results/report.zip") as archive:
+        names = archive.namelist()
+        text = " ".join(archive.read(n).decode("utf-8", "replace") for n in names if n.endswith(".html"))
+    assert not [n for n in names if "results/data" in n or n.endswith(".parquet")]
+    for deliverable in ["report.html", "appendix.tex", "primary.csv", "primary.tex", "forest.png",
+                        "distress_by_wave.png", "manifest.json", "disclosure_check.json"]:
+        assert any(n.endswith(deliverable) for n in names), deliverable
+    assert "Provenance and disclosure" in text and "Academic appendix" in text

@@ -4,34 +4,12 @@ import pandas as pd
 import pytest
 
 from analysis.labels import outcome_label
-from analysis.report import certainty, headline
 from analysis.results import SYNTHETIC_BANNER, to_latex, to_markdown
-
-
-def contrast_row(estimate, lower, upper, contrast="growing vs cut"):
-    return pd.Series({"contrast": contrast, "outcome": "k6_w3", "estimate": estimate, "ci_lower": lower,
-                      "ci_upper": upper, "ci_level": 0.95})
 
 
 def test_outcome_label_states_scale_and_direction():
     assert outcome_label("k6_w3") == "K6 psychological distress (0-24, higher = more distress) at wave 3"
     assert outcome_label("something_else") == "something_else"
-
-
-@pytest.mark.parametrize(("estimate", "word"), [(-0.91, "lower"), (0.5, "higher")])
-def test_headline_states_size_direction_and_interval(estimate, word):
-    text = headline(contrast_row(estimate, estimate - 0.4, estimate + 0.4))
-    assert f"{abs(estimate):.2f} points {word} than similar mothers at cut centres at wave 3" in text
-    assert "K6 psychological distress (0-24, higher = more distress)" in text
-    assert "95% confidence interval" in text
-    assert f"{estimate - 0.4:+.2f} to {estimate + 0.4:+.2f}" in text
-    assert "Lower scores mean less psychological distress" in text
-
-
-def test_certainty_distinguishes_intervals_that_include_zero():
-    assert "includes zero" in certainty(contrast_row(-0.3, -0.7, 0.1))
-    assert "excludes zero" in certainty(contrast_row(-0.9, -1.4, -0.4))
-    assert "less distress at growing" in certainty(contrast_row(-0.9, -1.4, -0.4))
 
 
 def table():

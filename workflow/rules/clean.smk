@@ -8,7 +8,7 @@ rule clean_raw_data:
         funding="results/data/clean/centre_funding.parquet",
         deflators="results/data/clean/deflators.parquet",
         survey="results/data/clean/survey.parquet",
-        cleaning_log="results/tables/cleaning_log.csv",
+        cleaning_log="results/data/tables/cleaning_log.csv",
         source="results/data/data_source.json",
     params:
         raw_dir=config["raw_dir"],

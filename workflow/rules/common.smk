@@ -4,18 +4,32 @@ from pathlib import Path
 
 import analysis
 from analysis.contract import RAW_FILES
+from analysis.pdf import find_chromium
 from analysis.plan import check_plan
 from analysis.primary import sample_covariates
+from analysis.provenance import code_files, package_versions, utc_now
 from analysis.robustness import specifications
 from analysis.simulate import MARKER_FILE
 
 check_plan(config)
 
 RAW_DIR = Path(config["raw_dir"])
+# The analysis plan without where the data live: provenance hashes the raw inputs by content, and a secure
+# path must not appear in published outputs.
+PLAN = {key: value for key, value in config.items() if key != "raw_dir"}
+# Written when a run starts (not on a dry run); the manifest reports it.
+RUN_STARTED = "results/logs/run_started.txt"
+
+
+onstart:
+    Path(RUN_STARTED).parent.mkdir(parents=True, exist_ok=True)
+    Path(RUN_STARTED).write_text(utc_now() + "\n")
+
 # The environment Snakemake runs in: shell rules and the notebook kernel ("python" on PATH) use it too.
 ENV_BIN = str(Path(sys.executable).parent)
 
-# Titles of the rendered tables (results/tables/<name>.md and .tex).
+# Titles of the published tables (results/tables/<name>.csv, .md and .tex). Each is computed exactly under
+# results/data/tables/ (restricted) and published through the disclosure rule (rule publish_table).
 TABLE_TITLES = {
     "primary": "Primary analysis: wave-3 K6 by centre funding group",
     "sample_flow": "Sample flow: mothers remaining at each inclusion step",
@@ -32,7 +46,14 @@ TABLE_TITLES = {
     "effect_size": "Effect size: Hedges' g and E-value",
     "leave_one_la_out": "Leave one local authority out",
     "specification_curve": "Specification curve",
+    "difference_in_differences_flow": "Change over time: mothers and records at each panel step",
+    "forest": "Every pre-specified estimate of growing vs cut",
+    "funding_groups": "Centres by funding group: definition, counts and real-terms budget change",
+    "distress_by_wave": "Mean distress by survey wave and funding group",
 }
+for _model in config["models"]:
+    TABLE_TITLES.setdefault(_model, f"Model {_model}")
+    TABLE_TITLES[f"{_model}_coefficients"] = f"{TABLE_TITLES[_model]}: every coefficient"
 SPECIFICATIONS = specifications(config)
 
 
@@ -40,6 +61,11 @@ def analysis_code():
     """The analysis package's source files: an input of every rule, so that a change to the science
     reruns what it affects (Snakemake tracks a rule's own script, not the modules it imports)."""
     return sorted(str(p) for p in Path(analysis.__file__).parent.glob("*.py"))
+
+
+def provenance_code():
+    """Every file defining the pipeline (rules, scripts, notebook, analysis package, config schema)."""
+    return [str(p) for p in code_files(Path("."))]
 
 
 def raw_inputs(wildcards):
@@ -73,48 +99,49 @@ def model_entry_named(key):
 
 
 def secondary_tables():
-    return expand("results/tables/{model}.csv", model=config["secondary_family"]["models"])
+    return expand("results/data/tables/{model}.csv", model=config["secondary_family"]["models"])
 
 
 def table_title(wildcards):
     return TABLE_TITLES[wildcards.table]
 
 
+def published_tables(ext="csv"):
+    return expand("results/tables/{table}.{ext}", table=sorted(TABLE_TITLES), ext=ext)
 
 
-def model_outputs():
-    return expand(
-        [
-            "results/tables/{model}.csv",
-            "results/tables/{model}_coefficients.csv",
-            "results/models/{model}_fit.json",
-        ],
-        model=model_names(),
-    )
+def published_figures():
+    return expand("results/figures/{name}.png", name=["budget_change", "distress_by_wave", "sample_flow",
+                                                      "primary_estimates", "dose_response",
+                                                      "specification_curve", "forest"])
 
 
-def rendered_tables():
-    return expand("results/tables/{table}.{ext}", table=sorted(TABLE_TITLES), ext=["md", "tex"])
+# The report is also printed to PDF where Chromium is installed (none is needed for the HTML).
+REPORT_PDF = ["results/report/report.pdf"] if find_chromium() else []
+
+
+def deliverables():
+    """What a release from a secure environment may contain: published tables, figures, the report, the
+    appendix and the disclosure check. Nothing under results/data/ (row-level or unrounded) is among them."""
+    return [
+        *published_tables("csv"),
+        *published_tables("md"),
+        *published_tables("tex"),
+        *published_figures(),
+        "results/report/report.html",
+        *REPORT_PDF,
+        "results/report/appendix.md",
+        "results/report/appendix.html",
+        "results/report/appendix.tex",
+        "results/disclosure_check.json",
+        "results/provenance.json",
+    ]
 
 
 def final_outputs():
     return [
         "results/data/analysis.parquet",
-        "results/tables/secondary_family.csv",
-        "results/tables/effect_size.csv",
-        "results/tables/leave_one_la_out.csv",
-        "results/tables/difference_in_differences.csv",
-        "results/tables/multiple_imputation.csv",
-        "results/tables/inverse_probability_weighting.csv",
-        "results/tables/specification_curve.csv",
-        "results/tables/forest.csv",
         "results/data/centre_exposure.csv",
-        *model_outputs(),
-        *rendered_tables(),
-        "results/figures/budget_change.png",
-        "results/figures/primary_estimates.png",
-        "results/figures/dose_response.png",
-        "results/figures/specification_curve.png",
-        "results/figures/forest.png",
-        "results/report/report.html",
+        *deliverables(),
+        "results/manifest.json",
     ]

@@ -5,8 +5,8 @@ rule fit_model:
         source="results/data/data_source.json",
         code=analysis_code(),
     output:
-        contrasts="results/tables/{model}.csv",
-        coefficients="results/tables/{model}_coefficients.csv",
+        contrasts="results/data/tables/{model}.csv",
+        coefficients="results/data/tables/{model}_coefficients.csv",
         diagnostics="results/models/{model}_fit.json",
     wildcard_constraints:
         model="|".join(model_names()),

@@ -1,5 +1,87 @@
+# Figures, descriptive tables, the policy report and the academic appendix. The report and the appendix
+# read published (disclosure-controlled) tables only; figures drawn from row-level data pool small cells.
+
+
+rule funding_groups:
+    """Centres by funding group: the definition in words, counts and quartiles of budget change."""
+    input:
+        centre_exposure="results/data/centre_exposure.csv",
+        code=analysis_code(),
+    output:
+        table="results/data/tables/funding_groups.csv",
+    params:
+        plan=config["exposure"],
+        disclosure=config["disclosure"],
+    log:
+        "results/logs/funding_groups.log",
+    benchmark:
+        "results/benchmarks/funding_groups.tsv"
+    script:
+        "../scripts/funding_groups.py"
+
+
+rule distress_by_wave:
+    """Mean outcome score by survey wave and funding group, with cluster-robust intervals."""
+    input:
+        survey="results/data/clean/survey.parquet",
+        centre_exposure="results/data/centre_exposure.csv",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        table="results/data/tables/distress_by_wave.csv",
+    params:
+        plan=config["primary_sample"],
+        disclosure=config["disclosure"],
+    log:
+        "results/logs/distress_by_wave.log",
+    benchmark:
+        "results/benchmarks/distress_by_wave.tsv"
+    script:
+        "../scripts/distress_by_wave.py"
+
+
+rule distress_by_wave_figure:
+    """Mean distress by wave and funding group, from the published table."""
+    input:
+        table="results/tables/distress_by_wave.csv",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        figure=report(
+            "results/figures/distress_by_wave.png",
+            caption="../report/distress_by_wave.rst",
+            category="Figures",
+        ),
+    log:
+        "results/logs/distress_by_wave_figure.log",
+    benchmark:
+        "results/benchmarks/distress_by_wave_figure.tsv"
+    script:
+        "../scripts/distress_by_wave_figure.py"
+
+
+rule sample_flow_figure:
+    """The sample flow diagram, from the published (rounded) sample flow table."""
+    input:
+        flow="results/tables/sample_flow.csv",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        figure=report(
+            "results/figures/sample_flow.png",
+            caption="../report/sample_flow.rst",
+            category="Figures",
+        ),
+    log:
+        "results/logs/sample_flow_figure.log",
+    benchmark:
+        "results/benchmarks/sample_flow_figure.tsv"
+    script:
+        "../scripts/sample_flow_figure.py"
+
+
 rule budget_change_figure:
-    """Histogram of each centre's real-terms budget change by funding group, thresholds marked."""
+    """Distribution of real-terms budget change by funding group, thresholds marked, small bars pooled."""
     input:
         centre_exposure="results/data/centre_exposure.csv",
         source="results/data/data_source.json",
@@ -12,6 +94,7 @@ rule budget_change_figure:
         ),
     params:
         plan=config["exposure"],
+        disclosure=config["disclosure"],
     log:
         "results/logs/budget_change_figure.log",
     benchmark:
@@ -38,67 +121,6 @@ rule primary_estimates_figure:
         "results/benchmarks/primary_estimates_figure.tsv"
     script:
         "../scripts/primary_estimates_figure.py"
-
-
-rule execute_report:
-    """Run the report notebook with papermill on this run's tables and figures."""
-    input:
-        notebook="workflow/notebooks/report.ipynb",
-        contrasts="results/tables/primary.csv",
-        diagnostics="results/models/primary_fit.json",
-        flow="results/tables/sample_flow.csv",
-        cleaning_log="results/tables/cleaning_log.csv",
-        centre_exposure="results/data/centre_exposure.csv",
-        budget_figure="results/figures/budget_change.png",
-        estimates_figure="results/figures/primary_estimates.png",
-        source="results/data/data_source.json",
-        forest="results/tables/forest.csv",
-        forest_figure="results/figures/forest.png",
-        specification_curve="results/tables/specification_curve.csv",
-        specification_figure="results/figures/specification_curve.png",
-        dose_figure="results/figures/dose_response.png",
-        effect_size="results/tables/effect_size.csv",
-        secondary="results/tables/secondary_family.csv",
-        leave_one_out="results/tables/leave_one_la_out.csv",
-        code=analysis_code(),
-    output:
-        notebook="results/report/report.ipynb",
-    log:
-        "results/logs/execute_report.log",
-    benchmark:
-        "results/benchmarks/execute_report.tsv"
-    shell:
-        "PATH={ENV_BIN:q}:\"$PATH\" papermill {input.notebook:q} {output.notebook:q} --cwd . "
-        "-p contrasts {input.contrasts:q} -p diagnostics {input.diagnostics:q} "
-        "-p flow {input.flow:q} -p cleaning_log {input.cleaning_log:q} "
-        "-p centre_exposure {input.centre_exposure:q} -p budget_figure {input.budget_figure:q} "
-        "-p estimates_figure {input.estimates_figure:q} -p source {input.source:q} "
-        "-p forest {input.forest:q} -p forest_figure {input.forest_figure:q} "
-        "-p specification_curve {input.specification_curve:q} "
-        "-p specification_figure {input.specification_figure:q} -p dose_figure {input.dose_figure:q} "
-        "-p effect_size {input.effect_size:q} -p secondary {input.secondary:q} "
-        "-p leave_one_out {input.leave_one_out:q} "
-        "> {log:q} 2>&1"
-
-
-rule render_report:
-    """The executed report as one self-contained HTML page, code hidden, for policy readers."""
-    input:
-        notebook="results/report/report.ipynb",
-    output:
-        html=report(
-            "results/report/report.html",
-            caption="../report/report.rst",
-            category="Report",
-        ),
-    log:
-        "results/logs/render_report.log",
-    benchmark:
-        "results/benchmarks/render_report.tsv"
-    shell:
-        "PATH={ENV_BIN:q}:\"$PATH\" jupyter nbconvert --to html --no-input --embed-images {input.notebook:q} "
-        "--output-dir $(dirname {output.html:q}) --output $(basename {output.html:q} .html) "
-        "> {log:q} 2>&1"
 
 
 rule dose_response_figure:
@@ -128,15 +150,15 @@ rule dose_response_figure:
 rule forest_figure:
     """Every analysis's estimate of growing vs cut, side by side."""
     input:
-        primary="results/tables/primary.csv",
-        ols_cr2="results/tables/primary_ols_cr2.csv",
-        did="results/tables/difference_in_differences.csv",
-        imputation="results/tables/multiple_imputation.csv",
-        weighting="results/tables/inverse_probability_weighting.csv",
+        primary="results/data/tables/primary.csv",
+        ols_cr2="results/data/tables/primary_ols_cr2.csv",
+        did="results/data/tables/difference_in_differences.csv",
+        imputation="results/data/tables/multiple_imputation.csv",
+        weighting="results/data/tables/inverse_probability_weighting.csv",
         source="results/data/data_source.json",
         code=analysis_code(),
     output:
-        table="results/tables/forest.csv",
+        table="results/data/tables/forest.csv",
         figure=report(
             "results/figures/forest.png",
             caption="../report/forest.rst",
@@ -148,3 +170,107 @@ rule forest_figure:
         "results/benchmarks/forest_figure.tsv"
     script:
         "../scripts/forest_figure.py"
+
+
+rule execute_report:
+    """Run the report notebook with papermill on this run's published tables and figures."""
+    input:
+        notebook="workflow/notebooks/report.ipynb",
+        tables=published_tables("csv"),
+        figures=published_figures(),
+        diagnostics="results/models/primary_fit.json",
+        source="results/data/data_source.json",
+        provenance="results/provenance.json",
+        disclosure_check="results/disclosure_check.json",
+        code=analysis_code(),
+    output:
+        notebook="results/report/report.ipynb",
+    log:
+        "results/logs/execute_report.log",
+    benchmark:
+        "results/benchmarks/execute_report.tsv"
+    shell:
+        "PATH={ENV_BIN:q}:\"$PATH\" papermill {input.notebook:q} {output.notebook:q} --cwd . "
+        "-p tables results/tables -p figures results/figures -p diagnostics {input.diagnostics:q} "
+        "-p source {input.source:q} -p provenance {input.provenance:q} "
+        "-p disclosure_check {input.disclosure_check:q} > {log:q} 2>&1"
+
+
+rule render_report:
+    """The executed report as one self-contained HTML page, code hidden, for policy readers."""
+    input:
+        notebook="results/report/report.ipynb",
+        template="workflow/report/nbconvert/offline/index.html.j2",
+    output:
+        html=report(
+            "results/report/report.html",
+            caption="../report/report.rst",
+            category="Report",
+        ),
+    log:
+        "results/logs/render_report.log",
+    benchmark:
+        "results/benchmarks/render_report.tsv"
+    shell:
+        "PATH={ENV_BIN:q}:\"$PATH\" jupyter nbconvert --to html --no-input --embed-images {input.notebook:q} "
+        "--TemplateExporter.extra_template_basedirs=workflow/report/nbconvert --template offline "
+        "--output-dir $(dirname {output.html:q}) --output $(basename {output.html:q} .html) "
+        "> {log:q} 2>&1"
+
+
+rule report_pdf:
+    """The report printed to PDF by headless Chromium (only where Chromium is installed)."""
+    input:
+        html="results/report/report.html",
+    output:
+        pdf=report(
+            "results/report/report.pdf",
+            caption="../report/report_pdf.rst",
+            category="Report",
+        ),
+    log:
+        "results/logs/report_pdf.log",
+    benchmark:
+        "results/benchmarks/report_pdf.tsv"
+    script:
+        "../scripts/report_pdf.py"
+
+
+rule appendix:
+    """The academic appendix: specifications, variables, cleaning log, every table and the configuration."""
+    input:
+        markdown_tables=published_tables("md"),
+        latex_tables=published_tables("tex"),
+        contrast_tables=expand("results/tables/{model}.csv", model=model_names()),
+        provenance="results/provenance.json",
+        source="results/data/data_source.json",
+        disclosure_check="results/disclosure_check.json",
+        code=analysis_code(),
+    output:
+        markdown=report(
+            "results/report/appendix.md",
+            caption="../report/appendix.rst",
+            category="Academic appendix",
+            labels={"format": "Markdown"},
+        ),
+        html=report(
+            "results/report/appendix.html",
+            caption="../report/appendix.rst",
+            category="Academic appendix",
+            labels={"format": "HTML"},
+        ),
+        latex=report(
+            "results/report/appendix.tex",
+            caption="../report/appendix.rst",
+            category="Academic appendix",
+            labels={"format": "LaTeX (booktabs)"},
+        ),
+    params:
+        config=PLAN,
+        disclosure=config["disclosure"],
+    log:
+        "results/logs/appendix.log",
+    benchmark:
+        "results/benchmarks/appendix.tsv"
+    script:
+        "../scripts/appendix.py"

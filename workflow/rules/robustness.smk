@@ -27,7 +27,7 @@ rule specification_curve:
         source="results/data/data_source.json",
         code=analysis_code(),
     output:
-        table="results/tables/specification_curve.csv",
+        table="results/data/tables/specification_curve.csv",
         figure=report(
             "results/figures/specification_curve.png",
             caption="../report/specification_curve.rst",

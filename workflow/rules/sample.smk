@@ -6,7 +6,7 @@ rule build_primary_sample:
         code=analysis_code(),
     output:
         analysis="results/data/analysis.parquet",
-        flow="results/tables/sample_flow.csv",
+        flow="results/data/tables/sample_flow.csv",
     params:
         plan=config["primary_sample"],
         covariates=sample_covariates(config),

@@ -5,7 +5,7 @@ rule secondary_family:
         source="results/data/data_source.json",
         code=analysis_code(),
     output:
-        table="results/tables/secondary_family.csv",
+        table="results/data/tables/secondary_family.csv",
     log:
         "results/logs/secondary_family.log",
     benchmark:
@@ -17,12 +17,12 @@ rule secondary_family:
 rule effect_size:
     """Hedges' g and E-value of the named model's group contrasts."""
     input:
-        contrasts=f"results/tables/{config['effect_size']['model']}.csv",
+        contrasts=f"results/data/tables/{config['effect_size']['model']}.csv",
         analysis="results/data/analysis.parquet",
         source="results/data/data_source.json",
         code=analysis_code(),
     output:
-        table="results/tables/effect_size.csv",
+        table="results/data/tables/effect_size.csv",
     params:
         name=config["effect_size"]["model"],
         entry=model_entry_named("effect_size"),
@@ -42,7 +42,7 @@ rule leave_one_la_out:
         source="results/data/data_source.json",
         code=analysis_code(),
     output:
-        table="results/tables/leave_one_la_out.csv",
+        table="results/data/tables/leave_one_la_out.csv",
     params:
         name=config["leave_one_la_out"]["model"],
         entry=model_entry_named("leave_one_la_out"),
@@ -63,8 +63,8 @@ rule difference_in_differences:
         source="results/data/data_source.json",
         code=analysis_code(),
     output:
-        table="results/tables/difference_in_differences.csv",
-        flow="results/tables/difference_in_differences_flow.csv",
+        table="results/data/tables/difference_in_differences.csv",
+        flow="results/data/tables/difference_in_differences_flow.csv",
     params:
         plan=config["difference_in_differences"],
         baseline_wave=config["primary_sample"]["baseline_wave"],
@@ -84,8 +84,8 @@ rule attrition_analyses:
         source="results/data/data_source.json",
         code=analysis_code(),
     output:
-        imputation="results/tables/multiple_imputation.csv",
-        weighting="results/tables/inverse_probability_weighting.csv",
+        imputation="results/data/tables/multiple_imputation.csv",
+        weighting="results/data/tables/inverse_probability_weighting.csv",
     params:
         plan=config,
     threads: 2

@@ -1,19 +1,105 @@
-rule render_table:
-    """Markdown and booktabs LaTeX renderings of a tidy result table, with its notes."""
+rule publish_table:
+    """Apply the disclosure rule to an exact table; publish it as CSV, Markdown and LaTeX with its notes."""
     input:
-        table="results/tables/{table}.csv",
+        table="results/data/tables/{table}.csv",
         source="results/data/data_source.json",
+        provenance="results/provenance.json",
         code=analysis_code(),
     output:
-        markdown="results/tables/{table}.md",
-        latex="results/tables/{table}.tex",
+        csv=report(
+            "results/tables/{table}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{table}", "format": "CSV"},
+        ),
+        markdown=report(
+            "results/tables/{table}.md",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{table}", "format": "Markdown"},
+        ),
+        latex=report(
+            "results/tables/{table}.tex",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{table}", "format": "LaTeX (booktabs)"},
+        ),
     wildcard_constraints:
         table="|".join(TABLE_TITLES),
     params:
         title=table_title,
+        disclosure=config["disclosure"],
     log:
-        "results/logs/render_table_{table}.log",
+        "results/logs/publish_table_{table}.log",
     benchmark:
-        "results/benchmarks/render_table_{table}.tsv"
+        "results/benchmarks/publish_table_{table}.tsv"
     script:
-        "../scripts/render_table.py"
+        "../scripts/publish_table.py"
+
+
+rule disclosure_check:
+    """Fail the run if any published table breaks the disclosure rule (and withdraw that table)."""
+    input:
+        tables=published_tables("csv"),
+        code=analysis_code(),
+    output:
+        check=report(
+            "results/disclosure_check.json",
+            caption="../report/disclosure_check.rst",
+            category="Provenance and disclosure",
+        ),
+    params:
+        disclosure=config["disclosure"],
+    log:
+        "results/logs/disclosure_check.log",
+    benchmark:
+        "results/benchmarks/disclosure_check.tsv"
+    script:
+        "../scripts/disclosure_check.py"
+
+
+rule provenance:
+    """Hashes of the raw inputs, configuration, code and package versions: the provenance every output cites."""
+    input:
+        unpack(raw_inputs),
+        # Only for inputs that passed validation: a failed run leaves no provenance behind.
+        validated="results/data/data_source.json",
+        code=provenance_code(),
+    output:
+        record=report(
+            "results/provenance.json",
+            caption="../report/provenance.rst",
+            category="Provenance and disclosure",
+        ),
+    params:
+        # Parameters, so that a change of configuration or of an installed package reruns this rule.
+        config=PLAN,
+        packages=package_versions(),
+    log:
+        "results/logs/provenance.log",
+    benchmark:
+        "results/benchmarks/provenance.tsv"
+    script:
+        "../scripts/provenance.py"
+
+
+rule manifest:
+    """The run's manifest: provenance, git state, seeds, start and end times and a hash of each deliverable."""
+    input:
+        provenance="results/provenance.json",
+        deliverables=deliverables(),
+    output:
+        manifest=report(
+            "results/manifest.json",
+            caption="../report/manifest.rst",
+            category="Provenance and disclosure",
+        ),
+    params:
+        config=PLAN,
+        started=RUN_STARTED,
+    log:
+        "results/logs/manifest.log",
+    benchmark:
+        "results/benchmarks/manifest.tsv"
+    script:
+        "../scripts/manifest.py"

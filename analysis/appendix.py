@@ -1,0 +1,175 @@
+"""The academic appendix: model specifications written out, variable definitions, the cleaning log, every
+published result table, and the configuration that produced them, in Markdown, HTML and LaTeX."""
+
+from __future__ import annotations
+
+import html
+
+import mistune
+import pandas as pd
+import yaml
+
+from analysis.design import ModelSpec
+from analysis.labels import outcome_label
+from analysis.results import SYNTHETIC_BANNER, latex_escape
+
+# What each variable of the analysis data means; the appendix lists those the plan uses.
+VARIABLES = {
+    "mother_id": "Mother's identifier (pseudonymous).",
+    "centre_id": "Children's centre the mother was registered at when first interviewed (wave 1).",
+    "la_code": "Local authority of that centre (ONS code): the level at which budgets were decided.",
+    "funding_group": "Centre's funding group from its real-terms budget change over the exposure window: "
+                     "cut, stable or growing (thresholds in the configuration).",
+    "budget_change_pct": "Centre's real-terms budget change over the exposure window, per cent: "
+                         "100 x (real end budget / real base budget - 1); "
+                         "real = nominal / GDP deflator x 100.",
+    "k6": "Kessler K6 psychological distress, 0-24 (sum of six items rescored 0-4; higher = more distress; "
+          "prorated when one item is missing).",
+    "ghq_likert": "GHQ-12 Likert score, 0-36 (twelve items scored 0-3; higher = more distress).",
+    "ghq_caseness": "GHQ-12 caseness score, 0-12: items answered in the distress range.",
+    "ghq_case": "GHQ-12 case: 1 when the caseness score is 4 or more.",
+    "mother_age": "Mother's age in years at wave 1.",
+    "mother_education": "Highest qualification: 1 none, 2 GCSE, 3 A-level, 4 degree (categorical).",
+    "white_british": "1 when ethnicity is White British (survey code 1), else 0.",
+    "lone_parent": "1 when the mother is a lone parent.",
+    "income_band": "Household income band 1-5 (entered as a number).",
+    "workless": "1 when no adult in the household is in paid work.",
+    "child_female": "1 when the child is a girl.",
+    "child_age_months": "Child's age in months at wave 1.",
+    "idaci_decile": "Centre's Income Deprivation Affecting Children Index decile (1 = most deprived).",
+    "rural": "1 when the centre is rural.",
+    "centre_visits_month": "Mother's visits to the centre in the last month.",
+}
+
+ESTIMATOR_WORDS = {
+    "lmm_reml": "Linear mixed model, restricted maximum likelihood (REML); random intercepts for each "
+                "cluster level, nested",
+    "ols_cr2": "Ordinary least squares; CR2 cluster-robust standard errors by the outermost cluster, "
+               "Satterthwaite degrees of freedom; wild cluster restricted bootstrap (Webb weights)",
+    "gee_logistic": "Logistic regression by generalised estimating equations, exchangeable working "
+                    "correlation within the outermost cluster; robust sandwich standard errors",
+}
+
+
+def variable_definition(name: str) -> str:
+    """Definition of a variable, including wave-suffixed scores (k6_w3 = K6 at wave 3)."""
+    if name in VARIABLES:
+        return VARIABLES[name]
+    stem, _, wave = name.rpartition("_w")
+    if stem in VARIABLES and wave.isdigit():
+        return f"{VARIABLES[stem]} Measured at wave {wave}."
+    raise KeyError(f"no definition for variable '{name}': add it to analysis.appendix.VARIABLES")
+
+
+def plan_variables(models: dict) -> list[str]:
+    """Every variable the plan's models use, in first-use order."""
+    names: list[str] = []
+    for entry in models.values():
+        spec = ModelSpec.from_config("", entry)
+        for name in [spec.outcome, spec.exposure, *spec.covariates, *spec.clusters]:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def model_markdown(name: str, entry: dict, table: pd.DataFrame | None) -> str:
+    """One model's specification in words: estimator, outcome, exposure, covariates, clusters, SEs."""
+    spec = ModelSpec.from_config(name, entry)
+    if spec.exposure_kind == "groups":
+        exposure = f"`{spec.exposure}`, each group against `{spec.reference}`"
+    elif spec.exposure_kind == "linear":
+        exposure = f"`{spec.exposure}`, linear, per {spec.exposure_per:g} units"
+    else:
+        exposure = (f"`{spec.exposure}`, natural cubic spline with {spec.spline_df} df, reported at "
+                    f"{', '.join(f'{p:+g}' for p in spec.spline_points)} against {spec.spline_origin:+g}")
+    covariates = ", ".join(
+        f"`{c}`" + (f" (categorical, reference {spec.categorical[c]})" if c in spec.categorical else "")
+        for c in spec.covariates)
+    lines = [f"### `{name}`", "", spec.description.strip(), "",
+             f"- **Estimator:** {ESTIMATOR_WORDS[spec.estimator]}.",
+             f"- **Outcome:** `{spec.outcome}`: {outcome_label(spec.outcome)}.",
+             f"- **Exposure:** {exposure}.",
+             f"- **Covariates:** {covariates}.",
+             f"- **Clusters (outer to inner):** {' > '.join(f'`{c}`' for c in spec.clusters)}.",
+             f"- **Confidence level:** {spec.ci_level:.0%}."]
+    if spec.bootstrap:
+        lines.append(f"- **Bootstrap:** {spec.bootstrap.get('replications')} replications, "
+                     f"seed {spec.bootstrap.get('seed')}.")
+    if table is not None and len(table):
+        for column, label in (("se_method", "Standard errors"), ("ci_method", "Intervals and p-values"),
+                              ("estimand", "Estimand")):
+            if column in table:
+                lines.extend(f"- **{label}:** {v}" for v in table[column].dropna().unique())
+    if spec.direction:
+        lines.append(f"- **Direction:** {spec.direction.strip()}")
+    return "\n".join(lines)
+
+
+def appendix_markdown(config: dict, tables: dict[str, str], contrasts: dict[str, pd.DataFrame],
+                      cleaning_log: str, provenance: str, disclosure: str, synthetic: bool) -> str:
+    """The appendix as one Markdown document. `tables` maps titles to published Markdown renderings."""
+    banner = [f"> **{SYNTHETIC_BANNER}**", ""] if synthetic else []
+    variables = pd.DataFrame([(f"`{n}`", variable_definition(n)) for n in plan_variables(config["models"])],
+                             columns=["Variable", "Definition"])
+    parts = [*banner, "# Academic appendix", "",
+             f"Provenance `{provenance}` (hash of the raw inputs, configuration, code and package versions; "
+             "see results/manifest.json). " + disclosure, "",
+             "## 1. Model specifications", ""]
+    parts.extend(model_markdown(n, e, contrasts.get(n)) + "\n" for n, e in config["models"].items())
+    parts += ["## 2. Variable definitions", "", variables.to_markdown(index=False), "",
+              "## 3. Cleaning log", "", _demote(cleaning_log), "",
+              "## 4. Result tables", ""]
+    parts.extend(_demote(text) + "\n" for text in tables.values())
+    parts += ["## 5. Configuration that produced these results", "", "```yaml",
+              yaml.safe_dump(config, sort_keys=False, allow_unicode=True).rstrip(), "```", "", *banner]
+    return "\n".join(parts)
+
+
+def _demote(markdown: str) -> str:
+    """Table renderings start at '##'; inside the appendix they sit one level lower."""
+    return "\n".join("#" + line if line.startswith("## ") else line for line in markdown.splitlines())
+
+
+def appendix_html(markdown: str, synthetic: bool) -> str:
+    """A standalone HTML page of the Markdown appendix, with the synthetic-data banner at top and bottom."""
+    body = mistune.create_markdown(plugins=["table"])(markdown)
+    banner = (f'<div class="banner">{html.escape(SYNTHETIC_BANNER)}</div>' if synthetic else "")
+    style = ("body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.45}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+             "th,td{border-bottom:1px solid #ccc;padding:3px 8px;text-align:left}"
+             "pre{background:#f6f6f6;padding:1em;overflow-x:auto}"
+             ".banner{background:#b2182b;color:white;padding:12px 16px;font-weight:bold;border-radius:4px}")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Academic appendix</title>'
+            f"<style>{style}</style></head><body>{banner}{body}{banner}</body></html>\n")
+
+
+def appendix_latex(config: dict, tables: dict[str, str], contrasts: dict[str, pd.DataFrame],
+                   cleaning_log: str, provenance: str, disclosure: str, synthetic: bool) -> str:
+    """A standalone LaTeX document (booktabs) with the same content as the Markdown appendix."""
+    esc = latex_escape
+    banner = [r"\noindent\fbox{\parbox{\linewidth}{\bfseries " + esc(SYNTHETIC_BANNER) + "}}", ""] \
+        if synthetic else []
+    lines = [r"\documentclass[10pt]{article}", r"\usepackage[margin=2cm,landscape]{geometry}",
+             r"\usepackage{booktabs}", r"\usepackage[T1]{fontenc}", r"\usepackage[utf8]{inputenc}",
+             r"\title{Academic appendix}", r"\date{}", r"\begin{document}", r"\maketitle", *banner,
+             esc(f"Provenance {provenance} (hash of the raw inputs, configuration, code and package "
+                 "versions; see results/manifest.json). " + disclosure), "",
+             r"\section{Model specifications}"]
+    for name, entry in config["models"].items():
+        spec_md = model_markdown(name, entry, contrasts.get(name)).splitlines()
+        lines.append(r"\subsection*{" + esc(name) + "}")
+        lines.append(esc(spec_md[2]))
+        lines.append(r"\begin{itemize}")
+        lines.extend(r"\item " + esc(line[2:].replace("**", "").replace("`", ""))
+                     for line in spec_md if line.startswith("- "))
+        lines.append(r"\end{itemize}")
+    lines += [r"\section{Variable definitions}", r"\begin{description}"]
+    lines.extend(r"\item[" + esc(n) + "] " + esc(variable_definition(n))
+                 for n in plan_variables(config["models"]))
+    lines += [r"\end{description}", r"\section{Cleaning log}", cleaning_log, r"\section{Result tables}"]
+    for text in tables.values():
+        lines += [r"\begingroup", text, r"\endgroup", r"\clearpage"]
+    lines += [r"\section{Configuration that produced these results}", r"\begin{verbatim}",
+              yaml.safe_dump(config, sort_keys=False, allow_unicode=True).rstrip(), r"\end{verbatim}",
+              *banner, r"\end{document}", ""]
+    return "\n".join(lines)

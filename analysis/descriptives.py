@@ -1,0 +1,86 @@
+"""Descriptive tables for the report: centres by funding group, and mean distress by wave and group.
+
+Statistics of a cell with fewer units than the disclosure threshold are left blank here, because the
+publishing step (analysis.disclosure) can round and suppress counts but cannot know which statistics
+describe a small cell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from analysis.exposure import GROUPS
+from analysis.labels import SCORE_LABELS
+from analysis.panel import build_panel
+
+NO_GROUP = "no funding group"
+
+
+def funding_groups(exposure: pd.DataFrame, cut_pct: float, growth_pct: float, window: str,
+                   min_cell: int) -> pd.DataFrame:
+    """One row per funding group (and one for centres without a group): centres, LAs, budget change.
+
+    Quartiles of budget change are shown only for groups of at least `min_cell` centres.
+    """
+    definitions = {
+        "cut": f"real-terms budget change of {cut_pct:+g}% or less, {window}",
+        "stable": f"real-terms budget change between {cut_pct:+g}% and {growth_pct:+g}%, {window}",
+        "growing": f"real-terms budget change of {growth_pct:+g}% or more, {window}",
+    }
+    rows = []
+    for group in [*GROUPS, NO_GROUP]:
+        if group == NO_GROUP:
+            members = exposure[exposure["funding_group"].isna()]
+            reasons = members["no_group_reason"].fillna("").value_counts()
+            definition = "; ".join(f"{reason}" for reason in sorted(reasons.index) if reason) or "-"
+        else:
+            members = exposure[exposure["funding_group"] == group]
+            definition = definitions[group]
+        changes = members["budget_change_pct"].dropna()
+        shown = len(members) >= min_cell and len(changes) >= min_cell
+        quartiles = changes.quantile([0.25, 0.5, 0.75]).to_numpy() if shown else [np.nan] * 3
+        rows.append({
+            "funding_group": group,
+            "definition": definition,
+            "cut_threshold_pct": cut_pct,
+            "growth_threshold_pct": growth_pct,
+            "n_centres": len(members),
+            "n_las": members["la_code"].nunique(),
+            "budget_change_pct_q1": quartiles[0],
+            "budget_change_pct_median": quartiles[1],
+            "budget_change_pct_q3": quartiles[2],
+        })
+    return pd.DataFrame(rows)
+
+
+def score_by_wave(survey: pd.DataFrame, exposure: pd.DataFrame, score: str, baseline_wave: int,
+                  level: float, min_cell: int) -> pd.DataFrame:
+    """Mean score by funding group and wave, with a confidence interval clustered by local authority.
+
+    Mothers are grouped by their baseline-wave centre, as in the difference-in-differences panel. The
+    interval is statsmodels' cluster-robust one for an intercept-only OLS (CR1 factor, t with G - 1 df).
+    Cells with fewer than `min_cell` mothers or fewer than two local authorities get no mean.
+    """
+    panel, _ = build_panel(survey, exposure, score=score, baseline_wave=baseline_wave)
+    rows = []
+    for (group, wave), cell in panel.groupby(["funding_group", "wave"], sort=False):
+        row = {"score": score, "score_label": SCORE_LABELS.get(score, score), "funding_group": group,
+               "wave": int(wave), "n_mothers": cell["mother_id"].nunique(),
+               "n_las": cell["la_code"].nunique(),
+               "mean": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "ci_level": level}
+        if row["n_mothers"] >= min_cell and row["n_las"] >= 2:
+            fit = sm.OLS(cell[score].to_numpy(float), np.ones((len(cell), 1))).fit(
+                cov_type="cluster", cov_kwds={"groups": pd.factorize(cell["la_code"])[0]}, use_t=True)
+            low, high = fit.conf_int(alpha=1 - level)[0]
+            row.update(mean=float(fit.params[0]), ci_lower=float(low), ci_upper=float(high))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table["funding_group"] = pd.Categorical(table["funding_group"], categories=list(GROUPS), ordered=True)
+    table = table.sort_values(["funding_group", "wave"]).reset_index(drop=True)
+    table["funding_group"] = table["funding_group"].astype(str)
+    table["ci_method"] = ("cluster-robust by local authority (statsmodels CR1, factor G/(G-1)); "
+                          "t with G-1 df; "
+                          f"cells under {min_cell} mothers not shown")
+    return table

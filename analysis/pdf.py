@@ -1,0 +1,128 @@
+"""The report as a PDF, printed by headless Chromium (Debian's `chromium` package; nothing downloaded)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+# Looked up on PATH in this order.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+INSTALL_HINT = (
+    "No Chromium browser found on PATH (looked for: " + ", ".join(CHROMIUM_NAMES) + "). "
+    "Install it with: apt-get install chromium (Debian/Ubuntu, as root), or run `make browser`."
+)
+# Seconds Chromium may take to print one page before it is killed.
+DEFAULT_TIMEOUT = 120.0
+# How much of Chromium's stderr to quote when it fails.
+STDERR_TAIL_LINES = 20
+
+
+class ChromiumError(RuntimeError):
+    """Chromium is missing, failed, timed out, or wrote no PDF."""
+
+
+class ChromiumNotFoundError(ChromiumError):
+    """No Chromium on PATH; the message says how to install it."""
+
+    def __init__(self) -> None:
+        super().__init__(INSTALL_HINT)
+
+
+def find_chromium() -> str | None:
+    """Path of the first Chromium executable on PATH, or None when there is none."""
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def require_chromium() -> str:
+    """Path of Chromium; raises ChromiumNotFoundError (with the install command) when there is none."""
+    path = find_chromium()
+    if path is None:
+        raise ChromiumNotFoundError()
+    return path
+
+
+def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    kept = text.strip().splitlines()[-lines:]
+    return "\n".join(kept) if kept else "(no output on stderr)"
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """Kill Chromium and every helper process it started (they share its new session)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = DEFAULT_TIMEOUT) -> Path:
+    """Print `html_path` to `pdf_path` with headless Chromium and return `pdf_path`.
+
+    Chromium writes to a temporary file beside `pdf_path`, which is renamed into place only once it
+    holds a PDF, so `pdf_path` is either the complete new PDF or untouched (nothing partial is left).
+    Raises FileNotFoundError for a missing HTML file, ChromiumNotFoundError when Chromium is missing,
+    and ChromiumError (quoting the end of Chromium's stderr) when printing fails or times out.
+    """
+    html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path).resolve()
+    if not html_path.is_file():
+        # Chromium would happily print its own "file not found" page instead.
+        raise FileNotFoundError(f"HTML file to print does not exist: {html_path}")
+    chromium = require_chromium()
+    pdf_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial_name = tempfile.mkstemp(prefix=f".{pdf_path.name}.", suffix=".part", dir=pdf_path.parent)
+    os.close(fd)
+    partial = Path(partial_name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="chromium-pdf-", ignore_cleanup_errors=True) as profile:
+            command = [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-pdf-header-footer",
+                "--disable-background-networking",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                f"--print-to-pdf={partial}",
+                html_path.as_uri(),
+            ]
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+            )
+            try:
+                _, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                _, stderr = process.communicate()
+                raise ChromiumError(
+                    f"Chromium did not print {html_path} within {timeout:g} s; stderr ends:\n{_tail(stderr)}"
+                ) from None
+            finally:
+                # Helpers outliving the browser would hold the profile directory open.
+                _kill_group(process)
+        if process.returncode != 0:
+            raise ChromiumError(
+                f"Chromium exited with status {process.returncode} printing {html_path}; "
+                f"stderr ends:\n{_tail(stderr)}"
+            )
+        with partial.open("rb") as handle:
+            magic = handle.read(5)
+        if magic != b"%PDF-":
+            raise ChromiumError(f"Chromium wrote no PDF for {html_path}; stderr ends:\n{_tail(stderr)}")
+        os.replace(partial, pdf_path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return pdf_path

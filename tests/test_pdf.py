@@ -1,0 +1,86 @@
+"""analysis.pdf: the report printed to PDF by headless Chromium, written atomically.
+
+The first test needs Chromium (CI installs it with `make browser`); the failure-path tests stand in a
+fake browser script, so they run anywhere."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from analysis import pdf
+
+PAGE = (
+    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Report</title></head>'
+    "<body><h1>Children's centres</h1><p>A small page to print.</p></body></html>"
+)
+
+
+@pytest.fixture
+def html(tmp_path) -> Path:
+    path = tmp_path / "report.html"
+    path.write_text(PAGE)
+    return path
+
+
+def fake_chromium(monkeypatch, directory: Path, script: str) -> None:
+    """Make html_to_pdf run `script` (POSIX sh, with $out the --print-to-pdf target) in place of Chromium."""
+    path = directory / "fake-chromium"
+    find_out = 'for arg; do case "$arg" in --print-to-pdf=*) out="${arg#--print-to-pdf=}";; esac; done\n'
+    path.write_text("#!/bin/sh\n" + find_out + script)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setattr(pdf, "find_chromium", lambda: str(path))
+
+
+def test_prints_a_pdf_and_leaves_no_temporary_file(html, tmp_path):
+    out_dir = tmp_path / "out"
+    target = out_dir / "report.pdf"
+
+    assert pdf.html_to_pdf(html, target) == target.resolve()
+
+    data = target.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert data.rstrip().endswith(b"%%EOF")
+    assert sorted(p.name for p in out_dir.iterdir()) == ["report.pdf"]
+
+
+def test_missing_html_raises_and_writes_nothing(tmp_path):
+    target = tmp_path / "report.pdf"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        pdf.html_to_pdf(tmp_path / "no-such-report.html", target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_chromium_says_how_to_install(html, tmp_path, monkeypatch):
+    monkeypatch.setattr(pdf, "find_chromium", lambda: None)
+    with pytest.raises(pdf.ChromiumNotFoundError, match="apt-get install chromium"):
+        pdf.html_to_pdf(html, tmp_path / "report.pdf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+
+
+def test_chromium_failure_quotes_stderr_and_keeps_the_old_pdf(html, tmp_path, monkeypatch):
+    fake_chromium(monkeypatch, tmp_path, 'echo "partial" > "$out"\necho "GPU on fire" >&2\nexit 3\n')
+    target = tmp_path / "report.pdf"
+    target.write_bytes(b"%PDF-old")
+
+    with pytest.raises(pdf.ChromiumError, match=r"(?s)status 3.*GPU on fire"):
+        pdf.html_to_pdf(html, target)
+
+    assert target.read_bytes() == b"%PDF-old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake-chromium", "report.html", "report.pdf"]
+
+
+def test_output_that_is_not_a_pdf_is_rejected(html, tmp_path, monkeypatch):
+    fake_chromium(monkeypatch, tmp_path, 'echo "<html>error page</html>" > "$out"\n')
+    with pytest.raises(pdf.ChromiumError, match="wrote no PDF"):
+        pdf.html_to_pdf(html, tmp_path / "report.pdf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake-chromium", "report.html"]
+
+
+def test_timeout_kills_chromium_and_leaves_nothing(html, tmp_path, monkeypatch):
+    fake_chromium(monkeypatch, tmp_path, "echo starting >&2\nsleep 30\n")
+    with pytest.raises(pdf.ChromiumError, match=r"(?s)within 0.5 s.*starting"):
+        pdf.html_to_pdf(html, tmp_path / "report.pdf", timeout=0.5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake-chromium", "report.html"]

@@ -1,0 +1,7 @@
+"""Adapter: rule distress_by_wave_figure -> analysis.stages.distress_figure."""
+from analysis.io import run_logged
+from analysis.stages import distress_figure
+
+smk = snakemake  # noqa: F821 (provided by Snakemake)
+run_logged(smk.log[0], distress_figure, table=smk.input.table, source=smk.input.source,
+           output=smk.output.figure)

@@ -1,0 +1,6 @@
+"""Adapter: rule report_pdf -> analysis.stages.report_pdf."""
+from analysis.io import run_logged
+from analysis.stages import report_pdf
+
+smk = snakemake  # noqa: F821 (provided by Snakemake)
+run_logged(smk.log[0], report_pdf, html=smk.input.html, pdf=smk.output.pdf)

@@ -19,7 +19,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 run: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.zip
 	@echo "Report: $(CURDIR)/results/report/report.html"
+	@echo "Appendix: $(CURDIR)/results/report/appendix.html"
+	@echo "Browsable archive of every deliverable: $(CURDIR)/results/report.zip"
 
 test: $(VENV)/.installed lint dry-run browser
 	$(BIN)/python -m pytest

@@ -238,11 +238,19 @@ def test_report_archive_captions_every_deliverable_and_leaves_out_row_level_data
     shutil.copytree(synthetic_run, work, symlinks=True)
     result = snakemake(work, synthetic_raw, "--report", "results/report.zip")
     assert result.returncode == 0, result.stderr[-3000:]
+    results = work / "results"
+    published = [p for folder in ("tables", "figures", "report") for p in (results / folder).iterdir()]
+    deliverables = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in published}
+    deliverables.update({hashlib.sha256((work / "results" / name).read_bytes()).hexdigest(): name
+                         for name in ("manifest.json", "provenance.json", "disclosure_check.json")})
     with zipfile.ZipFile(work / "results/report.zip") as archive:
         names = archive.namelist()
+        files = [n for n in names if "/data/raw/" in n]  # the archived outputs themselves
         text = " ".join(archive.read(n).decode("utf-8", "replace") for n in names if n.endswith(".html"))
-    assert not [n for n in names if "results/data" in n or n.endswith(".parquet")]
+        digests = {n: hashlib.sha256(archive.read(n)).hexdigest() for n in files}
+    # Every archived file is a published deliverable, byte for byte; nothing from results/data/.
+    assert files and all(digest in deliverables for digest in digests.values())
     for deliverable in ["report.html", "appendix.tex", "primary.csv", "primary.tex", "forest.png",
                         "distress_by_wave.png", "manifest.json", "disclosure_check.json"]:
-        assert any(n.endswith(deliverable) for n in names), deliverable
+        assert any(n.endswith("/" + deliverable) for n in files), deliverable
     assert "Provenance and disclosure" in text and "Academic appendix" in text

@@ -92,7 +92,7 @@ def model_markdown(name: str, entry: dict, table: pd.DataFrame | None) -> str:
              f"- **Covariates:** {covariates}.",
              f"- **Clusters (outer to inner):** {' > '.join(f'`{c}`' for c in spec.clusters)}.",
              f"- **Confidence level:** {spec.ci_level:.0%}."]
-    if spec.bootstrap:
+    if spec.estimator == "ols_cr2" and spec.bootstrap:  # the schema gives every model a bootstrap block
         lines.append(f"- **Bootstrap:** {spec.bootstrap.get('replications')} replications, "
                      f"seed {spec.bootstrap.get('seed')}.")
     if table is not None and len(table):

@@ -16,8 +16,8 @@ from analysis import io, models
 from analysis.appendix import appendix_html, appendix_latex, appendix_markdown
 from analysis.cleaning import clean_all
 from analysis.descriptives import funding_groups, score_by_wave
-from analysis.disclosure import DisclosureError, DisclosureRule, check_tables, protect_table, violations
 from analysis.design import ModelSpec
+from analysis.disclosure import DisclosureError, DisclosureRule, check_tables, protect_table, violations
 from analysis.exposure import ExposurePlan, exposure_by_centre
 from analysis.figures import (
     budget_change_figure,

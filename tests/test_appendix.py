@@ -69,3 +69,10 @@ def test_latex_appendix_is_a_balanced_booktabs_document(plan):
     assert sorted(begins) == sorted(ends)
     body = latex.split("\\begin{verbatim}")[0]
     assert "_" not in body.replace("\\_", "")  # underscores escaped outside verbatim
+
+
+def test_only_the_ols_model_mentions_a_bootstrap(plan):
+    markdown, _ = documents(plan, synthetic=False)
+    sections = markdown.split("### `")
+    with_bootstrap = [s.split("`")[0] for s in sections if "**Bootstrap:**" in s]
+    assert with_bootstrap == [n for n, e in plan["models"].items() if e.get("estimator") == "ols_cr2"]

@@ -122,6 +122,10 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = DE
             magic = handle.read(5)
         if magic != b"%PDF-":
             raise ChromiumError(f"Chromium wrote no PDF for {html_path}; stderr ends:\n{_tail(stderr)}")
+        # mkstemp makes the file owner-only; a published report gets the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        partial.chmod(0o666 & ~umask)
         os.replace(partial, pdf_path)
     finally:
         partial.unlink(missing_ok=True)

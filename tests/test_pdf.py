@@ -5,6 +5,7 @@ fake browser script, so they run anywhere."""
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def test_prints_a_pdf_and_leaves_no_temporary_file(html, tmp_path):
     assert data.startswith(b"%PDF-")
     assert data.rstrip().endswith(b"%%EOF")
     assert sorted(p.name for p in out_dir.iterdir()) == ["report.pdf"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any other output
 
 
 def test_missing_html_raises_and_writes_nothing(tmp_path):

@@ -34,7 +34,7 @@ def funding_groups(exposure: pd.DataFrame, cut_pct: float, growth_pct: float, wi
         if group == NO_GROUP:
             members = exposure[exposure["funding_group"].isna()]
             reasons = members["no_group_reason"].fillna("").value_counts()
-            definition = "; ".join(f"{reason}" for reason in sorted(reasons.index) if reason) or "-"
+            definition = "; ".join(reason for reason in sorted(reasons.index) if reason) or "-"
         else:
             members = exposure[exposure["funding_group"] == group]
             definition = definitions[group]

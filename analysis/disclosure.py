@@ -302,3 +302,11 @@ def check_tables(paths: Iterable[str | Path], rule: DisclosureRule) -> None:
         problems += violations(read_table(path), rule, str(path))
     if problems:
         raise DisclosureError(problems, rule)
+
+
+def count_text(value) -> str:
+    """A published count as a reader sees it: thousands separated, or the suppression label as published."""
+    try:
+        return f"{int(float(value)):,}"
+    except ValueError:
+        return str(value)

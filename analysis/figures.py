@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analysis.disclosure import count_text  # noqa: E402
 from analysis.exposure import GROUPS  # noqa: E402
 from analysis.labels import outcome_label  # noqa: E402
 
@@ -118,27 +119,20 @@ def sample_flow_figure(flow: pd.DataFrame, path, synthetic: bool) -> None:
     side = {"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#b2182b"}
     for i, step in steps.iterrows():
         y = -i
-        ax.text(3.5, y, f"{step['description']}\nmothers: {_count_text(step['n_mothers'])}", ha="center",
+        ax.text(3.5, y, f"{step['description']}\nmothers: {count_text(step['n_mothers'])}", ha="center",
                 va="center", fontsize=9, bbox=box)
         if i > 0:
             ax.annotate("", xy=(3.5, y + 0.32), xytext=(3.5, y + 0.68),
                         arrowprops={"arrowstyle": "->", "color": "#555555"})
             excluded = step["n_excluded"]
             if str(excluded) not in ("0", "0.0"):
-                ax.text(8.2, y + 0.5, f"excluded: {_count_text(excluded)}", ha="center", va="center",
+                ax.text(8.2, y + 0.5, f"excluded: {count_text(excluded)}", ha="center", va="center",
                         fontsize=8, bbox=side)
                 ax.annotate("", xy=(7.3, y + 0.5), xytext=(3.5, y + 0.5),
                             arrowprops={"arrowstyle": "->", "color": "#b2182b"})
     ax.set_title("Who is in the analysis: mothers remaining after each inclusion step")
     _save(fig, path, synthetic)
 
-
-def _count_text(value) -> str:
-    """A published count as a reader sees it: thousands separated, or the suppression label."""
-    try:
-        return f"{int(float(value)):,}"
-    except ValueError:
-        return str(value)
 
 
 def estimates_figure(contrasts: pd.DataFrame, path, synthetic: bool) -> None:

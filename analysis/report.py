@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.disclosure import count_text
 from analysis.labels import SCORE_LABELS, split_outcome
 
 MINUS = "\u2212"
@@ -22,18 +23,10 @@ def _signed(value: float) -> str:
     return f"{value:+.2f}".replace("-", MINUS)
 
 
-def _count(value) -> str:
-    """A published count: thousands separated, or the disclosure label (e.g. '<10') as published."""
-    try:
-        return f"{int(float(value)):,}"
-    except ValueError:
-        return str(value)
-
-
 FORMATS = {
     "signed": _signed,                                    # -0.91 -> "−0.91"
     "size": lambda v: f"{abs(float(v)):.2f}",             # magnitude of a difference
-    "count": _count,
+    "count": count_text,
     "level": lambda v: f"{round(100 * float(v))}",        # 0.95 -> "95"
     "wave": lambda v: split_outcome(str(v))[1],           # "k6_w3" -> "3"
     "p": lambda v: "<0.001" if float(v) < 0.001 else f"{float(v):.3f}",
@@ -65,6 +58,10 @@ class Fact:
                 f"{html.escape(text)}</span>")
 
 
+def _excludes_zero(row: pd.Series) -> bool:
+    return row["ci_upper"] < 0 or row["ci_lower"] > 0
+
+
 def _row(table: pd.DataFrame, contrast: str) -> pd.Series:
     return table[table["contrast"] == contrast].iloc[0]
 
@@ -90,10 +87,8 @@ def summary_html(tables: dict[str, pd.DataFrame], primary: str = "primary",
         f" Mothers at {c.split(' vs ')[0]} centres: {fact(primary, 'estimate', 'signed', c)} "
         f"({fact(primary, 'ci_level', 'level', c)}% CI {fact(primary, 'ci_lower', 'signed', c)} to "
         f"{fact(primary, 'ci_upper', 'signed', c)})." for c in others)
-    excludes_zero = head["ci_upper"] < 0 or head["ci_lower"] > 0
     cr2 = _row(tables[few_clusters], contrast)
-    cr2_excludes_zero = cr2["ci_upper"] < 0 or cr2["ci_lower"] > 0
-    if excludes_zero:
+    if _excludes_zero(head):
         sure = (f"The {level}% confidence interval excludes no difference, so chance alone is an unlikely "
                 "explanation; the size of the difference is uncertain within the interval.")
     else:
@@ -103,7 +98,7 @@ def summary_html(tables: dict[str, pd.DataFrame], primary: str = "primary",
            f"we also used a method built for few groups (CR2 standard errors): "
            f"{fact(few_clusters, 'estimate', 'signed')} ({fact(few_clusters, 'ci_level', 'level')}% CI "
            f"{fact(few_clusters, 'ci_lower', 'signed')} to {fact(few_clusters, 'ci_upper', 'signed')}), "
-           f"which {'also excludes' if cr2_excludes_zero else 'includes'} no difference.")
+           f"which {'also excludes' if _excludes_zero(cr2) else 'includes'} no difference.")
     return f"""<section id="summary" class="summary">
 <h2>Summary</h2>
 <p><b>What was compared.</b> Mothers using children's centres whose budgets <b>grew</b> in real terms
@@ -139,7 +134,7 @@ def _range(values: pd.Series) -> str:
 
 def alt_budget(groups: pd.DataFrame) -> str:
     rows = groups[groups["funding_group"] != "no funding group"]
-    parts = [f"{r['funding_group']}: {_count(r['n_centres'])} centres" for _, r in rows.iterrows()]
+    parts = [f"{r['funding_group']}: {count_text(r['n_centres'])} centres" for _, r in rows.iterrows()]
     first = rows.iloc[0]
     return ("Histogram of children's centres' real-terms budget change in per cent, coloured by funding "
             f"group, with dashed lines at {first['cut_threshold_pct']:+g}% and "
@@ -184,6 +179,6 @@ def alt_dose(table: pd.DataFrame) -> str:
 
 def alt_flow(flow: pd.DataFrame) -> str:
     first, last = flow.iloc[0], flow.iloc[-1]
-    return (f"Flow diagram from {_count(first['n_mothers'])} mothers in the survey to "
-            f"{_count(last['n_mothers'])} in the analysis, with the number excluded at each of "
+    return (f"Flow diagram from {count_text(first['n_mothers'])} mothers in the survey to "
+            f"{count_text(last['n_mothers'])} in the analysis, with the number excluded at each of "
             f"{len(flow) - 1} steps.")

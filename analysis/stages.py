@@ -130,7 +130,7 @@ def disclosure_check(tables: list[str], disclosure: dict, output: str) -> None:
 
 def _published_renderings(name: str, tables: list[str]) -> list[Path]:
     """The CSV a problem names, with its Markdown and LaTeX renderings."""
-    matches = [Path(t) for t in tables if Path(t).name == Path(name).name or t == name]
+    matches = [Path(t) for t in tables if Path(t).name == Path(name).name]
     return [m.with_suffix(ext) for m in matches for ext in (".csv", ".md", ".tex")]
 
 

@@ -2,7 +2,12 @@
 # Entry point only: config, its validation, the stage files and the final targets.
 from snakemake.utils import min_version, validate
 
+from analysis.plan import refuse_templated_configs
+
 min_version("9.0")
+
+# The plan is data: refuse, before reading it, a config file Snakemake would evaluate as code (YTE).
+refuse_templated_configs(["config/config.yaml", *workflow.overwrite_configfiles])
 
 
 configfile: "config/config.yaml"

@@ -6,6 +6,8 @@ collected into one RawDataError naming file, column and spreadsheet rows, and no
 
 from __future__ import annotations
 
+import codecs
+import csv
 import logging
 import re
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ import pandas as pd
 
 from analysis import contract
 from analysis.contract import Column, RawFile
-from analysis.errors import Problem, RawDataError
+from analysis.errors import ROWS_QUOTED, Problem, RawDataError
 from analysis.scoring import score_survey
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,8 @@ class CleaningLog:
     def record(self, file: str, column: str | None, rule: str, n_rows: int) -> None:
         if n_rows:
             self.entries.append({"file": file, "column": column or "", "rule": rule, "n_rows": n_rows})
-            log.info("%s %s: %s (%d rows)", file, column or "", rule, n_rows)
+            where = f"{file}, column '{column}'" if column else file
+            log.info("%s: %s (%d rows)", where, rule, n_rows)
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.entries, columns=self.COLUMNS)
@@ -52,42 +55,101 @@ class CleanData:
     log: CleaningLog
 
 
-def read_raw(path: Path, spec: RawFile) -> pd.DataFrame:
-    """Read one raw CSV as text, checking encoding, emptiness and the column set."""
+def _header_and_records(path: Path, name: str) -> tuple[list[str], int, list[int]]:
+    """The header, the number of data records and the spreadsheet rows of blank ones.
+
+    pandas fills a short row with blanks without a word; this pass counts the fields of every record
+    (quoted fields may hold commas and line breaks) so that cannot happen silently. A record with the wrong
+    number of fields is an error; a blank record (an empty line, or a row of empty cells as spreadsheets
+    export) is skipped and counted by the caller.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            records = csv.reader(handle)
+            header = next(records, None)
+            if header is None or not any(field.strip() for field in header):
+                raise RawDataError([Problem(name, None, "is empty: expected a header row and data")])
+            n_records, blank, ragged = 0, [], []
+            for number, record in enumerate(records, start=2):
+                n_records += 1
+                if not any(field.strip() for field in record):
+                    blank.append(number)
+                elif len(record) != len(header):
+                    ragged.append(number)
+    except UnicodeDecodeError:
+        raise RawDataError([Problem(name, None, _not_utf8(path))]) from None
+    except csv.Error as err:
+        raise RawDataError([Problem(name, None, f"is not a well-formed CSV ({err})")]) from None
+    header = [column.strip() for column in header]
+    problems = _header_problems(name, header)
+    if ragged:
+        problems.append(Problem(name, None, f"has a different number of fields from the header's "
+                                f"{len(header)} (a stray comma, a value with a comma or line break that "
+                                "is not in double quotes, or a double quote that is never closed)",
+                                tuple(ragged)))
+    if problems:
+        raise RawDataError(problems)
+    return header, n_records, blank
+
+
+def _not_utf8(path: Path) -> str:
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    try:
+        data.decode("utf-8")
+        line = "?"
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+    return (f"is not UTF-8 text: the first byte that is not UTF-8 is on line {line}; re-save the file as "
+            "UTF-8 (in Excel: CSV UTF-8)")
+
+
+def _header_problems(name: str, header: list[str]) -> list[Problem]:
+    problems = []
+    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+        separator = "semicolons" if ";" in header[0] else "tabs"
+        return [Problem(name, None, f"is separated by {separator}, not commas: save it as CSV with commas "
+                        "(in Excel: CSV UTF-8 (Comma delimited))")]
+    seen = set()
+    for column in header:
+        if column in seen:
+            problems.append(Problem(name, column, "appears more than once in the header row"))
+        seen.add(column)
+    return problems
+
+
+def read_raw(path: Path, spec: RawFile, cleaning: CleaningLog) -> pd.DataFrame:
+    """Read one raw CSV as text, checking encoding, structure, emptiness and the column set."""
     name = spec.name
     if not path.is_file():
         raise RawDataError([Problem(name, None, f"file not found at {path}")])
-    try:
-        # utf-8-sig accepts a byte-order mark; every cell stays text so that parsing is ours.
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise RawDataError(
-            [Problem(name, None, f"is not UTF-8 text (undecodable byte at offset {err.start}); "
-                     "re-save it as UTF-8")]
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise RawDataError([Problem(name, None, "is empty: expected a header row and data")]) from None
-    except pd.errors.ParserError as err:
-        raise RawDataError([Problem(name, None, f"is not a well-formed CSV: {err}")]) from None
-
-    frame.columns = [str(c).strip() for c in frame.columns]
-    present = set(frame.columns)
+    header, n_records, blank = _header_and_records(path, name)
+    present = set(header)
     problems = []
     for column in spec.columns:
         if column.required and column.name not in present:
-            near = [c for c in frame.columns if c.lower() == column.name.lower()]
+            near = [c for c in header if c.lower() == column.name.lower()]
             hint = f" (found '{near[0]}': column names are lower case)" if near else ""
             problems.append(Problem(name, column.name, f"required column is missing{hint}"))
     if problems:
         raise RawDataError(problems)
-    if frame.empty:
+    if n_records == len(blank):
         raise RawDataError([Problem(name, None, "has a header but no data rows")])
-    extra = [c for c in frame.columns if c not in spec.column_names]
+    extra = [c for c in header if c not in spec.column_names]
     if extra:
         log.warning("%s: ignoring columns not in the contract: %s", name, ", ".join(extra))
+    # utf-8-sig accepts a byte-order mark; every cell stays text so that parsing is ours.
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False,
+                        skip_blank_lines=False)
+    if len(frame) != n_records:  # the structural pass and pandas must agree on what a record is
+        raise RawDataError([Problem(name, None, "could not be read consistently (check for unbalanced "
+                                    "double quotes)")])
+    frame.columns = header
     keep = [c for c in spec.column_names if c in present]
     frame = frame[keep].copy()
-    frame.insert(0, ROW, np.arange(len(frame)) + 2)
+    frame.insert(0, ROW, np.arange(n_records, dtype=np.int64) + 2)
+    if blank:
+        cleaning.record(name, None, "blank row skipped", len(blank))
+        frame = frame[~frame[ROW].isin(blank)].reset_index(drop=True)
     return frame
 
 
@@ -169,17 +231,15 @@ def _parse_column(
         fault(values.isna(), "is not a number")
     low = -np.inf if column.low is None else column.low
     high = np.inf if column.high is None else column.high
-    fault(values.notna() & ((values < low) | (values > high)),
-          f"is outside the valid range {_range_text(column)}")
+    below = (values <= low) if column.low_exclusive else (values < low)
+    fault(values.notna() & (below | (values > high)), _range_text(column))
     return values.astype("Float64") if kind == "number" else values.astype("Int64")
 
 
 def _range_text(column: Column) -> str:
-    def fmt(x):
-        return f"{x:g}"
     if column.high is None:
-        return f"above {fmt(column.low)}"
-    return f"{fmt(column.low)} to {fmt(column.high)}"
+        return f"must be {'more than' if column.low_exclusive else 'at least'} {column.low:g}"
+    return f"is outside the valid range {column.low:g} to {column.high:g}"
 
 
 def parse_file(frame: pd.DataFrame, spec: RawFile, cleaning: CleaningLog) -> pd.DataFrame:
@@ -194,13 +254,15 @@ def parse_file(frame: pd.DataFrame, spec: RawFile, cleaning: CleaningLog) -> pd.
     return pd.DataFrame(parsed)
 
 
-def _duplicated_key(frame: pd.DataFrame, file: str, keys: list[str], what: str) -> list[Problem]:
+def _duplicated_key(frame: pd.DataFrame, file: str, keys: list[str], message: str) -> list[Problem]:
+    """Rows sharing a key, with the first few keys quoted (identifiers only, never other values)."""
     dup = frame.duplicated(keys, keep=False)
     if not dup.any():
         return []
-    examples = frame.loc[dup, keys].drop_duplicates().head(5)
-    ids = "; ".join(" ".join(str(v) for v in row) for row in examples.itertuples(index=False))
-    return [Problem(file, ", ".join(keys), f"{what} appears more than once ({ids})", _rows(frame, dup))]
+    examples = frame.loc[dup, keys].drop_duplicates().head(ROWS_QUOTED)
+    ids = "; ".join(" ".join(f"{k} {v}" for k, v in zip(keys, row, strict=True))
+                    for row in examples.itertuples(index=False))
+    return [Problem(file, ", ".join(keys), f"{message} ({ids})", _rows(frame, dup))]
 
 
 def _unknown_centres(frame: pd.DataFrame, file: str, known: pd.Series) -> list[Problem]:
@@ -218,8 +280,16 @@ def clean_survey_rows(survey: pd.DataFrame, cleaning: CleaningLog) -> pd.DataFra
     exact = survey.duplicated(content, keep="first")
     cleaning.record(contract.SURVEY.name, None, "exact duplicate row dropped", int(exact.sum()))
     survey = survey.loc[~exact]
-    problems = _duplicated_key(survey, contract.SURVEY.name, ["mother_id", "wave"],
-                               "the same mother and wave with different answers")
+    keys = ["mother_id", "wave"]
+    conflicting = survey.duplicated(keys, keep=False)
+    # A mother at two centres in one wave gets its own message: her exposure would be ambiguous.
+    centres = survey.loc[conflicting].groupby(keys)["centre_id"].transform("nunique")
+    two_centres = pd.Series(False, index=survey.index)
+    two_centres.loc[centres.index] = centres > 1
+    problems = _duplicated_key(survey.loc[two_centres], contract.SURVEY.name, keys,
+                               "the same mother is recorded at more than one centre in one wave")
+    problems += _duplicated_key(survey.loc[~two_centres], contract.SURVEY.name, keys,
+                                "the same mother and wave has two different records")
     if problems:
         raise RawDataError(problems)
     return survey.reset_index(drop=True)
@@ -233,7 +303,7 @@ def clean_all(raw_dir: Path) -> CleanData:
     problems: list[Problem] = []
     for spec in contract.RAW_FILES:
         try:
-            parsed[spec.name] = parse_file(read_raw(raw_dir / spec.name, spec), spec, cleaning)
+            parsed[spec.name] = parse_file(read_raw(raw_dir / spec.name, spec, cleaning), spec, cleaning)
         except RawDataError as err:
             problems.extend(err.problems)
     if problems:
@@ -244,10 +314,11 @@ def clean_all(raw_dir: Path) -> CleanData:
     deflators = parsed["deflators.csv"]
     survey = parsed["survey.csv"]
 
-    problems += _duplicated_key(centres, "centres.csv", ["centre_id"], "centre")
+    problems += _duplicated_key(centres, "centres.csv", ["centre_id"], "centre appears more than once")
     problems += _duplicated_key(funding, "centre_funding.csv", ["centre_id", "financial_year"],
-                                "centre and financial year")
-    problems += _duplicated_key(deflators, "deflators.csv", ["financial_year"], "financial year")
+                                "centre and financial year appear more than once")
+    problems += _duplicated_key(deflators, "deflators.csv", ["financial_year"],
+                                "financial year appears more than once")
     problems += _unknown_centres(funding, "centre_funding.csv", centres["centre_id"])
     problems += _unknown_centres(survey, "survey.csv", centres["centre_id"])
     no_deflator = ~funding["financial_year"].isin(set(deflators["financial_year"]))

@@ -29,6 +29,7 @@ class Column:
     levels: tuple[str, ...] = ()
     required: bool = True  # False: the column may be absent from the file
     nullable: bool = False  # True: a blank (or, in the survey, a missing code) is allowed
+    low_exclusive: bool = False  # True: values must be above `low`, not equal to it
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ DEFLATORS = RawFile(
     "deflators.csv",
     (
         Column("financial_year", "financial_year"),
-        Column("gdp_deflator", "number", 1e-9, None),
+        Column("gdp_deflator", "number", 0, None, low_exclusive=True),
     ),
 )
 

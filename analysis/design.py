@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import patsy
 
+from analysis.errors import PlanError
 from analysis.exposure import GROUPS
 
 ESTIMATORS = ("lmm_reml", "ols_cr2", "gee_logistic")
@@ -96,13 +97,13 @@ def indicator_columns(values: pd.Series, name: str, reference, levels=None) -> p
     """Treatment-coded indicators of `values` against `reference`, one per other level present."""
     present = list(levels) if levels is not None else sorted(values.dropna().unique())
     if reference not in set(values.dropna()):
-        raise ValueError(f"reference level {reference!r} of '{name}' does not occur in the data")
+        raise PlanError(f"reference level {reference!r} of '{name}' does not occur in the data")
     columns = {}
     for level in present:
         if level == reference:
             continue
         if not (values == level).any():
-            raise ValueError(f"level {level!r} of '{name}' does not occur in the data")
+            raise PlanError(f"level {level!r} of '{name}' does not occur in the data")
         columns[f"{name}[T.{level}]"] = (values == level).astype(float).to_numpy()
     return pd.DataFrame(columns, index=values.index)
 
@@ -111,7 +112,8 @@ def design_matrix(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.Series, pd.D
     """Outcome vector and fixed-effects design: intercept, exposure contrasts, covariates."""
     missing = [v for v in spec.variables if v not in frame.columns]
     if missing:
-        raise KeyError(f"model '{spec.name}' names variables absent from the analysis data: {missing}")
+        raise PlanError(f"model '{spec.name}' in the analysis plan names variables absent from the analysis "
+                        f"data: {', '.join(missing)}")
     parts = [pd.DataFrame({"Intercept": np.ones(len(frame))}, index=frame.index)]
     parts.append(exposure_columns(frame[spec.exposure], spec))
     for name in spec.covariates:

@@ -18,15 +18,22 @@ class Problem:
     rows: tuple[int, ...] = field(default=())
 
     def describe(self) -> str:
-        where = self.file if self.column is None else f"{self.file}, column '{self.column}'"
+        if self.column is None:
+            where = self.file
+        else:  # a key of several columns is given as "a, b"
+            where = f"{self.file}, {'columns' if ', ' in self.column else 'column'} '{self.column}'"
         if not self.rows:
             return f"{where}: {self.message}"
-        quoted = ", ".join(str(r) for r in self.rows[:ROWS_QUOTED])
-        more = len(self.rows) - ROWS_QUOTED
-        rows = f"row {quoted}" if len(self.rows) == 1 else f"rows {quoted}"
-        if more > 0:
-            rows += f" and {more} more"
-        return f"{where}, {rows}: {self.message}"
+        rows = "row" if len(self.rows) == 1 else "rows"
+        return f"{where}, {rows} {first_few(self.rows)}: {self.message}"
+
+
+def first_few(items) -> str:
+    """The first ROWS_QUOTED items, comma-separated, then how many more there are."""
+    items = list(items)
+    quoted = ", ".join(str(item) for item in items[:ROWS_QUOTED])
+    more = len(items) - ROWS_QUOTED
+    return quoted + (f" and {more} more" if more > 0 else "")
 
 
 class RawDataError(ValueError):
@@ -44,3 +51,7 @@ class RawDataError(ValueError):
         )
         super().__init__("\n".join([header, *(f"  - {line}" for line in lines)]))
 
+
+
+class PlanError(ValueError):
+    """The analysis plan (config/config.yaml) is inconsistent, or names something the data do not hold."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.errors import Problem, RawDataError
+from analysis.errors import Problem, RawDataError, first_few
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,15 @@ def exposure_by_centre(
         default="",
     )
     out["no_group_reason"] = reason
-    for text, n in out.loc[out["no_group_reason"] != "", "no_group_reason"].value_counts().items():
-        log.warning("centres without a funding group: %d (%s)", n, text)
+    _warn_ungrouped(out)
     return out.reset_index(drop=True)
+
+
+def _warn_ungrouped(exposure: pd.DataFrame) -> None:
+    """Log, for the data manager, which centres get no funding group and why (their mothers are then
+    excluded at the sample step, and counted in the sample flow)."""
+    ungrouped = exposure[exposure["no_group_reason"] != ""]
+    for reason, centres in ungrouped.groupby("no_group_reason")["centre_id"]:
+        log.warning("centre_funding.csv, column 'budget_gbp': %d centre(s) have %s (%s), so they have no "
+                    "funding group and their mothers are excluded from the models (counted in "
+                    "sample_flow.csv)", len(centres), reason, first_few(sorted(centres)))

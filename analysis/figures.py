@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 
 from analysis.disclosure import count_text  # noqa: E402
 from analysis.exposure import GROUPS  # noqa: E402
+from analysis.io import atomic_path  # noqa: E402
 from analysis.labels import outcome_label  # noqa: E402
 
 GROUP_COLOURS = {"cut": "#b2182b", "stable": "#8c8c8c", "growing": "#2166ac"}
@@ -29,7 +30,8 @@ def _save(fig: plt.Figure, path, synthetic: bool) -> None:
     if synthetic:
         _mark_synthetic(fig)
     # Fixed metadata so that the same inputs give the same file.
-    fig.savefig(path, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
+    with atomic_path(path) as partial:
+        fig.savefig(partial, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
 
 

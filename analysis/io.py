@@ -15,10 +15,15 @@ import pandas as pd
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of `path`; rename it into place only if the block succeeds."""
+    """Yield a temporary sibling of `path`; rename it into place only if the block succeeds.
+
+    No output is ever written in place: a run killed mid-write leaves at most the hidden partial file,
+    which the rerun overwrites (its name is fixed) and renames. The partial keeps the extension, for tools
+    that choose a format by it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -58,13 +63,14 @@ def log_to(path: str | Path) -> None:
 
 
 def run_logged(log_path: str | Path, stage, **kwargs) -> None:
-    """Run one pipeline stage with logging; bad data end the process with the plain message, no traceback."""
-    from analysis.errors import RawDataError  # local: keeps io importable on its own
+    """Run one pipeline stage with logging; bad data or a plan the data cannot satisfy end the process
+    with the plain message, no traceback."""
+    from analysis.errors import PlanError, RawDataError  # local: keeps io importable on its own
 
     log_to(log_path)
     try:
         stage(**kwargs)
-    except RawDataError as err:
+    except (RawDataError, PlanError) as err:
         logging.getLogger(stage.__module__).error("%s", err)
         sys.exit(1)
     except Exception:

@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from analysis.io import atomic_path
+
 # Looked up on PATH in this order.
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 INSTALL_HINT = (
@@ -65,8 +67,8 @@ def _kill_group(process: subprocess.Popen) -> None:
 def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = DEFAULT_TIMEOUT) -> Path:
     """Print `html_path` to `pdf_path` with headless Chromium and return `pdf_path`.
 
-    Chromium writes to a temporary file beside `pdf_path`, which is renamed into place only once it
-    holds a PDF, so `pdf_path` is either the complete new PDF or untouched (nothing partial is left).
+    Chromium writes to a hidden partial file beside `pdf_path` (analysis.io.atomic_path), renamed into place
+    only once it holds a PDF, so `pdf_path` is either the complete new PDF or untouched.
     Raises FileNotFoundError for a missing HTML file, ChromiumNotFoundError when Chromium is missing,
     and ChromiumError (quoting the end of Chromium's stderr) when printing fails or times out.
     """
@@ -75,58 +77,46 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = DE
         # Chromium would happily print its own "file not found" page instead.
         raise FileNotFoundError(f"HTML file to print does not exist: {html_path}")
     chromium = require_chromium()
-    pdf_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial_name = tempfile.mkstemp(prefix=f".{pdf_path.name}.", suffix=".part", dir=pdf_path.parent)
-    os.close(fd)
-    partial = Path(partial_name)
-    try:
-        with tempfile.TemporaryDirectory(prefix="chromium-pdf-", ignore_cleanup_errors=True) as profile:
-            command = [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-pdf-header-footer",
-                "--disable-background-networking",
-                "--no-first-run",
-                f"--user-data-dir={profile}",
-                f"--print-to-pdf={partial}",
-                html_path.as_uri(),
-            ]
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-            )
-            try:
-                _, stderr = process.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _kill_group(process)
-                _, stderr = process.communicate()
-                raise ChromiumError(
-                    f"Chromium did not print {html_path} within {timeout:g} s; stderr ends:\n{_tail(stderr)}"
-                ) from None
-            finally:
-                # Helpers outliving the browser would hold the profile directory open.
-                _kill_group(process)
+    with atomic_path(pdf_path) as partial, tempfile.TemporaryDirectory(
+            prefix="chromium-pdf-", ignore_cleanup_errors=True) as profile:
+        command = [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            "--disable-background-networking",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            f"--print-to-pdf={partial}",
+            html_path.as_uri(),
+        ]
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+        try:
+            _, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            _, stderr = process.communicate()
+            raise ChromiumError(
+                f"Chromium did not print {html_path} within {timeout:g} s; stderr ends:\n{_tail(stderr)}"
+            ) from None
+        finally:
+            # Helpers outliving the browser would hold the profile directory open.
+            _kill_group(process)
         if process.returncode != 0:
             raise ChromiumError(
                 f"Chromium exited with status {process.returncode} printing {html_path}; "
                 f"stderr ends:\n{_tail(stderr)}"
             )
-        with partial.open("rb") as handle:
-            magic = handle.read(5)
+        magic = partial.read_bytes()[:5] if partial.exists() else b""
         if magic != b"%PDF-":
             raise ChromiumError(f"Chromium wrote no PDF for {html_path}; stderr ends:\n{_tail(stderr)}")
-        # mkstemp makes the file owner-only; a published report gets the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        partial.chmod(0o666 & ~umask)
-        os.replace(partial, pdf_path)
-    finally:
-        partial.unlink(missing_ok=True)
     return pdf_path

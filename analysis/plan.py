@@ -1,17 +1,60 @@
 """Checks of the analysis plan that a JSON schema cannot express (cross-references between entries).
 
 Runs when the workflow starts, before any job, so a wrong plan fails with a message instead of a result.
+The plan is untrusted input: it may only name variables and levels the analysis data can hold (the schema
+allows plain identifiers; these checks allow only known ones), and design matrices are built from those
+names, never from formula text.
 """
 
 from __future__ import annotations
 
-from analysis.contract import SURVEY
+from pathlib import Path
+
+import yaml
+
+from analysis.contract import CENTRES, SURVEY
 from analysis.design import model_covariates
+from analysis.errors import PlanError
 from analysis.sample import CENTRE_VARIABLES, DERIVED, IDENTIFIERS, wave_suffix
 
+__all__ = ["PlanError", "baseline_variables", "check_plan", "coded_levels", "refuse_templated_configs"]
 
-class PlanError(ValueError):
-    """The analysis plan in config/config.yaml is inconsistent."""
+
+def refuse_templated_configs(paths) -> None:
+    """Refuse config files that Snakemake would evaluate as code.
+
+    Snakemake reads config files through YTE, which evaluates Python expressions in any file that sets
+    `__use_yte__: true`. An analysis plan is data, so such a file (or one using Python YAML tags) is refused.
+    Call this before the `configfile:` directive: files passed with --configfile have already been read by
+    Snakemake's command line by then, so for those the run stops but cannot undo what the file did.
+    """
+    problems = []
+    for path in paths:
+        try:
+            plan = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            problems.append(f"{path}: is not plain YAML ({str(err).splitlines()[0]})")
+            continue
+        if isinstance(plan, dict) and "__use_yte__" in plan:
+            problems.append(f"{path}: sets __use_yte__, which makes Snakemake evaluate Python expressions "
+                            "in it; the analysis plan must be plain YAML")
+    if problems:
+        raise PlanError("Refusing to run an analysis plan that could execute code:\n  - "
+                        + "\n  - ".join(problems))
+
+
+def coded_levels(name: str) -> set[int] | None:
+    """The levels a coded covariate can take (from the raw-data contract), or None if it is not coded."""
+    if name in DERIVED:
+        return {0, 1}
+    if name in CENTRE_VARIABLES:
+        source, _ = CENTRE_VARIABLES[name]
+        if source != name:  # an indicator made from a centre column
+            return {0, 1}
+    for column in (*SURVEY.columns, *CENTRES.columns):
+        if column.name == name and column.kind == "code":
+            return set(range(int(column.low), int(column.high) + 1))
+    return None
 
 
 def baseline_variables() -> set[str]:
@@ -54,9 +97,16 @@ def check_plan(config: dict) -> None:
             if name not in carried:
                 problems.append(f"models.{model}: variable '{name}' is not in the analysis data "
                                 f"(available: {', '.join(sorted(carried))})")
-        for name in entry.get("categorical", {}):
+        for name, level in entry.get("categorical", {}).items():
+            levels = coded_levels(name)
             if name not in model_covariates(entry):
                 problems.append(f"models.{model}.categorical: '{name}' is not one of its covariates")
+            elif levels is None:
+                problems.append(f"models.{model}.categorical: '{name}' is not a coded variable, so it cannot "
+                                "be entered as categorical")
+            elif level not in levels:
+                problems.append(f"models.{model}.categorical.{name}: reference level {level!r} is not one of "
+                                f"its levels ({', '.join(str(v) for v in sorted(levels))})")
         if entry.get("exposure_kind", "groups") != "groups" and entry["exposure"] != "budget_change_pct":
             problems.append(f"models.{model}: a {entry['exposure_kind']} exposure must be budget_change_pct")
         if entry["outcome"] in model_covariates(entry):

@@ -194,6 +194,47 @@ def appendix(config: dict, markdown_tables: list[str], latex_tables: list[str], 
                                  tex["cleaning_log"], stamp, note, synthetic), latex)
 
 
+def execute_report(notebook: str, output: str, parameters: dict) -> None:
+    """Run the report notebook with papermill; the executed notebook appears only once complete."""
+    import nbformat
+    import papermill  # only this stage needs them
+
+    with io.atomic_path(output) as partial:
+        executed = papermill.execute_notebook(notebook, str(partial), parameters=parameters, cwd=".",
+                                              progress_bar=False)
+        _make_reproducible(executed, output)
+        nbformat.write(executed, partial)
+
+
+TIMINGS = ("start_time", "end_time", "duration")
+
+
+def _make_reproducible(notebook, output: str) -> None:
+    """Remove execution times and random cell ids from an executed notebook, so that the same inputs give
+    the same notebook (and the same HTML)."""
+    run = notebook.metadata.get("papermill", {})
+    for key in TIMINGS:
+        run.pop(key, None)
+    run["output_path"] = output  # not the partial file it was written to
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"  # papermill gives the cell it adds a random id
+        cell.metadata.pop("execution", None)
+        for key in TIMINGS:
+            cell.metadata.get("papermill", {}).pop(key, None)
+
+
+def render_report(notebook: str, template_dir: str, template_name: str, output: str) -> None:
+    """The executed notebook as one self-contained HTML page without code (nbconvert --no-input)."""
+    from nbconvert import HTMLExporter  # only this stage needs it
+
+    exporter = HTMLExporter(template_name=template_name, extra_template_basedirs=[template_dir],
+                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            embed_images=True)
+    html, _ = exporter.from_filename(notebook)
+    io.write_text(html, output)
+
+
 def report_pdf(html: str, pdf: str) -> None:
     html_to_pdf(html, pdf)
 

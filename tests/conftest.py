@@ -31,6 +31,25 @@ def tiny_raw(tiny_raw_master, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def synthetic_raw(tmp_path_factory) -> Path:
+    """The tiny synthetic dataset, kept outside any workflow copy (as restricted data would be)."""
+    raw = tmp_path_factory.mktemp("restricted") / "raw"
+    write(simulate(PRESETS["tiny"]), raw)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory, synthetic_raw) -> Path:
+    """The whole workflow run once, uninterrupted, on the tiny synthetic data (tests/workflow.py)."""
+    from tests.workflow import run_workflow  # tests.workflow imports this module
+
+    workdir = tmp_path_factory.mktemp("work")
+    result = run_workflow(workdir, synthetic_raw)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+@pytest.fixture(scope="session")
 def plan() -> dict:
     return load_plan()
 

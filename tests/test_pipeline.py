@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -17,49 +14,10 @@ import pytest
 from analysis.disclosure import DisclosureRule, check_tables, count_columns, protect_table
 from analysis.simulate import MARKER_FILE, PRESETS, simulate, write
 from tests.browser import load_page
-from tests.conftest import ROOT, set_cell
 from tests.summary_check import check_summary
+from tests.workflow import run_workflow, snakemake
 
 pytestmark = pytest.mark.slow
-
-PROJECT_FILES = ["Snakefile", "config", "workflow"]
-SCENARIO = ROOT / "tests" / "scenarios" / "tiny_fast" / "config.yaml"
-
-
-def run_workflow(workdir: Path, raw_dir: Path) -> subprocess.CompletedProcess:
-    """Copy the workflow into `workdir` and run it there on `raw_dir`."""
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, workdir / name)
-        else:
-            shutil.copy(source, workdir / name)
-    return snakemake(workdir, raw_dir)
-
-
-def snakemake(workdir: Path, raw_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run Snakemake in a workflow copy with the test scenario on `raw_dir` (args: targets, then options)."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", "config/config.yaml",
-         SCENARIO, "--config", f"raw_dir={raw_dir}"],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
-    )
-
-
-@pytest.fixture(scope="module")
-def synthetic_raw(tmp_path_factory):
-    raw = tmp_path_factory.mktemp("restricted") / "raw"
-    write(simulate(PRESETS["tiny"]), raw)
-    return raw
-
-
-@pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory, synthetic_raw):
-    workdir = tmp_path_factory.mktemp("work")
-    result = run_workflow(workdir, synthetic_raw)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir
 
 
 def published_tables(workdir: Path) -> dict[str, pd.DataFrame]:
@@ -129,20 +87,6 @@ def test_real_data_show_no_synthetic_banner(tmp_path):
     assert "SYNTHETIC DEMONSTRATION DATA" not in html
     assert "SYNTHETIC" not in (tmp_path / "work/results/tables/primary.md").read_text()
     assert not json.loads((tmp_path / "work/results/data/data_source.json").read_text())["synthetic"]
-
-
-def test_bad_input_stops_the_run_with_a_clear_message_and_no_results(tmp_path):
-    raw = tmp_path / "raw"
-    write(simulate(PRESETS["tiny"]), raw)
-    row = set_cell(raw, "survey.csv", 10, "k6_2", "8")
-    (tmp_path / "work").mkdir()
-    result = run_workflow(tmp_path / "work", raw)
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
-    assert "survey.csv, column 'k6_2'" in output and f"row {row}" in output
-    assert "outside the valid range 1 to 5" in output
-    left = [p for p in (tmp_path / "work" / "results").rglob("*") if p.is_file() and "logs" not in p.parts]
-    assert left == []  # only logs remain: nothing that looks like a result
 
 
 def test_published_tables_obey_the_disclosure_rule_and_exact_ones_stay_restricted(synthetic_run):

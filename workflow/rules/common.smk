@@ -1,9 +1,9 @@
 # Helpers shared by the stage files: plan checks, input lists and output lists.
-import sys
 from pathlib import Path
 
 import analysis
 from analysis.contract import RAW_FILES
+from analysis.io import write_text
 from analysis.pdf import find_chromium
 from analysis.plan import check_plan
 from analysis.primary import sample_covariates
@@ -22,11 +22,8 @@ RUN_STARTED = "results/logs/run_started.txt"
 
 
 onstart:
-    Path(RUN_STARTED).parent.mkdir(parents=True, exist_ok=True)
-    Path(RUN_STARTED).write_text(utc_now() + "\n")
+    write_text(utc_now() + "\n", RUN_STARTED)
 
-# The environment Snakemake runs in: shell rules and the notebook kernel ("python" on PATH) use it too.
-ENV_BIN = str(Path(sys.executable).parent)
 
 # Titles of the published tables (results/tables/<name>.csv, .md and .tex). Each is computed exactly under
 # results/data/tables/ (restricted) and published through the disclosure rule (rule publish_table).
@@ -69,8 +66,12 @@ def provenance_code():
 
 
 def raw_inputs(wildcards):
-    """The four raw CSVs, plus the simulator's marker file when the data are synthetic."""
-    inputs = {Path(spec.name).stem: str(RAW_DIR / spec.name) for spec in RAW_FILES}
+    """The raw CSVs that exist, plus the simulator's marker file when the data are synthetic.
+
+    A missing raw file is left to clean_raw_data, which names it in the data manager's words (Snakemake's
+    own missing-input error would not)."""
+    paths = {Path(spec.name).stem: RAW_DIR / spec.name for spec in RAW_FILES}
+    inputs = {name: str(path) for name, path in paths.items() if path.exists()}
     if (RAW_DIR / MARKER_FILE).exists():
         inputs["synthetic_marker"] = str(RAW_DIR / MARKER_FILE)
     return inputs

@@ -189,11 +189,8 @@ rule execute_report:
         "results/logs/execute_report.log",
     benchmark:
         "results/benchmarks/execute_report.tsv"
-    shell:
-        "PATH={ENV_BIN:q}:\"$PATH\" papermill {input.notebook:q} {output.notebook:q} --cwd . "
-        "-p tables results/tables -p figures results/figures -p diagnostics {input.diagnostics:q} "
-        "-p source {input.source:q} -p provenance {input.provenance:q} "
-        "-p disclosure_check {input.disclosure_check:q} > {log:q} 2>&1"
+    script:
+        "../scripts/execute_report.py"
 
 
 rule render_report:
@@ -211,11 +208,8 @@ rule render_report:
         "results/logs/render_report.log",
     benchmark:
         "results/benchmarks/render_report.tsv"
-    shell:
-        "PATH={ENV_BIN:q}:\"$PATH\" jupyter nbconvert --to html --no-input --embed-images {input.notebook:q} "
-        "--TemplateExporter.extra_template_basedirs=workflow/report/nbconvert --template offline "
-        "--output-dir $(dirname {output.html:q}) --output $(basename {output.html:q} .html) "
-        "> {log:q} 2>&1"
+    script:
+        "../scripts/render_report.py"
 
 
 rule report_pdf:

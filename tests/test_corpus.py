@@ -1,0 +1,139 @@
+"""The broken-input corpus (tests/corpus/cases.yaml), case by case: in the cleaning code and in Snakemake.
+
+Every case must stop the run with a message naming the file, the column and the first rows (error), or
+log its documented warning and go on (warning), or be accepted with the same cleaned data as the unchanged
+dataset (accepted). An error leaves nothing in results/ but logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.cleaning import clean_all
+from analysis.errors import RawDataError
+from analysis.exposure import ExposurePlan, exposure_by_centre
+from tests.corpus_cases import apply, expected_messages, load_cases
+from tests.workflow import copy_project, files_under, snakemake
+
+CASES = load_cases()
+CLEAN_FILES = ("centres", "centre_funding", "deflators", "survey")
+
+
+def test_the_corpus_covers_every_kind_of_fault_the_contract_names():
+    ids = {case.id for case in CASES}
+    assert len(CASES) >= 25 and len(ids) == len(CASES)
+    # One case per fault listed in the reliability issue, each from one change.
+    for required in ["missing_column", "extra_unknown_column", "wrong_type", "negative_budget",
+                     "non_numeric_budget", "malformed_financial_year", "out_of_range_item",
+                     "unknown_centre_in_survey", "conflicting_duplicate", "duplicate_centre_in_register",
+                     "empty_file", "header_only", "missing_file", "non_utf8_bytes", "byte_order_mark",
+                     "windows_line_endings", "centre_without_budget_in_end_year", "deflator_year_missing",
+                     "wave_outside_1_to_3", "mother_at_two_centres_at_wave_1", "unparseable_date",
+                     "column_in_wrong_case", "quoted_fields", "extra_whitespace"]:
+        assert required in ids, required
+    assert all(case.messages for case in CASES if case.expect != "accepted" or case.id == "blank_lines")
+
+
+def run_stages(case, raw_dir: Path, plan: dict):
+    data = clean_all(raw_dir)
+    if case.stage == "exposure":
+        plan = ExposurePlan.from_config(plan["exposure"])
+        exposure_by_centre(data.centres, data.funding, data.deflators, plan)
+    return data
+
+
+def clean_frames(data) -> dict[str, pd.DataFrame]:
+    return dict(zip(CLEAN_FILES, (data.centres, data.funding, data.deflators, data.survey), strict=True))
+
+
+@pytest.fixture(scope="module")
+def valid_clean(tiny_raw_master):
+    return clean_frames(clean_all(tiny_raw_master))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_the_cleaning_code_reacts_as_the_corpus_says(case, tiny_raw, plan, valid_clean, caplog):
+    context = apply(case, tiny_raw)
+    caplog.set_level(logging.INFO)
+    if case.expect == "error":
+        with pytest.raises(RawDataError) as err:
+            run_stages(case, tiny_raw, plan)
+        text = str(err.value)
+        assert text.startswith("The raw data break the contract")
+    else:
+        data = run_stages(case, tiny_raw, plan)
+        warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        text = "\n".join(warned) if case.expect == "warning" else caplog.text
+        if case.expect == "accepted":
+            assert warned == []
+            for name, frame in clean_frames(data).items():
+                pd.testing.assert_frame_equal(frame.drop(columns="source_row"),
+                                              valid_clean[name].drop(columns="source_row"), obj=name)
+    for message in expected_messages(case, context):
+        assert message in text, f"{message!r} not in:\n{text}"
+
+
+# ---- through Snakemake ----------------------------------------------------------------------------------
+
+@dataclass
+class CorpusRun:
+    returncode: int
+    output: str  # Snakemake's stdout and stderr
+    logs: str  # every log file the run wrote
+    results: list[str]  # every file under results/
+    workdir: Path
+
+
+def run_case(case, raw_master: Path, base: Path) -> tuple[CorpusRun, dict]:
+    raw = base / "raw"
+    shutil.copytree(raw_master, raw)
+    context = apply(case, raw) if case is not None else {}
+    work = copy_project(base / "work")
+    # An error must stop the whole workflow; other cases need only the stages that must react.
+    target = () if case is not None and case.expect == "error" else ("results/data/centre_exposure.csv",)
+    result = snakemake(work, raw, *target, cores=1)
+    logs = "\n".join(p.read_text() for p in sorted((work / "results/logs").rglob("*.log")))
+    results = files_under(work / "results") if (work / "results").exists() else []
+    return CorpusRun(result.returncode, result.stdout + result.stderr, logs, results, work), context
+
+
+@pytest.fixture(scope="module")
+def corpus_runs(tiny_raw_master, tmp_path_factory):
+    """Every case (and the unchanged dataset, key None) through Snakemake, two at a time."""
+    base = tmp_path_factory.mktemp("corpus")
+    cases = [None, *CASES]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = pool.map(lambda c: run_case(c, tiny_raw_master, base / (c.id if c else "_valid")), cases)
+        return {case.id if case else None: run for case, run in zip(cases, runs, strict=True)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_the_pipeline_reacts_as_the_corpus_says(case, corpus_runs):
+    run, context = corpus_runs[case.id]
+    for message in expected_messages(case, context):
+        assert message in run.output and message in run.logs, f"{message!r} not in the output and log"
+    if case.expect == "error":
+        assert run.returncode != 0
+        assert "Traceback" not in run.output  # the data manager reads the message, not a stack
+        # Nothing that looks like a result: only the logs of the failed run.
+        assert [f for f in run.results if not f.startswith("logs/")] == []
+        return
+    assert run.returncode == 0, run.output[-3000:]
+    if case.expect == "warning":
+        assert any(message in line for line in run.logs.splitlines() if " WARNING " in line
+                   for message in expected_messages(case, context))
+    if case.expect == "accepted":
+        valid, _ = corpus_runs[None]
+        for name in CLEAN_FILES:
+            changed, unchanged = (pd.read_parquet(r.workdir / f"results/data/clean/{name}.parquet")
+                                  for r in (run, valid))
+            pd.testing.assert_frame_equal(changed.drop(columns="source_row"),
+                                          unchanged.drop(columns="source_row"), obj=name)

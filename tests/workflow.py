@@ -1,0 +1,53 @@
+"""Running the real workflow from tests: a copy of the project in a scratch folder, on raw data elsewhere."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+PROJECT_FILES = ["Snakefile", "config", "workflow"]
+# The shipped plan with lighter computation where accuracy is not what is tested.
+SCENARIO = ROOT / "tests" / "scenarios" / "tiny_fast" / "config.yaml"
+
+
+def copy_project(workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, workdir / name)
+        else:
+            shutil.copy(source, workdir / name)
+    return workdir
+
+
+def snakemake_command(raw_dir: Path, *args: str, cores: int = 2) -> list[str]:
+    """Snakemake with the test scenario on `raw_dir` (args: targets, then options)."""
+    return [sys.executable, "-m", "snakemake", *args, "--cores", str(cores), "--configfile",
+            "config/config.yaml", str(SCENARIO), "--config", f"raw_dir={raw_dir}"]
+
+
+def workflow_env(**extra: str) -> dict:
+    """The test's environment, with this interpreter's folder first on PATH (the notebook kernel)."""
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra)
+
+
+def snakemake(workdir: Path, raw_dir: Path, *args: str, cores: int = 2,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_command(raw_dir, *args, cores=cores), cwd=workdir,
+                          env=env or workflow_env(), capture_output=True, text=True, timeout=900)
+
+
+def run_workflow(workdir: Path, raw_dir: Path, *args: str, **options) -> subprocess.CompletedProcess:
+    """Copy the workflow into `workdir` and run it there on `raw_dir`."""
+    copy_project(workdir)
+    return snakemake(workdir, raw_dir, *args, **options)
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())

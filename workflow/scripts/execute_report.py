@@ -1,0 +1,10 @@
+"""Adapter: rule execute_report -> analysis.stages.execute_report."""
+from analysis.io import run_logged
+from analysis.stages import execute_report
+
+smk = snakemake  # noqa: F821 (provided by Snakemake)
+inp = smk.input
+parameters = {"tables": "results/tables", "figures": "results/figures", "diagnostics": inp.diagnostics,
+              "source": inp.source, "provenance": inp.provenance, "disclosure_check": inp.disclosure_check}
+run_logged(smk.log[0], execute_report, notebook=inp.notebook, output=smk.output.notebook,
+           parameters=parameters)

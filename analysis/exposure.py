@@ -97,6 +97,6 @@ def _warn_ungrouped(exposure: pd.DataFrame) -> None:
     excluded at the sample step, and counted in the sample flow)."""
     ungrouped = exposure[exposure["no_group_reason"] != ""]
     for reason, centres in ungrouped.groupby("no_group_reason")["centre_id"]:
-        log.warning("centre_funding.csv, column 'budget_gbp': %d centre(s) have %s (%s), so they have no "
-                    "funding group and their mothers are excluded from the models (counted in "
+        log.warning("centre_funding.csv, column 'budget_gbp': %d centre(s) have %s (%s): they have no "
+                    "funding group, and their mothers are excluded from the models (counted in "
                     "sample_flow.csv)", len(centres), reason, first_few(sorted(centres)))

@@ -19,7 +19,7 @@ import pytest
 from analysis.cleaning import clean_all
 from analysis.errors import RawDataError
 from analysis.exposure import ExposurePlan, exposure_by_centre
-from tests.corpus_cases import apply, expected_messages, load_cases
+from tests.corpus_cases import apply, build, expected_messages, load_cases
 from tests.workflow import copy_project, files_under, snakemake
 
 CASES = load_cases()
@@ -39,6 +39,15 @@ def test_the_corpus_covers_every_kind_of_fault_the_contract_names():
                      "column_in_wrong_case", "quoted_fields", "extra_whitespace"]:
         assert required in ids, required
     assert all(case.messages for case in CASES if case.expect != "accepted" or case.id == "blank_lines")
+
+
+def test_the_corpus_can_be_written_out_for_inspection(tmp_path):
+    build(tmp_path)
+    for case in CASES:
+        expected = (tmp_path / case.id / "EXPECTED.txt").read_text()
+        assert f"expect: {case.expect}" in expected and case.description in expected
+    assert not (tmp_path / "missing_file" / "centre_funding.csv").exists()
+    assert (tmp_path / "empty_file" / "deflators.csv").stat().st_size == 0
 
 
 def run_stages(case, raw_dir: Path, plan: dict):

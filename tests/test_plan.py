@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 import yaml
 
-from analysis.plan import PlanError, check_plan
+from analysis.plan import PlanError, check_plan, refuse_templated_configs
 from tests.conftest import ROOT
 
 SCHEMA = yaml.safe_load((ROOT / "config" / "schema" / "config.schema.yaml").read_text())
@@ -48,6 +48,10 @@ def test_schema_rejects_bad_plans(plan, bad):
     ({"primary_sample": {"covariates_from_model": "nope"}}, "not a model"),
     ({"models": {"primary": {"covariates": ["k6_w1", "shoe_size"]}}}, "shoe_size"),
     ({"models": {"primary": {"categorical": {"ethnicity": 1}}}}, "not one of its covariates"),
+    ({"models": {"primary": {"categorical": {"mother_education": 9}}}},
+     r"mother_education: reference level 9 is not one of its levels \(1, 2, 3, 4\)"),
+    ({"models": {"primary": {"categorical": {"mother_age": 30}}}}, "'mother_age' is not a coded variable"),
+    ({"models": {"primary": {"categorical": {"rural": 2}}}}, r"reference level 2 .* \(0, 1\)"),
 ])
 def test_cross_checks_reject_inconsistent_plans(plan, bad, message):
     with pytest.raises(PlanError, match=message):
@@ -61,3 +65,18 @@ def merge(base: dict, change: dict) -> dict:
         else:
             base[key] = value
     return base
+
+
+@pytest.mark.parametrize(("text", "refused"), [
+    ("models: {}\n", False),
+    ("__use_yte__: true\nmodels: {}\n", True),  # Snakemake would evaluate ?-expressions in this file
+    ("raw_dir: !!python/object/apply:os.system ['true']\n", True),
+])
+def test_config_files_snakemake_would_evaluate_as_code_are_refused(tmp_path, text, refused):
+    path = tmp_path / "plan.yaml"
+    path.write_text(text)
+    if refused:
+        with pytest.raises(PlanError, match="could execute code"):
+            refuse_templated_configs([path])
+    else:
+        refuse_templated_configs([path])

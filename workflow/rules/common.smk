@@ -1,4 +1,5 @@
 # Helpers shared by the stage files: plan checks, input lists and output lists.
+import sys
 from pathlib import Path
 
 import analysis
@@ -23,6 +24,13 @@ RUN_STARTED = "results/logs/run_started.txt"
 
 onstart:
     write_text(utc_now() + "\n", RUN_STARTED)
+
+
+onerror:
+    # A failed run writes nothing that looks like a result, but an earlier run's outputs stay in place.
+    if Path("results/manifest.json").exists():
+        print("This run failed: outputs left under results/ are from an earlier run and do not reflect the "
+              "current inputs (results/manifest.json records that run's inputs and times).", file=sys.stderr)
 
 
 # Titles of the published tables (results/tables/<name>.csv, .md and .tex). Each is computed exactly under

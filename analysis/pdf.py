@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from analysis.io import atomic_path
@@ -19,6 +21,9 @@ INSTALL_HINT = (
 )
 # Seconds Chromium may take to print one page before it is killed.
 DEFAULT_TIMEOUT = 120.0
+# Chromium stamps each PDF with the time it printed it; these are rewritten (same length, so the PDF's
+# byte offsets stay valid) to SOURCE_DATE_EPOCH, the reproducible-builds convention, default 1970-01-01.
+PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \((D:\d{14}[^)]*)\)")
 # How much of Chromium's stderr to quote when it fails.
 STDERR_TAIL_LINES = 20
 
@@ -62,6 +67,22 @@ def _kill_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def fixed_dates(pdf: bytes) -> bytes:
+    """The PDF with its creation and modification dates set to SOURCE_DATE_EPOCH (default 0), so that the
+    same HTML gives the same bytes. A date written in an unexpected length is left as it is."""
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+    stamp = time.strftime("D:%Y%m%d%H%M%S", time.gmtime(epoch)).encode()
+
+    def replace(match: re.Match) -> bytes:
+        date = match.group(2)
+        fixed = stamp + (b"+00'00'" if date[16:17] in (b"+", b"-") else b"Z")
+        if len(fixed) != len(date):
+            return match.group(0)
+        return match.group(0).replace(date, fixed)
+
+    return PDF_DATE.sub(replace, pdf)
 
 
 def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = DEFAULT_TIMEOUT) -> Path:
@@ -116,7 +137,8 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = DE
                 f"Chromium exited with status {process.returncode} printing {html_path}; "
                 f"stderr ends:\n{_tail(stderr)}"
             )
-        magic = partial.read_bytes()[:5] if partial.exists() else b""
-        if magic != b"%PDF-":
+        data = partial.read_bytes() if partial.exists() else b""
+        if not data.startswith(b"%PDF-"):
             raise ChromiumError(f"Chromium wrote no PDF for {html_path}; stderr ends:\n{_tail(stderr)}")
+        partial.write_bytes(fixed_dates(data))
     return pdf_path

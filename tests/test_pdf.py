@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,23 @@ def test_prints_a_pdf_and_leaves_no_temporary_file(html, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any other output
+
+
+def test_the_same_html_prints_to_the_same_bytes(html, tmp_path):
+    first = pdf.html_to_pdf(html, tmp_path / "first.pdf").read_bytes()
+    time.sleep(1.1)  # Chromium's own date stamp has one-second resolution
+    second = pdf.html_to_pdf(html, tmp_path / "second.pdf").read_bytes()
+    assert first == second
+    assert b"/CreationDate (D:19700101000000" in first
+
+
+def test_pdf_dates_follow_source_date_epoch_and_keep_their_length(monkeypatch):
+    original = b"<</CreationDate (D:20261128024627+00'00')\n/ModDate (D:20261128024627+00'00')>>"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 2023-11-14 22:13:20 UTC
+    fixed = pdf.fixed_dates(original)
+    assert fixed == original.replace(b"20261128024627", b"20231114221320")
+    odd = b"/CreationDate (D:20261128024627)"  # no zone: a length the rewrite would change, kept as is
+    assert pdf.fixed_dates(odd) == odd
 
 
 def test_missing_html_raises_and_writes_nothing(tmp_path):

@@ -284,8 +284,7 @@ def clean_survey_rows(survey: pd.DataFrame, cleaning: CleaningLog) -> pd.DataFra
     conflicting = survey.duplicated(keys, keep=False)
     # A mother at two centres in one wave gets its own message: her exposure would be ambiguous.
     centres = survey.loc[conflicting].groupby(keys)["centre_id"].transform("nunique")
-    two_centres = pd.Series(False, index=survey.index)
-    two_centres.loc[centres.index] = centres > 1
+    two_centres = (centres > 1).reindex(survey.index, fill_value=False)
     problems = _duplicated_key(survey.loc[two_centres], contract.SURVEY.name, keys,
                                "the same mother is recorded at more than one centre in one wave")
     problems += _duplicated_key(survey.loc[~two_centres], contract.SURVEY.name, keys,

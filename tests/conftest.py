@@ -11,6 +11,7 @@ import pytest
 
 from analysis.primary import load_plan
 from analysis.simulate import PRESETS, simulate, write
+from tests import corpus_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,10 +65,7 @@ def write_text_table(frame: pd.DataFrame, path: Path) -> None:
 
 def set_cell(raw_dir: Path, file: str, row: int, column: str, value: str) -> int:
     """Set one cell (0-based data row) of a raw file; returns its spreadsheet row number."""
-    frame = read_text_table(raw_dir / file)
-    frame.loc[row, column] = value
-    write_text_table(frame, raw_dir / file)
-    return row + 2
+    return corpus_cases.set_cell(raw_dir / file, row, column, value)["row"]
 
 
 def clean_settings():

@@ -7,14 +7,12 @@ Each attempt would create a marker file if its code ran. The workflow is run for
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.workflow import copy_project, workflow_env
+from tests.workflow import copy_project, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -50,8 +48,7 @@ ATTEMPTS = [
 
 def run_plain(workdir, raw):
     """Snakemake as a user runs it: the workflow's own config/config.yaml, no --configfile."""
-    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--config", f"raw_dir={raw}"],
-                          cwd=workdir, env=workflow_env(), capture_output=True, text=True, timeout=300)
+    return snakemake(workdir, raw, cores=1, scenario=False)
 
 
 def assert_refused(result, workdir, marker, fragments):

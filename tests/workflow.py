@@ -26,10 +26,12 @@ def copy_project(workdir: Path) -> Path:
     return workdir
 
 
-def snakemake_command(raw_dir: Path, *args: str, cores: int = 2) -> list[str]:
-    """Snakemake with the test scenario on `raw_dir` (args: targets, then options)."""
-    return [sys.executable, "-m", "snakemake", *args, "--cores", str(cores), "--configfile",
-            "config/config.yaml", str(SCENARIO), "--config", f"raw_dir={raw_dir}"]
+def snakemake_command(raw_dir: Path, *args: str, cores: int = 2, scenario: bool = True) -> list[str]:
+    """Snakemake on `raw_dir` (args: targets, then options), with the test scenario layered over the
+    shipped plan; scenario=False runs it as a user would, on the workflow's own config/config.yaml only."""
+    plan = ["--configfile", "config/config.yaml", str(SCENARIO)] if scenario else []
+    return [sys.executable, "-m", "snakemake", *args, "--cores", str(cores), *plan,
+            "--config", f"raw_dir={raw_dir}"]
 
 
 def workflow_env(**extra: str) -> dict:
@@ -37,9 +39,9 @@ def workflow_env(**extra: str) -> dict:
     return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra)
 
 
-def snakemake(workdir: Path, raw_dir: Path, *args: str, cores: int = 2,
+def snakemake(workdir: Path, raw_dir: Path, *args: str, cores: int = 2, scenario: bool = True,
               env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_command(raw_dir, *args, cores=cores), cwd=workdir,
+    return subprocess.run(snakemake_command(raw_dir, *args, cores=cores, scenario=scenario), cwd=workdir,
                           env=env or workflow_env(), capture_output=True, text=True, timeout=900)
 
 

@@ -12,7 +12,7 @@ sums of [X y], and once the cross-products [X y]'[X y]:
 
 so each evaluation of the profiled REML criterion costs O(clusters x p^2), whatever the number of rows.
 The criterion is lme4's: -2 l_R = log|H| + log|X'H^-1 X| + (n - p)(1 + log(2 pi rss / (n - p))).
-Standard errors follow lme4's convention, sqrt(diag(s^2 (X'H^-1 X)^-1)).
+Standard errors follow lme4's convention, sqrt(diag(s^2 (X'H^-1 X)^-1)). analysis.mixed searches it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.optimize
 import scipy.sparse
-
-# Starting values of sqrt(gamma) for both intercepts; the best optimum over all starts is kept.
-START_THETAS = (1.0, 0.3, 0.05)
 
 
 @dataclass(frozen=True)
@@ -82,37 +78,3 @@ def profile(stats: SufficientStatistics, theta_outer: float, theta_inner: float)
     log_det_xtvx = 2.0 * float(np.sum(np.log(np.diag(chol))))
     deviance = log_det_h + log_det_xtvx + dof * (1.0 + np.log(2.0 * np.pi * rss / dof))
     return Profile(-0.5 * deviance, beta, xtvx, rss / dof)
-
-
-@dataclass(frozen=True)
-class NestedFit:
-    beta: np.ndarray
-    std_error: np.ndarray
-    variance_outer: float
-    variance_inner: float
-    variance_residual: float
-    reml_loglik: float
-    theta: tuple[float, float]
-
-
-def fit_nested_reml(y, X, outer, inner, starts=START_THETAS) -> NestedFit:
-    """REML fit of y ~ X + (1 | outer) + (1 | outer:inner); the best optimum over several starts."""
-    stats = SufficientStatistics.from_data(y, X, outer, inner)
-
-    def objective(theta):
-        return -profile(stats, theta[0], theta[1]).reml_loglik
-
-    best = None
-    for start in starts:
-        result = scipy.optimize.minimize(objective, x0=[start, start], method="L-BFGS-B",
-                                         bounds=[(0.0, None), (0.0, None)],
-                                         options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 500})
-        if np.isfinite(result.fun) and (best is None or result.fun < best.fun):
-            best = result
-    theta = (float(best.x[0]), float(best.x[1]))
-    at = profile(stats, *theta)
-    covariance = at.residual_variance * np.linalg.inv(at.xtvx)
-    return NestedFit(beta=at.beta, std_error=np.sqrt(np.diag(covariance)),
-                     variance_outer=at.residual_variance * theta[0] ** 2,
-                     variance_inner=at.residual_variance * theta[1] ** 2,
-                     variance_residual=at.residual_variance, reml_loglik=at.reml_loglik, theta=theta)

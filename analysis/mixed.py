@@ -1,9 +1,11 @@
 """Linear mixed model with nested random intercepts (local authority / centre), fitted by REML.
 
-statsmodels' MixedLM does the fitting. Its default optimiser can stop at a worse optimum while reporting
-convergence, so the model is fitted from several starting points with several optimisers, the highest REML
-log-likelihood is kept, and the fit is rejected unless two different optimisers reach it with the same
-estimates.
+The REML criterion is profiled over the two variance ratios and evaluated from per-cluster sufficient
+statistics (analysis.fastreml), so a fit costs the same whatever the number of mothers. A search can stop
+early at a worse point, so the criterion is searched from several starting points with several scipy
+optimisers, the highest REML log-likelihood is kept, and the fit is rejected unless two different optimisers
+reach it with the same estimates. statsmodels' MixedLM (fit_with_statsmodels) is the reference the tests
+hold this against, with lme4 (tests/fixtures/lme4).
 
 Fixed-effect standard errors follow lme4's convention: sqrt(diag((X' V^-1 X)^-1)) with V the marginal
 covariance at the REML estimates, i.e. treating the variance components as known. (statsmodels' own SEs come
@@ -18,8 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
+import scipy.optimize
 from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
+
+from analysis.fastreml import SufficientStatistics, profile
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ class Attempt:
     start_ratio: float | None  # None: polished from the best fit so far
     reml_loglik: float
     converged: bool
-    params: np.ndarray = field(repr=False)
+    params: np.ndarray = field(repr=False)  # sqrt(variance / residual variance): outer, inner
     fe_params: np.ndarray = field(repr=False)
 
 
@@ -104,101 +108,68 @@ class NestedFit:
         }
 
 
-def _nested_model(y: np.ndarray, X: pd.DataFrame, outer: np.ndarray, inner: np.ndarray) -> MixedLM:
-    """MixedLM with a random intercept per outer group and a variance component for inner groups."""
-    labels = sorted(np.unique(outer))  # MixedLM orders groups this way
-    mats, colnames = [], []
-    for g in labels:
-        codes, uniques = pd.factorize(inner[outer == g])
-        mats.append(np.eye(len(uniques))[codes])
-        colnames.append(list(uniques))
-    return MixedLM(y, X.to_numpy(), groups=outer, exog_re=np.ones((len(y), 1)),
-                   exog_vc=VCSpec(["inner"], [colnames], [mats]))
-
-
-# Tight tolerances for the polishing restarts: the REML surface is flat near the optimum, and default
-# tolerances leave variance components ~1e-4 (relative) short of it on small data.
-POLISH_OPTIONS = {
-    "bfgs": {"gtol": 1e-10, "maxiter": 1000},
-    "cg": {"gtol": 1e-10, "maxiter": 1000},
-    "lbfgs": {"maxiter": 1000},
-    "powell": {"ftol": 1e-14, "maxiter": 5000},
-    "nm": {"maxiter": 5000},
+# Each optimiser searches the profiled REML criterion over the two sqrt variance ratios theta. The
+# criterion depends on theta only through theta^2, so unbounded methods need no bounds.
+SCIPY_METHODS = {"bfgs": "BFGS", "lbfgs": "L-BFGS-B", "powell": "Powell", "nm": "Nelder-Mead", "cg": "CG"}
+# Tolerances tight enough that a converged search sits at the optimum to ~1e-10 in the log-likelihood: each
+# evaluation costs O(centres x p^2), so precision is cheap.
+SCIPY_OPTIONS = {
+    "bfgs": {"gtol": 1e-9, "maxiter": 2000},
+    "cg": {"gtol": 1e-9, "maxiter": 2000},
+    "lbfgs": {"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
+    "powell": {"xtol": 1e-10, "ftol": 1e-15, "maxiter": 20000},
+    "nm": {"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 20000},
 }
 
 
-def _attempt(model: MixedLM, method: str, start: np.ndarray, ratio: float | None) -> Attempt:
-    options = POLISH_OPTIONS[method] if ratio is None else {}
+def _attempt(stats: SufficientStatistics, method: str, start: np.ndarray, ratio: float | None) -> Attempt:
+    def objective(theta):
+        try:
+            value = -profile(stats, theta[0], theta[1]).reml_loglik
+        except np.linalg.LinAlgError:
+            return np.inf
+        return value if np.isfinite(value) else np.inf
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # judged below by the likelihood reached, not by warnings
-        try:
-            result = model.fit(reml=True, method=method, start_params=start, **options)
-        except (np.linalg.LinAlgError, ValueError) as err:
-            log.warning("REML fit with %s from %s failed: %s", method, ratio, err)
-            return Attempt(method, ratio, -np.inf, False, start, np.full(model.k_fe, np.nan))
-    packed = np.concatenate([np.sqrt(np.diag(result.cov_re_unscaled)), np.sqrt(result.vcomp
-                                                                                / result.scale)])
-    if not np.isfinite(result.llf) or not np.all(np.isfinite(packed)):
-        # e.g. Nelder-Mead stepping onto a zero variance ratio can report llf = +inf: not a fit.
-        log.warning("REML fit with %s from %s returned a non-finite likelihood; ignored", method, ratio)
-        return Attempt(method, ratio, -np.inf, False, start, np.full(model.k_fe, np.nan))
-    return Attempt(method, ratio, float(result.llf), bool(result.converged), packed,
-                   np.asarray(result.fe_params))
-
-
-def gls_covariance(
-    X: np.ndarray, y: np.ndarray, outer: np.ndarray, inner: np.ndarray,
-    var_outer: float, var_inner: float, var_residual: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """GLS estimate and (X' V^-1 X)^-1 for the nested random-intercept covariance V (one block per
-    outer group)."""
-    k = X.shape[1]
-    xtvx = np.zeros((k, k))
-    xtvy = np.zeros(k)
-    for g in np.unique(outer):
-        rows = outer == g
-        same_inner = inner[rows][:, None] == inner[rows][None, :]
-        V = var_residual * np.eye(rows.sum()) + var_outer + var_inner * same_inner
-        factor = scipy.linalg.cho_factor(V)
-        xtvx += X[rows].T @ scipy.linalg.cho_solve(factor, X[rows])
-        xtvy += X[rows].T @ scipy.linalg.cho_solve(factor, y[rows])
-    covariance = np.linalg.inv(xtvx)
-    return covariance @ xtvy, covariance
+        result = scipy.optimize.minimize(objective, x0=start, method=SCIPY_METHODS[method],
+                                         options=SCIPY_OPTIONS[method])
+    theta = np.abs(np.asarray(result.x, float))
+    if not np.isfinite(result.fun):
+        log.warning("REML search with %s from %s ended at a non-finite likelihood; ignored", method, ratio)
+        return Attempt(method, ratio, -np.inf, False, theta, np.full(stats.p, np.nan))
+    at = profile(stats, theta[0], theta[1])
+    return Attempt(method, ratio, at.reml_loglik, bool(result.success), theta, at.beta)
 
 
 def fit_nested_lmm(
     y: pd.Series, X: pd.DataFrame, outer: pd.Series, inner: pd.Series, settings: FitSettings
 ) -> NestedFit:
     """REML fit of y ~ X + (1 | outer) + (1 | outer:inner), checked across optimisers."""
-    yv = y.to_numpy(float)
-    outer_v = outer.astype(str).to_numpy()
-    inner_v = (outer.astype(str) + ":" + inner.astype(str)).to_numpy()
-    model = _nested_model(yv, X, outer_v, inner_v)
-
+    stats = SufficientStatistics.from_data(y.to_numpy(float), X.to_numpy(float), outer.to_numpy(),
+                                           inner.to_numpy())
     attempts = [
-        _attempt(model, method, np.array([ratio, ratio]), ratio)
+        _attempt(stats, method, np.array([ratio, ratio]), ratio)
         for ratio in settings.start_ratios
         for method in settings.methods
     ]
     best = max(attempts, key=lambda a: a.reml_loglik)
     if not np.isfinite(best.reml_loglik):
-        raise FitDisagreement("every REML fit failed; see the log for each optimiser's error")
+        raise FitDisagreement("every REML search failed; see the log for each optimiser")
     # Polish: restart every optimiser from the best point, so that a second method can confirm it.
-    attempts += [_attempt(model, method, best.params, None) for method in settings.methods]
+    attempts += [_attempt(stats, method, best.params, None) for method in settings.methods]
     best = max(attempts, key=lambda a: a.reml_loglik)
 
-    ratios = best.params**2
-    scale = float(model.get_scale(best.fe_params, np.diag(ratios[:1]), ratios[1:]))
-    var_outer, var_inner = ratios[0] * scale, ratios[1] * scale
-    Xv = X.to_numpy(float)
-    gls, covariance = gls_covariance(Xv, yv, outer_v, inner_v, var_outer, var_inner, scale)
+    at = profile(stats, best.params[0], best.params[1])
+    scale = at.residual_variance
+    covariance = scale * np.linalg.inv(at.xtvx)
     se = np.sqrt(np.diag(covariance))
 
     reached = [a for a in attempts if best.reml_loglik - a.reml_loglik <= settings.loglik_tolerance]
     methods = {a.method for a in reached}
     spread = np.max([np.abs(a.fe_params - best.fe_params) / se for a in reached])
     for a in attempts:
-        log.info("REML fit %-6s start %-5s loglik %.6f (gap %.2e) converged=%s", a.method,
+        log.info("REML search %-6s start %-5s loglik %.6f (gap %.2e) converged=%s", a.method,
                  a.start_ratio, a.reml_loglik, best.reml_loglik - a.reml_loglik, a.converged)
     if len(methods) < 2:
         raise FitDisagreement(
@@ -210,22 +181,39 @@ def fit_nested_lmm(
             f"fits at the same REML log-likelihood differ by {spread:.3f} SE in a fixed effect "
             f"(tolerance {settings.estimate_tolerance_se} SE): the optimum is not well defined"
         )
-    gls_gap = np.max(np.abs(gls - best.fe_params) / se)
-    if gls_gap > settings.estimate_tolerance_se:
-        raise FitDisagreement(f"GLS re-estimate differs from the REML fit by {gls_gap:.3g} SE")
-
     return NestedFit(
         terms=list(X.columns),
-        estimates=best.fe_params,
+        estimates=at.beta,
         std_errors=se,
         covariance=covariance,
-        variance_outer=var_outer,
-        variance_inner=var_inner,
+        variance_outer=scale * best.params[0] ** 2,
+        variance_inner=scale * best.params[1] ** 2,
         variance_residual=scale,
         reml_loglik=best.reml_loglik,
         attempts=attempts,
         confirming_methods=sorted(methods),
-        n_obs=len(yv),
-        n_outer=len(np.unique(outer_v)),
-        n_inner=len(np.unique(inner_v)),
+        n_obs=stats.n,
+        n_outer=stats.inner_to_outer.shape[0],
+        n_inner=stats.inner_to_outer.shape[1],
     )
+
+
+def fit_with_statsmodels(y: np.ndarray, X: np.ndarray, outer: np.ndarray, inner: np.ndarray,
+                         method: str = "lbfgs"):
+    """The reference engine: statsmodels MixedLM with its default REML fit from its default start.
+
+    Not used by the pipeline; the tests and the benchmark compare fit_nested_lmm against it. Returns the
+    MixedLMResults (`fe_params`, `llf`, `cov_re`, `vcomp`, `scale`)."""
+    outer = np.asarray(outer).astype(str)
+    inner = np.asarray(inner).astype(str)
+    labels = sorted(np.unique(outer))  # MixedLM orders groups this way
+    mats, colnames = [], []
+    for g in labels:
+        codes, uniques = pd.factorize(inner[outer == g])
+        mats.append(np.eye(len(uniques))[codes])
+        colnames.append(list(uniques))
+    model = MixedLM(np.asarray(y, float), np.asarray(X, float), groups=outer,
+                    exog_re=np.ones((len(y), 1)), exog_vc=VCSpec(["inner"], [colnames], [mats]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(reml=True, method=method)

@@ -12,7 +12,7 @@ confounder, IDACI decile); random effects and mother-level noise are independent
 covariate-adjusted contrast at wave 3 equals `effect`. Wave-3 non-response depends on wave-1 distress
 (missing at random given a covariate in the model).
 
-Command line: python -m analysis.simulate OUT_DIR [--preset demo|tiny|large] [--seed N]
+Command line: python -m analysis.simulate OUT_DIR [--preset demo|tiny|large|national] [--seed N]
 """
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ PRESETS = {
     "demo": Settings(),
     "tiny": Settings(seed=7, n_las=8, n_centres=24, n_mothers=320, exact_duplicates=2),
     "large": Settings(seed=11, n_las=60, n_centres=360, n_mothers=12000),
+    # England at its peak had about 3,600 centres in about 150 local authorities (benchmarks/national.py).
+    "national": Settings(seed=2010, n_las=150, n_centres=3500, n_mothers=1_000_000),
 }
 
 COEFFICIENTS = {  # effects of wave-1 characteristics on latent distress (K6 points)

@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # BLAS threads slowed the model fits 4-15x in measurements here.
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: run test lint dry-run browser lock demo-data clean
+.PHONY: run test lint dry-run browser slurm-check benchmark lock demo-data clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed lint dry-run browser
 	$(BIN)/python -m pytest
+	$(MAKE) slurm-check
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check analysis workflow/scripts tests
@@ -45,6 +46,19 @@ browser:
 	  echo "Chromium is needed by the tests: install it (Debian/Ubuntu: apt-get install chromium) and put it on PATH." >&2; \
 	  exit 1; \
 	fi
+
+# The SLURM profile on a real SLURM: single-node SLURM 22.05 on this machine (Debian packages, as root), the
+# whole pipeline through --executor slurm, compared with a local run; the daemons are stopped afterwards.
+slurm-check: $(VENV)/.installed
+	@if [ "$$(id -u 2>/dev/null)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  PYTHON=$(BIN)/python cluster/slurm_check.sh; \
+	else \
+	  echo "slurm-check skipped: starting SLURM daemons needs root (run: sudo make slurm-check)"; \
+	fi
+
+# National-scale benchmark (3,500 centres, 1,000,000 mothers): prints per-rule and model-fit timings.
+benchmark: $(VENV)/.installed
+	$(BIN)/python benchmarks/national.py
 
 # Regenerate the pinned lock from requirements.in in a fresh environment.
 lock:

@@ -15,7 +15,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy.special import expit
 
 SE_METHOD = "GEE robust sandwich (no small-sample correction), exchangeable working correlation within LA"
@@ -27,6 +26,9 @@ def gee_logistic(y: pd.Series, X: pd.DataFrame, clusters: pd.Series):
     if not values <= {0.0, 1.0}:
         raise ValueError(f"a logistic model needs a 0/1 outcome; found values {sorted(values)[:5]}")
     order = np.argsort(clusters.to_numpy(), kind="stable")  # GEE wants each cluster's rows together
+    # statsmodels is imported where used: importing it costs every pipeline job about 2 s.
+    import statsmodels.api as sm
+
     model = sm.GEE(y.to_numpy(float)[order], X.iloc[order], groups=clusters.to_numpy()[order],
                    family=sm.families.Binomial(), cov_struct=sm.cov_struct.Exchangeable())
     with warnings.catch_warnings():

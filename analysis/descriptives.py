@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from analysis.exposure import GROUPS
 from analysis.labels import SCORE_LABELS
@@ -64,6 +63,9 @@ def score_by_wave(survey: pd.DataFrame, exposure: pd.DataFrame, score: str, base
     Cells with fewer than `min_cell` mothers or fewer than two local authorities get no mean.
     """
     panel, _ = build_panel(survey, exposure, score=score, baseline_wave=baseline_wave)
+    # statsmodels is imported where used: importing it costs every pipeline job about 2 s.
+    import statsmodels.api as sm
+
     rows = []
     for (group, wave), cell in panel.groupby(["funding_group", "wave"], sort=False):
         row = {"score": score, "score_label": SCORE_LABELS.get(score, score), "funding_group": group,

@@ -18,6 +18,7 @@ Standard errors follow lme4's convention, sqrt(diag(s^2 (X'H^-1 X)^-1)). analysi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -26,27 +27,67 @@ import scipy.sparse
 
 @dataclass(frozen=True)
 class SufficientStatistics:
-    cross: np.ndarray  # [X y]'[X y], (p+1) x (p+1)
+    outer_cross: np.ndarray  # [X y]'[X y] of each outer cluster's rows, L x (p+1) x (p+1)
     inner_sums: np.ndarray  # column sums of [X y] per inner cluster, G x (p+1)
     inner_sizes: np.ndarray  # rows per inner cluster
-    inner_to_outer: scipy.sparse.csr_matrix  # L x G indicator: which outer cluster holds each inner one
-    n: int
+    inner_outer: np.ndarray  # outer cluster (0..L-1) of each inner cluster
+    outer_labels: np.ndarray  # label of each outer cluster
     p: int
 
     @classmethod
     def from_data(cls, y, X, outer, inner) -> SufficientStatistics:
-        Z = np.column_stack([np.asarray(X, dtype=float), np.asarray(y, dtype=float)])
-        n, p = Z.shape[0], Z.shape[1] - 1
-        pairs = pd.MultiIndex.from_arrays([np.asarray(outer), np.asarray(inner)])
-        inner_code, inner_levels = pd.factorize(pairs)
-        outer_code, _ = pd.factorize(inner_levels.get_level_values(0))
-        G, L = len(inner_levels), int(outer_code.max()) + 1
-        rows_to_inner = scipy.sparse.csr_matrix((np.ones(n), (inner_code, np.arange(n))), shape=(G, n))
-        return cls(cross=Z.T @ Z, inner_sums=np.asarray(rows_to_inner @ Z),
-                   inner_sizes=np.bincount(inner_code, minlength=G).astype(float),
-                   inner_to_outer=scipy.sparse.csr_matrix((np.ones(G), (outer_code, np.arange(G))),
-                                                          shape=(L, G)),
-                   n=n, p=p)
+        # Inner clusters are (outer, inner) pairs: the same inner label may recur in two outer clusters.
+        # (pandas factorises a Series of arrow strings without converting it to Python objects)
+        outer_code, outer_labels = pd.factorize(pd.Series(outer), sort=True)
+        inner_raw, inner_labels = pd.factorize(pd.Series(inner))
+        pair = outer_code.astype(np.int64) * len(inner_labels) + inner_raw
+        # Rows sorted by pair: each inner cluster, and each outer one, is then a contiguous block.
+        order = np.argsort(pair, kind="stable")
+        pair = pair[order]
+        X = np.asarray(X, dtype=float)
+        Z = np.empty((len(pair), X.shape[1] + 1))
+        Z[:, :-1] = X[order]
+        Z[:, -1] = np.asarray(y, dtype=float)[order]
+        starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+        outer_bounds = np.searchsorted(pair // len(inner_labels), np.arange(len(outer_labels) + 1))
+        blocks = zip(outer_bounds[:-1], outer_bounds[1:], strict=True)
+        return cls(outer_cross=np.stack([Z[a:b].T @ Z[a:b] for a, b in blocks]),
+                   inner_sums=np.add.reduceat(Z, starts, axis=0),
+                   inner_sizes=np.diff(np.r_[starts, len(pair)]).astype(float),
+                   inner_outer=pair[starts] // len(inner_labels),
+                   outer_labels=np.asarray(outer_labels), p=X.shape[1])
+
+    @cached_property
+    def n(self) -> int:
+        return int(self.inner_sizes.sum())
+
+    @property
+    def n_outer(self) -> int:
+        return len(self.outer_labels)
+
+    @property
+    def n_inner(self) -> int:
+        return len(self.inner_sizes)
+
+    @cached_property
+    def cross(self) -> np.ndarray:
+        return self.outer_cross.sum(axis=0)
+
+    @cached_property
+    def inner_to_outer(self) -> scipy.sparse.csr_matrix:
+        """L x G indicator: which outer cluster holds each inner one."""
+        return scipy.sparse.csr_matrix((np.ones(self.n_inner), (self.inner_outer, np.arange(self.n_inner))),
+                                       shape=(self.n_outer, self.n_inner))
+
+    def without_outer(self, label) -> SufficientStatistics:
+        """The statistics of the data without one outer cluster's rows (no pass over the rows)."""
+        drop = int(np.flatnonzero(self.outer_labels == label)[0])
+        keep = self.inner_outer != drop
+        return SufficientStatistics(
+            outer_cross=np.delete(self.outer_cross, drop, axis=0), inner_sums=self.inner_sums[keep],
+            inner_sizes=self.inner_sizes[keep],
+            inner_outer=self.inner_outer[keep] - (self.inner_outer[keep] > drop),
+            outer_labels=np.delete(self.outer_labels, drop), p=self.p)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
-from statsmodels.imputation.mice import MICEData
 
 from analysis.design import ModelSpec, design_matrix, indicator_columns
 from analysis.mixed import FitSettings, fit_nested_lmm
@@ -173,7 +171,9 @@ def imputation_data(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame,
     return data.reset_index(drop=True), targets
 
 
-def _mice_data(data: pd.DataFrame, targets: list[str], rng: np.random.Generator) -> MICEData:
+def _mice_data(data: pd.DataFrame, targets: list[str], rng: np.random.Generator):
+    from statsmodels.imputation.mice import MICEData  # imported where used: it costs every job ~2 s
+
     if "rng" not in inspect.signature(MICEData).parameters:
         # Before statsmodels 0.15 MICEData drew from numpy's global state, which cannot be seeded locally.
         raise RuntimeError("statsmodels >= 0.15 is needed: its MICEData takes the random generator")
@@ -303,7 +303,10 @@ def response_weights(frame: pd.DataFrame, predictors: Sequence[str], *,
     rows = frame.loc[complete]
     X = _response_design(rows, predictors, categorical)
     responded = rows[RESPONDED].astype(float)
-    fit = sm.GLM(responded.to_numpy(), X.to_numpy(), family=sm.families.Binomial()).fit()
+    from statsmodels.genmod.families import Binomial
+    from statsmodels.genmod.generalized_linear_model import GLM
+
+    fit = GLM(responded.to_numpy(), X.to_numpy(), family=Binomial()).fit()
     probability = pd.Series(fit.predict(X.to_numpy()), index=rows.index)
     rate = float(responded.mean())
 
@@ -351,7 +354,9 @@ def ipw_estimate(frame: pd.DataFrame, spec: ModelSpec, weights: pd.Series, level
     rows = frame.loc[usable]
     y, X = design_matrix(rows, spec)
     groups = pd.factorize(rows[outer])[0]
-    fit = sm.WLS(y.to_numpy(), X.to_numpy(), weights=w[usable].to_numpy()).fit(
+    from statsmodels.regression.linear_model import WLS
+
+    fit = WLS(y.to_numpy(), X.to_numpy(), weights=w[usable].to_numpy()).fit(
         cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
     n_groups = len(np.unique(groups))
     table = pd.DataFrame({"estimate": fit.params, "std_error": fit.bse, "df": float(n_groups - 1)},

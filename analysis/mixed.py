@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.optimize
-from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
 
 from analysis.fastreml import SufficientStatistics, profile
 
@@ -80,6 +79,12 @@ class NestedFit:
     n_outer: int
     n_inner: int
 
+    @property
+    def theta(self) -> tuple[float, float]:
+        """sqrt(variance / residual variance) of the outer and inner intercepts: where a refit starts."""
+        return (float(np.sqrt(self.variance_outer / self.variance_residual)),
+                float(np.sqrt(self.variance_inner / self.variance_residual)))
+
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(
             {"term": self.terms, "estimate": self.estimates, "std_error": self.std_errors}
@@ -118,7 +123,7 @@ SCIPY_OPTIONS = {
     "cg": {"gtol": 1e-9, "maxiter": 2000},
     "lbfgs": {"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
     "powell": {"xtol": 1e-10, "ftol": 1e-15, "maxiter": 20000},
-    "nm": {"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 20000},
+    "nm": {"xatol": 1e-8, "fatol": 1e-9, "maxiter": 5000, "maxfev": 5000},
 }
 
 
@@ -146,13 +151,18 @@ def fit_nested_lmm(
     y: pd.Series, X: pd.DataFrame, outer: pd.Series, inner: pd.Series, settings: FitSettings
 ) -> NestedFit:
     """REML fit of y ~ X + (1 | outer) + (1 | outer:inner), checked across optimisers."""
-    stats = SufficientStatistics.from_data(y.to_numpy(float), X.to_numpy(float), outer.to_numpy(),
-                                           inner.to_numpy())
-    attempts = [
-        _attempt(stats, method, np.array([ratio, ratio]), ratio)
-        for ratio in settings.start_ratios
-        for method in settings.methods
-    ]
+    stats = SufficientStatistics.from_data(y.to_numpy(float), X.to_numpy(float), outer, inner)
+    return fit_statistics(stats, list(X.columns), settings)
+
+
+def fit_statistics(stats: SufficientStatistics, terms: list[str], settings: FitSettings,
+                   start: tuple[float, float] | None = None) -> NestedFit:
+    """The checked REML fit from sufficient statistics: every optimiser from every start ratio (both sqrt
+    variance ratios set to it), or from `start` alone, then every optimiser again from the best point."""
+    starts = [(ratio, np.array([ratio, ratio])) for ratio in settings.start_ratios] if start is None \
+        else [(None, np.asarray(start, float))]
+    attempts = [_attempt(stats, method, point, ratio)
+                for ratio, point in starts for method in settings.methods]
     best = max(attempts, key=lambda a: a.reml_loglik)
     if not np.isfinite(best.reml_loglik):
         raise FitDisagreement("every REML search failed; see the log for each optimiser")
@@ -182,7 +192,7 @@ def fit_nested_lmm(
             f"(tolerance {settings.estimate_tolerance_se} SE): the optimum is not well defined"
         )
     return NestedFit(
-        terms=list(X.columns),
+        terms=terms,
         estimates=at.beta,
         std_errors=se,
         covariance=covariance,
@@ -193,8 +203,8 @@ def fit_nested_lmm(
         attempts=attempts,
         confirming_methods=sorted(methods),
         n_obs=stats.n,
-        n_outer=stats.inner_to_outer.shape[0],
-        n_inner=stats.inner_to_outer.shape[1],
+        n_outer=stats.n_outer,
+        n_inner=stats.n_inner,
     )
 
 
@@ -204,6 +214,8 @@ def fit_with_statsmodels(y: np.ndarray, X: np.ndarray, outer: np.ndarray, inner:
 
     Not used by the pipeline; the tests and the benchmark compare fit_nested_lmm against it. Returns the
     MixedLMResults (`fe_params`, `llf`, `cov_re`, `vcomp`, `scale`)."""
+    from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
+
     outer = np.asarray(outer).astype(str)
     inner = np.asarray(inner).astype(str)
     labels = sorted(np.unique(outer))  # MixedLM orders groups this way

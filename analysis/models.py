@@ -22,7 +22,7 @@ from analysis import binary
 from analysis.design import ModelSpec, design_matrix, spline_basis
 from analysis.inference import wald_columns
 from analysis.labels import outcome_label
-from analysis.mixed import FitSettings, fit_nested_lmm
+from analysis.mixed import FitSettings, NestedFit, fit_nested_lmm
 from analysis.robust import ols_cr2, wild_cluster_bootstrap
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,8 @@ def fit_model(frame: pd.DataFrame, spec: ModelSpec, fit_settings: dict) -> FitSu
     outer, inner = spec.clusters
     counts = {"n": len(data), "n_clusters": data[outer].nunique(), "n_centres": data[inner].nunique()}
     if spec.estimator == "lmm_reml":
-        fit = fit_nested_lmm(y, X, data[outer], data[inner], FitSettings.from_config(fit_settings))
-        summary = FitSummary(_coefficients(fit.terms, fit.estimates, fit.std_errors, spec.ci_level),
-                             fit.covariance, se_method=LMM_SE, ci_method=NORMAL_CI,
-                             diagnostics=fit.diagnostics(), **counts)
+        summary = lmm_summary(fit_nested_lmm(y, X, data[outer], data[inner],
+                                             FitSettings.from_config(fit_settings)), spec)
     elif spec.estimator == "ols_cr2":
         summary = _fit_ols_cr2(y, X, data[outer], spec, counts)
     elif spec.estimator == "gee_logistic":
@@ -96,6 +94,12 @@ def fit_model(frame: pd.DataFrame, spec: ModelSpec, fit_settings: dict) -> FitSu
     if spec.exposure_kind == "spline":
         summary.diagnostics["curve"] = spline_curve(summary, spec)
     return summary
+
+
+def lmm_summary(fit: NestedFit, spec: ModelSpec) -> FitSummary:
+    return FitSummary(_coefficients(fit.terms, fit.estimates, fit.std_errors, spec.ci_level), fit.covariance,
+                      n=fit.n_obs, n_clusters=fit.n_outer, n_centres=fit.n_inner, se_method=LMM_SE,
+                      ci_method=NORMAL_CI, diagnostics=fit.diagnostics())
 
 
 def spline_curve(summary: FitSummary, spec: ModelSpec, points: int = 61) -> list[dict]:

@@ -28,6 +28,24 @@ def add_derived(survey: pd.DataFrame) -> pd.DataFrame:
     return survey
 
 
+def _by_mother(survey: pd.DataFrame, mother: np.ndarray, n_mothers: int, wave: int) -> pd.DataFrame:
+    """The records of one wave, one row per mother in mother-code order (missing where not interviewed).
+
+    Mothers are integer codes, so aligning columns is positional: no string index is hashed per column."""
+    at_wave = (survey["wave"] == wave).to_numpy()
+    records = add_derived(survey.loc[at_wave])
+    records.index = pd.Index(mother[at_wave])
+    return records.reindex(pd.RangeIndex(n_mothers))
+
+
+def survey_columns(score: str, covariates: list[str], carry_scores: tuple[str, ...] = ()) -> list[str]:
+    """The cleaned-survey columns `mother_frame` reads for these scores and covariates (reading only these
+    keeps a job's memory and time down at national scale)."""
+    sources = [source for source, _ in DERIVED.values()]
+    wanted = ["mother_id", "wave", "centre_id", score, *carry_scores, *sources, *covariates]
+    return list(dict.fromkeys(wanted))
+
+
 # Names of the inclusion steps other code looks up.
 INTERVIEW_STEP = "interviewed at wave {wave}"
 GROUP_STEP = "wave-{wave} centre has a funding group"
@@ -55,20 +73,20 @@ def mother_frame(
     `binary_scores` maps a new name to (score, threshold), e.g. {"ghq_case": ("ghq_caseness", 4)} gives
     ghq_case_w1 = ghq_caseness_w1 >= 4. Returns (frame indexed by mother_id, [(step, passes), ...]).
     """
-    survey = add_derived(survey)
-    base = survey[survey["wave"] == baseline_wave].set_index("mother_id")
-    follow = survey[survey["wave"] == followup_wave].set_index("mother_id")
+    mother, mother_ids = pd.factorize(survey["mother_id"], sort=True)
+    base = _by_mother(survey, mother, len(mother_ids), baseline_wave)
+    follow = _by_mother(survey, mother, len(mother_ids), followup_wave)
     centre_vars = exposure.set_index("centre_id")
 
-    frame = pd.DataFrame(index=pd.Index(sorted(survey["mother_id"].unique()), name="mother_id"))
+    frame = pd.DataFrame(index=pd.RangeIndex(len(mother_ids)))
     steps: list[tuple[str, np.ndarray]] = [
-        (INTERVIEW_STEP.format(wave=baseline_wave), frame.index.isin(base.index)),
-        (INTERVIEW_STEP.format(wave=followup_wave), frame.index.isin(follow.index)),
+        (INTERVIEW_STEP.format(wave=baseline_wave), base["wave"].notna().to_numpy()),
+        (INTERVIEW_STEP.format(wave=followup_wave), follow["wave"].notna().to_numpy()),
     ]
-    frame["centre_id"] = base["centre_id"].reindex(frame.index)
+    frame["centre_id"] = base["centre_id"]
     for name in (score, *carry_scores):
         for wave, records in ((baseline_wave, base), (followup_wave, follow)):
-            frame[wave_suffix(name, wave)] = records[name].reindex(frame.index)
+            frame[wave_suffix(name, wave)] = records[name]
     for name, (source, threshold) in (binary_scores or {}).items():
         for wave in (baseline_wave, followup_wave):
             values = frame[wave_suffix(source, wave)]
@@ -87,11 +105,12 @@ def mother_frame(
             source, rule = CENTRE_VARIABLES[name]
             frame[name] = rule(frame["centre_id"].map(centre_vars[source]))
         elif name in base.columns:
-            frame[name] = base[name].reindex(frame.index)
+            frame[name] = base[name]
         else:
             raise KeyError(f"covariate '{name}' is neither a survey column nor a derived variable")
     steps.append((f"complete wave-{baseline_wave} covariates",
                   frame[baseline].notna().all(axis=1).to_numpy()))
+    frame.index = pd.Index(mother_ids, name="mother_id")
     return frame, steps
 
 

@@ -13,13 +13,15 @@ outcomes); E = RR + sqrt(RR (RR - 1)) after inverting RR < 1; for the interval, 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
-from analysis.design import ModelSpec
-from analysis.models import contrast_rows, fit_model
+from analysis.design import ModelSpec, design_matrix
+from analysis.fastreml import SufficientStatistics
+from analysis.mixed import FitSettings, fit_statistics
+from analysis.models import FitSummary, complete_cases, contrast_rows, fit_model, lmm_summary
 
 log = logging.getLogger(__name__)
 
@@ -82,22 +84,49 @@ def holm_adjust(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """One family of tests: every contrast of the given tables (odds ratio rows for binary outcomes)."""
     family = pd.concat(tables, ignore_index=True)
     family = family[family["scale"] != "risk difference"].reset_index(drop=True)
+    from statsmodels.stats.multitest import multipletests
+
     family["p_holm"] = multipletests(family["p_value"], method="holm")[1]
     family["adjustment"] = f"Holm across the {len(family)} secondary-outcome contrasts"
     return family
 
 
+def refits(frame: pd.DataFrame, spec: ModelSpec, fit_settings: dict) -> Iterator[tuple[str, FitSummary]]:
+    """(left-out local authority, the model fitted without it), refitted from the rows."""
+    cluster = spec.clusters[0]
+    for left_out in sorted(frame[cluster].dropna().unique()):
+        try:
+            yield left_out, fit_model(frame[frame[cluster] != left_out], spec, fit_settings)
+        except (ValueError, RuntimeError) as err:  # e.g. a group no longer present
+            log.warning("leaving out %s: model not estimable (%s)", left_out, err)
+
+
+def mixed_model_refits(frame: pd.DataFrame, spec: ModelSpec,
+                       fit_settings: dict) -> Iterator[tuple[str, FitSummary]]:
+    """As `refits` for the mixed model, from its sufficient statistics: dropping a local authority
+    subtracts its clusters (no pass over the rows), and each refit's searches start from the full sample's
+    optimum, which is near. The fit is checked as every other: two optimisers must reach the optimum."""
+    data, _ = complete_cases(frame, spec)
+    y, X = design_matrix(data, spec)
+    outer, inner = spec.clusters
+    full = SufficientStatistics.from_data(y.to_numpy(float), X.to_numpy(float), data[outer], data[inner])
+    settings = FitSettings.from_config(fit_settings)
+    start = fit_statistics(full, list(X.columns), settings).theta
+    for left_out in full.outer_labels:
+        try:
+            fit = fit_statistics(full.without_outer(left_out), list(X.columns), settings, start=start)
+        except RuntimeError as err:  # e.g. a group no longer present: no optimiser finds a finite optimum
+            log.warning("leaving out %s: model not estimable (%s)", left_out, err)
+            continue
+        yield left_out, lmm_summary(fit, spec)
+
+
 def leave_one_out(frame: pd.DataFrame, spec: ModelSpec, fit_settings: dict) -> pd.DataFrame:
     """Refit the model without each local authority in turn; one row per left-out LA and contrast."""
     cluster = spec.clusters[0]
+    fits = mixed_model_refits if spec.estimator == "lmm_reml" else refits
     rows = []
-    for left_out in sorted(frame[cluster].dropna().unique()):
-        subset = frame[frame[cluster] != left_out]
-        try:
-            summary = fit_model(subset, spec, fit_settings)
-        except (ValueError, RuntimeError) as err:  # e.g. a group no longer present
-            log.warning("leaving out %s: model not estimable (%s)", left_out, err)
-            continue
+    for left_out, summary in fits(frame, spec, fit_settings):
         for row in contrast_rows(summary, spec):
             rows.append({"left_out": left_out, "n_left_out": int((frame[cluster] == left_out).sum()),
                          **{k: row[k] for k in ("contrast", "scale", "estimate", "std_error", "ci_lower",

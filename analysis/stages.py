@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from analysis import io, models
 from analysis.appendix import appendix_html, appendix_latex, appendix_markdown
@@ -36,7 +37,8 @@ from analysis.primary import sample_from_plan
 from analysis.provenance import manifest as run_manifest
 from analysis.provenance import provenance_record, short_hash, utc_now
 from analysis.results import coefficient_table, contrast_table, to_latex, to_markdown
-from analysis.robustness import fit_specification, specifications
+from analysis.robustness import fit_specification, specification_model, specifications
+from analysis.sample import survey_columns
 from analysis.sensitivity import e_values, forest_rows, hedges_g, holm_adjust, leave_one_out
 from analysis.simulate import MARKER_FILE
 
@@ -282,8 +284,12 @@ def leave_one_la_out(analysis: str, source: str, name: str, entry: dict, fit_set
 def specification(centres: str, funding: str, deflators: str, survey: str, plan: dict, spec_id: str,
                   output: str) -> None:
     choice = specifications(plan)[spec_id]
+    # Only the columns this specification's sample uses (a fraction of the survey at national scale).
+    wanted = survey_columns(choice["score"], list(specification_model(plan, choice).covariates))
+    present = pq.read_schema(survey).names
     rows = fit_specification(pd.read_parquet(centres), pd.read_parquet(funding), pd.read_parquet(deflators),
-                             pd.read_parquet(survey), plan, spec_id, choice)
+                             pd.read_parquet(survey, columns=[c for c in wanted if c in present]), plan,
+                             spec_id, choice)
     io.write_csv(rows, output)
 
 

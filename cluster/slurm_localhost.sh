@@ -1,21 +1,43 @@
 #!/usr/bin/env bash
-# Single-node SLURM 22.05 on localhost from Debian packages, for proving the slurm profile (issue 6, WIP).
-# Usage: cluster/slurm_localhost.sh start | stop      (as root)
+# Single-node SLURM 22.05 on this machine, from Debian packages (slurm-wlm, munge), for checking the slurm
+# profile (cluster/slurm_check.sh). As root:
+#
+#   cluster/slurm_localhost.sh start     install if missing, write a private slurm.conf, start the daemons
+#   cluster/slurm_localhost.sh stop      stop the daemons that `start` started, and only those
+#
+# The configuration lives in $SLURM_LOCAL_STATE (default /tmp/slurm-localhost), never in /etc/slurm, and
+# clients find it through SLURM_CONF. One partition, `local`, holds this machine with all its cores and its
+# memory less 1 GiB. There is no accounting database (jobs are polled with squeue).
 set -euo pipefail
 STATE=${SLURM_LOCAL_STATE:-/tmp/slurm-localhost}
-CONF=/etc/slurm/slurm.conf
+export SLURM_CONF=$STATE/slurm.conf
 
 start() {
-    command -v slurmctld >/dev/null || apt-get install -y -q slurm-wlm munge >/dev/null
-    mkdir -p "$STATE"/{spool,state,log} /etc/slurm /etc/munge /run/munge /var/log/munge /var/lib/munge
+    if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+        echo "installing slurm-wlm and munge (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
+    fi
+    if pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; then
+        echo "SLURM daemons are already running on this machine: not starting a second cluster" >&2
+        exit 1
+    fi
+    rm -rf "$STATE"
+    mkdir -p "$STATE"/{spool,state,log} /etc/munge /run/munge /var/log/munge /var/lib/munge
     chown -R munge:munge /etc/munge /run/munge /var/log/munge /var/lib/munge
-    [ -s /etc/munge/munge.key ] || { dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null; }
-    chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
-    pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged
+    if [ ! -s /etc/munge/munge.key ]; then
+        dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
+        chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
+    fi
+    if ! pgrep -x munged >/dev/null; then
+        runuser -u munge -- /usr/sbin/munged
+        echo munged >> "$STATE/started"
+    fi
+    local host cpus memory
     host=$(hostname -s)
     cpus=$(nproc)
-    mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
-    cat > "$CONF" <<CONF
+    memory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
+    cat > "$SLURM_CONF" <<CONF
 ClusterName=localhost
 SlurmctldHost=$host
 SlurmUser=root
@@ -36,20 +58,32 @@ SlurmdLogFile=$STATE/log/slurmd.log
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 MpiDefault=none
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host CPUs=$cpus RealMemory=$memory State=UNKNOWN
 PartitionName=local Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
-    /usr/sbin/slurmctld
-    /usr/sbin/slurmd
-    for _ in $(seq 50); do sinfo -h -o %T 2>/dev/null | grep -q idle && break; sleep 0.2; done
-    sinfo
+    /usr/sbin/slurmctld -f "$SLURM_CONF"
+    /usr/sbin/slurmd -f "$SLURM_CONF"
+    echo slurmctld slurmd >> "$STATE/started"
+    for _ in $(seq 100); do
+        sinfo -h -o %T 2>/dev/null | grep -q idle && break
+        sleep 0.2
+    done
+    sinfo -h -o %T | grep -q idle || { echo "SLURM did not come up; see $STATE/log" >&2; exit 1; }
+    echo "$(sinfo -V) on localhost: node $host, $cpus CPUs, $memory MB (SLURM_CONF=$SLURM_CONF)"
 }
 
 stop() {
-    for pidfile in "$STATE"/slurmd.pid "$STATE"/slurmctld.pid; do
-        [ -s "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    [ -f "$STATE/started" ] || return 0
+    for pidfile in "$STATE/slurmd.pid" "$STATE/slurmctld.pid"; do
+        if [ -s "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
     done
-    pkill -x munged || true
+    if grep -qw munged "$STATE/started"; then pkill -x munged || true; fi
+    for _ in $(seq 50); do
+        pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || break
+        sleep 0.2
+    done
+    rm -f "$STATE/started"
+    echo "stopped the SLURM daemons started by $0"
 }
 
-"${1:-start}"
+"${1:?usage: $0 start|stop}"

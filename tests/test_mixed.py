@@ -28,16 +28,17 @@ def read_reference(name: str):
 
 @pytest.mark.parametrize("name", ["demo", "tiny"])
 def test_primary_model_agrees_with_lme4(name, plan):
+    """Fixed effects and SEs within 1e-5 relative of lme4's, and a REML log-likelihood at least as high."""
     fixed, summary, frame = read_reference(name)
     fit, _ = fit_primary(frame, plan)
     ours = fit.table().set_index("term").loc[fixed.index]
-    np.testing.assert_allclose(ours["estimate"], fixed["estimate"], rtol=1e-4, atol=1e-7)
-    np.testing.assert_allclose(ours["std_error"], fixed["std_error"], rtol=1e-3)
-    assert fit.reml_loglik == pytest.approx(float(summary["reml_loglik"]), abs=1e-4)
+    np.testing.assert_allclose(ours["estimate"], fixed["estimate"], rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(ours["std_error"], fixed["std_error"], rtol=1e-5)
+    assert fit.reml_loglik >= float(summary["reml_loglik"]) - 1e-9
     np.testing.assert_allclose(
         [fit.variance_outer, fit.variance_inner, fit.variance_residual],
         [float(summary[k]) for k in ("variance_la", "variance_centre", "variance_residual")],
-        rtol=1e-3, atol=1e-6,
+        rtol=1e-4,
     )
     assert fit.n_obs == int(summary["n_obs"])
 

@@ -5,7 +5,17 @@ import pandas as pd
 import pytest
 
 from analysis.design import ModelSpec
-from analysis.sensitivity import e_value_from_rr, e_values, hedges_g, holm_adjust, leave_one_out, pooled_sd
+from analysis.fastreml import SufficientStatistics, profile
+from analysis.sensitivity import (
+    e_value_from_rr,
+    e_values,
+    hedges_g,
+    holm_adjust,
+    leave_one_out,
+    mixed_model_refits,
+    pooled_sd,
+    refits,
+)
 from tests.test_mixed import read_reference
 
 
@@ -63,3 +73,40 @@ def test_leave_one_out_drops_each_local_authority_once(plan):
     for la, rows in table.groupby("left_out"):
         assert (rows["n"] == (frame["la_code"] != la).sum()).all()
         assert (rows["n_clusters"] == len(las) - 1).all()
+
+
+def test_mixed_model_refits_equal_refits_from_the_rows(plan):
+    """Leaving a local authority out of the sufficient statistics, and starting at the full optimum, gives
+    the fit of the data without that authority's rows, searched from the plan's starts."""
+    _, _, frame = read_reference("tiny")
+    spec = ModelSpec.from_config("primary", plan["models"]["primary"])
+    fast = dict(mixed_model_refits(frame, spec, plan["mixed_model_fit"]))
+    slow = dict(refits(frame, spec, plan["mixed_model_fit"]))
+    assert sorted(fast) == sorted(slow) == sorted(frame["la_code"].unique())
+    for la, summary in slow.items():
+        ours = fast[la].coefficients.set_index("term")
+        theirs = summary.coefficients.set_index("term")
+        np.testing.assert_allclose(ours["estimate"], theirs["estimate"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ours["std_error"], theirs["std_error"], rtol=1e-5)
+        assert fast[la].diagnostics["reml_loglik"] == pytest.approx(summary.diagnostics["reml_loglik"],
+                                                                    abs=1e-6)
+        assert (fast[la].n, fast[la].n_clusters) == (summary.n, summary.n_clusters)
+
+
+def test_sufficient_statistics_without_an_authority_equal_those_of_its_absence():
+    rng = np.random.default_rng(5)
+    n = 400
+    outer = rng.choice(["E06000001", "E06000002", "E06000003", "E06000004"], size=n)
+    inner = np.array([f"C{k}" for k in rng.integers(0, 5, n)])  # centre labels recur across authorities
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 2))])
+    y = rng.normal(size=n)
+    full = SufficientStatistics.from_data(y, X, outer, inner)
+    for la in np.unique(outer):
+        keep = outer != la
+        dropped = full.without_outer(la)
+        direct = SufficientStatistics.from_data(y[keep], X[keep], outer[keep], inner[keep])
+        np.testing.assert_allclose(dropped.cross, direct.cross, rtol=1e-12)
+        assert dropped.n == keep.sum() and dropped.n_outer == 3
+        for theta in [(0.3, 0.5), (1.2, 0.0)]:
+            assert profile(dropped, *theta).reml_loglik == pytest.approx(profile(direct, *theta).reml_loglik,
+                                                                         rel=1e-12)

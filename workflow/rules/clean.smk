@@ -12,6 +12,9 @@ rule clean_raw_data:
         source="results/data/data_source.json",
     params:
         raw_dir=config["raw_dir"],
+    resources:
+        mem_mb=scaled(500, 15),
+        runtime=scaled(10, 0.1),
     log:
         "results/logs/clean_raw_data.log",
     benchmark:

@@ -1,4 +1,5 @@
 # Helpers shared by the stage files: plan checks, input lists and output lists.
+import math
 import sys
 from pathlib import Path
 
@@ -20,6 +21,37 @@ RAW_DIR = Path(config["raw_dir"])
 PLAN = {key: value for key, value in config.items() if key != "raw_dir"}
 # Written when a run starts (not on a dry run); the manifest reports it.
 RUN_STARTED = "results/logs/run_started.txt"
+
+
+# Rules that only reformat small tables or draw figures from them run inside the Snakemake process itself,
+# never as cluster jobs (queueing would cost more than the work).
+localrules:
+    publish_table,
+    disclosure_check,
+    manifest,
+    funding_groups,
+    secondary_family,
+    specification_curve,
+    distress_by_wave_figure,
+    sample_flow_figure,
+    budget_change_figure,
+    primary_estimates_figure,
+    dose_response_figure,
+    forest_figure,
+    render_report,
+    appendix,
+
+
+def scaled(floor, per_input_mb):
+    """A resource (mem_mb, or runtime in minutes) that grows with the size of the job's inputs: `floor` plus
+    `per_input_mb` per MB of input, times the attempt, so that a job retried after running out of memory or
+    time asks for more. The factors come from peak memory and time measured at national scale
+    (benchmarks/national.py) with headroom; a rule without its own asks for the profile's default."""
+
+    def resource(wildcards, input, attempt):
+        return math.ceil((floor + per_input_mb * input.size_mb) * attempt)
+
+    return resource
 
 
 onstart:

@@ -13,6 +13,9 @@ rule fit_model:
     params:
         entry=model_entry,
         fit_settings=config["mixed_model_fit"],
+    resources:
+        mem_mb=scaled(500, 150),
+        runtime=scaled(10, 1),
     log:
         "results/logs/fit_model_{model}.log",
     benchmark:

@@ -32,6 +32,9 @@ rule distress_by_wave:
     params:
         plan=config["primary_sample"],
         disclosure=config["disclosure"],
+    resources:
+        mem_mb=scaled(500, 45),
+        runtime=scaled(10, 0.1),
     log:
         "results/logs/distress_by_wave.log",
     benchmark:

@@ -12,6 +12,9 @@ rule specification:
         spec="|".join(sorted(SPECIFICATIONS)),
     params:
         plan=config,
+    resources:
+        mem_mb=scaled(500, 45),
+        runtime=scaled(10, 0.2),
     log:
         "results/logs/specification_{spec}.log",
     benchmark:

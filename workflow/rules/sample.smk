@@ -10,6 +10,9 @@ rule build_primary_sample:
     params:
         plan=config["primary_sample"],
         covariates=sample_covariates(config),
+    resources:
+        mem_mb=scaled(500, 45),
+        runtime=scaled(10, 0.1),
     log:
         "results/logs/build_primary_sample.log",
     benchmark:

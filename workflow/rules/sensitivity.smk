@@ -27,6 +27,9 @@ rule effect_size:
         name=config["effect_size"]["model"],
         entry=model_entry_named("effect_size"),
         standardiser=config["effect_size"]["standardiser"],
+    resources:
+        mem_mb=scaled(500, 150),
+        runtime=scaled(10, 0.5),
     log:
         "results/logs/effect_size.log",
     benchmark:
@@ -47,6 +50,9 @@ rule leave_one_la_out:
         name=config["leave_one_la_out"]["model"],
         entry=model_entry_named("leave_one_la_out"),
         fit_settings=config["mixed_model_fit"],
+    resources:
+        mem_mb=scaled(500, 150),
+        runtime=scaled(10, 2),
     log:
         "results/logs/leave_one_la_out.log",
     benchmark:
@@ -68,6 +74,9 @@ rule difference_in_differences:
     params:
         plan=config["difference_in_differences"],
         baseline_wave=config["primary_sample"]["baseline_wave"],
+    resources:
+        mem_mb=scaled(500, 45),
+        runtime=scaled(10, 0.2),
     log:
         "results/logs/difference_in_differences.log",
     benchmark:
@@ -89,6 +98,9 @@ rule attrition_analyses:
     params:
         plan=config,
     threads: 2
+    resources:
+        mem_mb=scaled(1000, 60),
+        runtime=scaled(30, 10),
     log:
         "results/logs/attrition_analyses.log",
     benchmark:

@@ -1,0 +1,46 @@
+"""The comparison behind the SLURM check (cluster/compare_runs.py): what counts as the same results."""
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+SCRIPT = ROOT / "cluster" / "compare_runs.py"
+
+
+def results(folder, files: dict):
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return folder
+
+
+def compare(a, b):
+    return subprocess.run([sys.executable, str(SCRIPT), str(a), str(b)], capture_output=True, text=True)
+
+
+def test_identical_outputs_agree_whatever_the_run_records_say(tmp_path):
+    a = results(tmp_path / "a", {"tables/primary.csv": "x\n", "manifest.json": "start 1",
+                                 "logs/fit.log": "a", "benchmarks/fit.tsv": "1.0"})
+    b = results(tmp_path / "b", {"tables/primary.csv": "x\n", "manifest.json": "start 2",
+                                 "logs/fit.log": "b", "benchmarks/fit.tsv": "2.0"})
+    outcome = compare(a, b)
+    assert outcome.returncode == 0, outcome.stdout
+    assert "1 outputs identical" in outcome.stdout
+
+
+def test_a_changed_or_missing_output_is_named(tmp_path):
+    a = results(tmp_path / "a", {"tables/primary.csv": "x\n", "figures/forest.png": "p"})
+    b = results(tmp_path / "b", {"tables/primary.csv": "y\n", "report/report.html": "r"})
+    outcome = compare(a, b)
+    assert outcome.returncode == 1
+    assert "differs: tables/primary.csv" in outcome.stdout
+    assert f"only in {a}: figures/forest.png" in outcome.stdout
+    assert f"only in {b}: report/report.html" in outcome.stdout
+
+
+def test_an_empty_run_does_not_pass(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert compare(tmp_path / "a", tmp_path / "b").returncode == 1

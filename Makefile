@@ -29,7 +29,7 @@ test: $(VENV)/.installed lint dry-run browser
 	$(MAKE) slurm-check
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check analysis workflow/scripts tests
+	$(BIN)/ruff check analysis workflow/scripts tests benchmarks cluster
 
 dry-run: $(VENV)/.installed
 	$(BIN)/snakemake --dry-run --quiet rules --cores 1

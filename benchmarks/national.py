@@ -220,8 +220,8 @@ def fit_comparisons(analysis: Path, work: Path, plan: dict, skip_lme4: bool) -> 
         cov_type="cluster", cov_kwds={"groups": pd.factorize(la)[0]}))
     term = spec.exposure_term("growing")
     row = cr2.set_index("term").loc[term]
-    rows.append(("OLS + CR2 SEs, Satterthwaite df, all terms (best of 3)", cr2_s, "statsmodels OLS, CR1 SEs", cr1_s,
-                 f"growing vs cut: SE {row['std_error']:.4f}, df {row['df']:.1f}"))
+    rows.append(("OLS + CR2 SEs, Satterthwaite df, all terms (best of 3)", cr2_s, "statsmodels OLS, CR1 SEs",
+                 cr1_s, f"growing vs cut: SE {row['std_error']:.4f}, df {row['df']:.1f}"))
 
     B = int(plan["models"]["primary_ols_cr2"]["bootstrap"]["replications"])
     boot_s, boot = timed(lambda: wild_cluster_bootstrap(y, X, la, term, B=B), repeat=3)

@@ -13,9 +13,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 WORK=$(mktemp -d /tmp/slurm-check.XXXXXX)
-# The jobs find this environment's tools first; SLURM's clients and daemons use this check's own config.
-export PATH="$(dirname "$PYTHON"):$PATH" OPENBLAS_NUM_THREADS=1
-export SLURM_LOCAL_STATE=$WORK/slurm-state SLURM_CONF=$WORK/slurm-state/slurm.conf
+# The jobs find this environment's tools first; the daemons keep their state beside this check's runs.
+export PATH="$(dirname "$PYTHON"):$PATH" OPENBLAS_NUM_THREADS=1 SLURM_LOCAL_STATE=$WORK/slurm-state
 
 "$ROOT/cluster/slurm_localhost.sh" start
 trap '"$ROOT/cluster/slurm_localhost.sh" stop' EXIT

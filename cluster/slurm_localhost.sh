@@ -5,12 +5,14 @@
 #   cluster/slurm_localhost.sh start     install if missing, write a private slurm.conf, start the daemons
 #   cluster/slurm_localhost.sh stop      stop the daemons that `start` started, and only those
 #
-# The configuration lives in $SLURM_LOCAL_STATE (default /tmp/slurm-localhost), never in /etc/slurm, and
-# clients find it through SLURM_CONF. One partition, `local`, holds this machine with all its cores and its
-# memory less 1 GiB. There is no accounting database (jobs are polled with squeue).
+# State and logs live in $SLURM_LOCAL_STATE (default /tmp/slurm-localhost). The configuration must be at
+# SLURM's default path, /etc/slurm/slurm.conf, because srun inside a batch job does not see SLURM_CONF; a
+# slurm.conf that this script did not write is never overwritten. One partition, `local`, holds this machine
+# with all its cores and its memory less 1 GiB. There is no accounting database (jobs are polled with squeue).
 set -euo pipefail
 STATE=${SLURM_LOCAL_STATE:-/tmp/slurm-localhost}
-export SLURM_CONF=$STATE/slurm.conf
+SLURM_CONF=/etc/slurm/slurm.conf
+MARK="# written by cluster/slurm_localhost.sh"
 
 start() {
     if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
@@ -22,8 +24,12 @@ start() {
         echo "SLURM daemons are already running on this machine: not starting a second cluster" >&2
         exit 1
     fi
+    if [ -e "$SLURM_CONF" ] && ! head -1 "$SLURM_CONF" | grep -qx "$MARK"; then
+        echo "$SLURM_CONF exists and was not written by $0: not replacing it" >&2
+        exit 1
+    fi
     rm -rf "$STATE"
-    mkdir -p "$STATE"/{spool,state,log} /etc/munge /run/munge /var/log/munge /var/lib/munge
+    mkdir -p "$STATE"/{spool,state,log} /etc/slurm /etc/munge /run/munge /var/log/munge /var/lib/munge
     chown -R munge:munge /etc/munge /run/munge /var/log/munge /var/lib/munge
     if [ ! -s /etc/munge/munge.key ]; then
         dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
@@ -38,6 +44,7 @@ start() {
     cpus=$(nproc)
     memory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
     cat > "$SLURM_CONF" <<CONF
+$MARK
 ClusterName=localhost
 SlurmctldHost=$host
 SlurmUser=root
@@ -69,7 +76,7 @@ CONF
         sleep 0.2
     done
     sinfo -h -o %T | grep -q idle || { echo "SLURM did not come up; see $STATE/log" >&2; exit 1; }
-    echo "$(sinfo -V) on localhost: node $host, $cpus CPUs, $memory MB (SLURM_CONF=$SLURM_CONF)"
+    echo "$(sinfo -V) on localhost: node $host, $cpus CPUs, $memory MB ($SLURM_CONF, state in $STATE)"
 }
 
 stop() {
@@ -82,7 +89,7 @@ stop() {
         pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || break
         sleep 0.2
     done
-    rm -f "$STATE/started"
+    rm -f "$STATE/started" "$SLURM_CONF"
     echo "stopped the SLURM daemons started by $0"
 }
 

@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --workflow-profile workflow/profiles/local --cores $(CORES)
 	$(BIN)/snakemake --report results/report.zip
 	@echo "Report: $(CURDIR)/results/report/report.html"
 	@echo "Appendix: $(CURDIR)/results/report/appendix.html"

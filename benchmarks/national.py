@@ -103,7 +103,8 @@ def run_pipeline(work: Path, raw: Path, cores: int, omit: list[str]) -> tuple[fl
         else:
             shutil.copy(source, project / name)
     log = work / "pipeline.log"
-    command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--config", f"raw_dir={raw}"]
+    command = [sys.executable, "-m", "snakemake", "--workflow-profile", "workflow/profiles/local", "--cores",
+               str(cores), "--config", f"raw_dir={raw}"]
     if omit:
         command += ["--omit-from", *omit]
     # Jobs (and the report's notebook kernel) must find this environment's tools first.

@@ -11,6 +11,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PROJECT_FILES = ["Snakefile", "config", "workflow"]
+LOCAL_PROFILE = "workflow/profiles/local"  # as make run uses it
 # The shipped plan with lighter computation where accuracy is not what is tested.
 SCENARIO = ROOT / "tests" / "scenarios" / "tiny_fast" / "config.yaml"
 
@@ -30,8 +31,8 @@ def snakemake_command(raw_dir: Path, *args: str, cores: int = 2, scenario: bool 
     """Snakemake on `raw_dir` (args: targets, then options), with the test scenario layered over the
     shipped plan; scenario=False runs it as a user would, on the workflow's own config/config.yaml only."""
     plan = ["--configfile", "config/config.yaml", str(SCENARIO)] if scenario else []
-    return [sys.executable, "-m", "snakemake", *args, "--cores", str(cores), *plan,
-            "--config", f"raw_dir={raw_dir}"]
+    return [sys.executable, "-m", "snakemake", *args, "--workflow-profile", LOCAL_PROFILE,
+            "--cores", str(cores), *plan, "--config", f"raw_dir={raw_dir}"]
 
 
 def workflow_env(**extra: str) -> dict:

@@ -3,36 +3,48 @@ synthetic-data marking when made from demonstration data."""
 
 from __future__ import annotations
 
-import matplotlib
+from typing import TYPE_CHECKING
 
-matplotlib.use("Agg")  # files only; no display on a server or in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from analysis.disclosure import count_text  # noqa: E402
-from analysis.exposure import GROUPS  # noqa: E402
-from analysis.io import atomic_path  # noqa: E402
-from analysis.labels import outcome_label  # noqa: E402
+from analysis.disclosure import count_text
+from analysis.exposure import GROUPS
+from analysis.io import atomic_path
+from analysis.labels import outcome_label
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 GROUP_COLOURS = {"cut": "#b2182b", "stable": "#8c8c8c", "growing": "#2166ac"}
 SYNTHETIC_MARK = "SYNTHETIC DATA - NOT EVIDENCE"
 
 
-def _mark_synthetic(fig: plt.Figure) -> None:
+def _pyplot():
+    """matplotlib's pyplot, imported on first use: most pipeline jobs import this module but draw
+    nothing, and pyplot costs each of them a third of a second."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display on a server or in CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _mark_synthetic(fig: Figure) -> None:
     fig.text(0.5, 0.5, SYNTHETIC_MARK, fontsize=26, color="#d62728", alpha=0.22, rotation=20,
              ha="center", va="center", weight="bold")
     fig.text(0.5, 1.0, "Synthetic demonstration data: not evidence", fontsize=10, color="#d62728",
              weight="bold", ha="center", va="bottom")
 
 
-def _save(fig: plt.Figure, path, synthetic: bool) -> None:
+def _save(fig: Figure, path, synthetic: bool) -> None:
     if synthetic:
         _mark_synthetic(fig)
     # Fixed metadata so that the same inputs give the same file.
     with atomic_path(path) as partial:
         fig.savefig(partial, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 def pooled_bins(values: np.ndarray, min_count: int, lower: float,
@@ -61,7 +73,7 @@ def budget_change_figure(exposure: pd.DataFrame, cut_pct: float, growth_pct: flo
     Bars are pooled so each holds at least `min_count` centres and heights are centres per percentage
     point (area = centres), so no bar reveals a small count; a group with fewer centres is not drawn.
     """
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    fig, ax = _pyplot().subplots(figsize=(8, 4.2))
     grouped = exposure.dropna(subset=["budget_change_pct"])
     step = 5.0  # outer edges on 5-point multiples, so the extremes do not reveal one centre's change
     low = min(np.floor(grouped["budget_change_pct"].min() / step) * step, cut_pct - step)
@@ -90,7 +102,7 @@ def budget_change_figure(exposure: pd.DataFrame, cut_pct: float, growth_pct: flo
 
 def score_by_wave_figure(table: pd.DataFrame, path, synthetic: bool) -> None:
     """Mean score by wave for each funding group, with confidence intervals (suppressed cells omitted)."""
-    fig, ax = plt.subplots(figsize=(8, 4.4))
+    fig, ax = _pyplot().subplots(figsize=(8, 4.4))
     offsets = dict(zip(GROUPS, (-0.08, 0.0, 0.08), strict=True))
     for group in GROUPS:
         rows = table[(table["funding_group"] == group) & table["mean"].notna()]
@@ -113,7 +125,7 @@ def score_by_wave_figure(table: pd.DataFrame, path, synthetic: bool) -> None:
 def sample_flow_figure(flow: pd.DataFrame, path, synthetic: bool) -> None:
     """CONSORT-style diagram: mothers remaining after each inclusion step, exclusions to the side."""
     steps = flow.reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(8, 1.0 + 0.9 * len(steps)))
+    fig, ax = _pyplot().subplots(figsize=(8, 1.0 + 0.9 * len(steps)))
     ax.set_xlim(0, 10)
     ax.set_ylim(-len(steps) + 0.4, 0.8)
     ax.axis("off")
@@ -139,7 +151,7 @@ def sample_flow_figure(flow: pd.DataFrame, path, synthetic: bool) -> None:
 
 def estimates_figure(contrasts: pd.DataFrame, path, synthetic: bool) -> None:
     """Each contrast's estimate with its confidence interval, against a line at no difference."""
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.8 * len(contrasts)))
+    fig, ax = _pyplot().subplots(figsize=(8, 1.2 + 0.8 * len(contrasts)))
     y = np.arange(len(contrasts))[::-1]
     ax.errorbar(contrasts["estimate"], y,
                 xerr=[contrasts["estimate"] - contrasts["ci_lower"],
@@ -159,7 +171,7 @@ def estimates_figure(contrasts: pd.DataFrame, path, synthetic: bool) -> None:
 def dose_response_figure(curve: pd.DataFrame, exposure: pd.DataFrame, level: float, cut_pct: float,
                          growth_pct: float, outcome: str, path, synthetic: bool) -> None:
     """Fitted difference in the outcome by real-terms budget change, against no change, with a band."""
-    fig, ax = plt.subplots(figsize=(8, 4.4))
+    fig, ax = _pyplot().subplots(figsize=(8, 4.4))
     ax.fill_between(curve["exposure"], curve["ci_lower"], curve["ci_upper"], color="#9ecae1", alpha=0.6,
                     label=f"{int(round(100 * level))}% confidence band")
     ax.plot(curve["exposure"], curve["estimate"], color="#08519c", linewidth=2, label="fitted difference")
@@ -183,7 +195,7 @@ def specification_curve_figure(curve: pd.DataFrame, path, synthetic: bool,
     rows = chosen.dropna(subset=["estimate"]).sort_values("estimate").reset_index(drop=True)
     choices = ["score", "estimator", "covariate_set", "threshold_pct", "base_year", "end_year"]
     labels = [(c, v) for c in choices for v in sorted(rows[c].astype(str).unique())]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True,
+    fig, (top, bottom) = _pyplot().subplots(2, 1, figsize=(9, 7), sharex=True,
                                       gridspec_kw={"height_ratios": [2, 1.6]})
     x = np.arange(len(rows))
     top.errorbar(x, rows["estimate"], yerr=[rows["estimate"] - rows["ci_lower"],
@@ -204,7 +216,7 @@ def specification_curve_figure(curve: pd.DataFrame, path, synthetic: bool,
 def forest_figure(rows: pd.DataFrame, path, synthetic: bool) -> None:
     """Every analysis's estimate of the same contrast (difference scale), one line each."""
     rows = rows.reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(8, 1.0 + 0.45 * len(rows)))
+    fig, ax = _pyplot().subplots(figsize=(8, 1.0 + 0.45 * len(rows)))
     y = np.arange(len(rows))[::-1]
     ax.errorbar(rows["estimate"], y, xerr=[rows["estimate"] - rows["ci_lower"],
                                            rows["ci_upper"] - rows["estimate"]],

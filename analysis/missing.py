@@ -3,7 +3,8 @@
 About a fifth of mothers miss the follow-up wave, and dropout depends on baseline distress (missing at
 random given a model covariate), so the complete-case primary analysis is checked two ways:
 
-* multiple imputation by chained equations (statsmodels' MICEData, predictive mean matching), the primary
+* multiple imputation by chained equations (predictive mean matching: statsmodels' MICEData algorithm, run
+  by `analysis.chained` so that local-authority effects cost no dense columns), the primary
   mixed model fitted on each completed dataset, pooled by Rubin's rules with Barnard-Rubin (1999) df;
 * inverse-probability-of-response weighting of the primary model's fixed effects among responders.
 
@@ -13,7 +14,6 @@ funding group, incomplete or not.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.chained import ChainedImputer
 from analysis.design import ModelSpec, design_matrix, indicator_columns
 from analysis.mixed import FitSettings, fit_nested_lmm
 from analysis.sample import GROUP_STEP, INTERVIEW_STEP, mother_frame, ordered_columns, wave_suffix
@@ -136,7 +137,7 @@ def _others_mean(values: pd.Series, groups: pd.Series) -> pd.Series:
 
 
 def imputation_data(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, list[str]]:
-    """The numeric table MICEData imputes, and the names of the variables to impute.
+    """The numeric table the chained-equations sampler imputes, and the names of the variables to impute.
 
     Imputed (predictive mean matching, each from all the others): the outcome and every covariate with a
     missing value; categorical covariates such as mother_education are imputed as their codes (PMM draws
@@ -171,21 +172,6 @@ def imputation_data(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame,
     return data.reset_index(drop=True), targets
 
 
-def _mice_data(data: pd.DataFrame, targets: list[str], rng: np.random.Generator):
-    from statsmodels.imputation.mice import MICEData  # imported where used: it costs every job ~2 s
-
-    if "rng" not in inspect.signature(MICEData).parameters:
-        # Before statsmodels 0.15 MICEData drew from numpy's global state, which cannot be seeded locally.
-        raise RuntimeError("statsmodels >= 0.15 is needed: its MICEData takes the random generator")
-    imputer = MICEData(data, k_pmm=PMM_DONORS, rng=rng)
-    predictors = [c for c in data.columns if c != LA_INDEX]
-    for name in targets:
-        formula = " + ".join([p for p in predictors if p != name] + [f"C({LA_INDEX})"])
-        # set_imputer resets the shared k_pmm to its own default (20) unless it is passed every time.
-        imputer.set_imputer(name, formula=formula, k_pmm=PMM_DONORS)
-    return imputer
-
-
 def _completed(frame: pd.DataFrame, spec: ModelSpec, imputed: pd.DataFrame,
                targets: list[str]) -> pd.DataFrame:
     """The model variables with imputed values filled in, integer-coded columns kept integer."""
@@ -203,26 +189,24 @@ def imputations(frame: pd.DataFrame, spec: ModelSpec, *, seed: int, burn_in: int
                 ) -> Iterator[pd.DataFrame]:
     """Completed copies of the model variables `spec.variables`, endlessly: one per sampler cycle.
 
-    One chained-equations sampler (statsmodels MICEData: each variable's OLS parameters drawn from their
-    normal approximation, then predictive mean matching with 5 donors; see `imputation_data` for the
-    predictors) runs `burn_in` cycles before the first dataset and one cycle between datasets, as
-    statsmodels' MICE does. Successive datasets are then practically independent here: the conditional
+    One chained-equations sampler (`analysis.chained.ChainedImputer`, statsmodels MICEData's algorithm: each
+    variable's least-squares parameters drawn from their normal approximation, then predictive mean
+    matching with 5 donors; see `imputation_data` for the predictors, local authority as fixed effects)
+    runs `burn_in` cycles before the first dataset and one cycle between datasets, as statsmodels' MICE
+    does. Successive datasets are then practically independent here: the conditional
     model of the outcome, which carries most of the missing information, is refitted each cycle on the
     observed outcomes, so it depends on the previous draw only through the ~1% imputed covariates (on the
     demo data the lag-1 autocorrelation of the growing-vs-cut estimate over 100-200 cycles is 0.03-0.04,
     against a standard error of 0.07-0.1 under independence).
 
-    Seeding: every random draw of MICEData (parameter perturbation, donor choice) comes from the numpy
-    Generator passed as its `rng` (statsmodels >= 0.15), made here from `seed`; nothing else is random, so
-    the same seed gives identical datasets.
+    Seeding: every random draw (parameter perturbation, donor choice) comes from one numpy Generator made
+    from `seed`; nothing else is random, so the same seed gives identical datasets.
     """
     frame = frame.reset_index(drop=True)
     data, targets = imputation_data(frame, spec)
     log.info("imputing %s for %d mothers (missing: %s)", ", ".join(targets), len(frame),
              ", ".join(f"{t} {int(data[t].isna().sum())}" for t in targets))
-    imputer = _mice_data(data, targets, np.random.default_rng(seed))
-    if len(imputer.data) != len(frame):
-        raise RuntimeError("MICEData dropped rows; the imputed data no longer line up with the frame")
+    imputer = ChainedImputer(data, LA_INDEX, donors=PMM_DONORS, rng=np.random.default_rng(seed))
     imputer.update_all(burn_in)
     while True:
         yield _completed(frame, spec, imputer.data, targets)
@@ -233,12 +217,11 @@ def multiple_imputation(frame: pd.DataFrame, spec: ModelSpec, fit_settings: FitS
                         m: int = 20, seed: int = 20120401, burn_in: int = 10) -> pd.DataFrame:
     """The primary model pooled over m imputations of the attrition frame, one row per fixed effect.
 
-    Datasets come from `imputations`; each is fitted by `analysis.mixed.fit_nested_lmm` and the fixed
-    effects are pooled by `rubin_pool` with complete-data
-    df n - (fixed effects) - 3 variance parameters, the residual df of lme4 that mice::pool uses. Intervals
-    and p values use t with the Barnard-Rubin df. `attrs` hold the per-imputation
-    estimates ("imputations"), the full pooling table ("pooling"), refits ("refitted_imputations") and
-    replaced datasets ("discarded_imputations").
+    Datasets come from `imputations`; each is fitted by `analysis.mixed.fit_nested_lmm` (after the first,
+    searching from the first dataset's optimum) and the fixed effects are pooled by `rubin_pool` with
+    complete-data df n - (fixed effects) - 3 variance parameters, the residual df of lme4 that mice::pool
+    uses. Intervals and p values use t with the Barnard-Rubin df. `attrs` hold the per-imputation estimates
+    ("imputations") and the full pooling table ("pooling").
     """
     if m < 2:
         raise ValueError("multiple imputation needs m >= 2")
@@ -246,10 +229,14 @@ def multiple_imputation(frame: pd.DataFrame, spec: ModelSpec, fit_settings: FitS
         fit_settings)
     estimates, variances = [], []
     outer, inner = spec.clusters
+    start = None
     for completed in imputations(frame, spec, seed=seed, burn_in=burn_in):
         # A fit the fitter refuses stops the run: dropping a dataset would select imputations.
         y, X = design_matrix(completed, spec)
-        fit = fit_nested_lmm(y, X, completed[outer], completed[inner], settings)
+        fit = fit_nested_lmm(y, X, completed[outer], completed[inner], settings, start=start)
+        # Completed datasets differ only in the imputed values: later searches start at the first optimum
+        # (every optimiser, and a second one must still confirm the best point).
+        start = fit.theta if start is None else start
         estimates.append(pd.Series(fit.estimates, index=fit.terms))
         variances.append(pd.Series(fit.std_errors**2, index=fit.terms))
         log.info("imputation %d of %d fitted (REML loglik %.3f)", len(estimates), m, fit.reml_loglik)

@@ -148,11 +148,13 @@ def _attempt(stats: SufficientStatistics, method: str, start: np.ndarray, ratio:
 
 
 def fit_nested_lmm(
-    y: pd.Series, X: pd.DataFrame, outer: pd.Series, inner: pd.Series, settings: FitSettings
+    y: pd.Series, X: pd.DataFrame, outer: pd.Series, inner: pd.Series, settings: FitSettings,
+    start: tuple[float, float] | None = None,
 ) -> NestedFit:
-    """REML fit of y ~ X + (1 | outer) + (1 | outer:inner), checked across optimisers."""
+    """REML fit of y ~ X + (1 | outer) + (1 | outer:inner), checked across optimisers (searches from
+    `start`, the two sqrt variance ratios, when given; see `fit_statistics`)."""
     stats = SufficientStatistics.from_data(y.to_numpy(float), X.to_numpy(float), outer, inner)
-    return fit_statistics(stats, list(X.columns), settings)
+    return fit_statistics(stats, list(X.columns), settings, start=start)
 
 
 def fit_statistics(stats: SufficientStatistics, terms: list[str], settings: FitSettings,

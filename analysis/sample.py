@@ -95,15 +95,24 @@ def mother_frame(
         steps.append((f"{score.upper()} scored at wave {wave}",
                       frame[wave_suffix(score, wave)].notna().to_numpy()))
 
+    # Each mother's row of the centre table, found once (as integer positions) for every centre column.
+    centre_codes, centres = pd.factorize(frame["centre_id"])
+    at_centre = np.append(centre_vars.index.get_indexer(centres), -1)[centre_codes]
+
+    def centre_column(column: str) -> pd.Series:
+        """`column` of the mother's centre; missing where she has no centre or it is not in the table."""
+        values = centre_vars[column].reset_index(drop=True)
+        return values.reindex(at_centre).set_axis(frame.index)
+
     for column in ["la_code", "funding_group", "budget_change_pct"]:
-        frame[column] = frame["centre_id"].map(centre_vars[column])
+        frame[column] = centre_column(column)
     steps.append((GROUP_STEP.format(wave=baseline_wave), frame["funding_group"].notna().to_numpy()))
 
     baseline = [c for c in covariates if c != wave_suffix(score, baseline_wave)]
     for name in baseline:
         if name in CENTRE_VARIABLES:
             source, rule = CENTRE_VARIABLES[name]
-            frame[name] = rule(frame["centre_id"].map(centre_vars[source]))
+            frame[name] = rule(centre_column(source))
         elif name in base.columns:
             frame[name] = base[name]
         else:

@@ -341,19 +341,24 @@ def difference_in_differences(survey: str, centre_exposure: str, source: str, pl
     io.write_csv(steps, flow)
 
 
+def plan_attrition_frame(survey: pd.DataFrame, exposure: pd.DataFrame, plan: dict, spec: ModelSpec
+                         ) -> pd.DataFrame:
+    """`analysis.missing.attrition_frame` for model `spec`, waves and score as the plan's primary sample."""
+    sample_plan = plan["primary_sample"]
+    return attrition_frame(survey, exposure, score=sample_plan["score"],
+                           baseline_wave=int(sample_plan["baseline_wave"]),
+                           followup_wave=int(sample_plan["followup_wave"]), covariates=list(spec.covariates))
+
+
 def attrition_analyses(survey: str, centre_exposure: str, source: str, plan: dict, imputation: str,
                        weighting: str) -> None:
     """Multiple imputation and inverse-probability weighting of the plan's named models."""
-    sample_plan = plan["primary_sample"]
     synthetic = _synthetic(source)
     exposure = pd.read_csv(centre_exposure, dtype={"funding_group": "string"})
     clean_survey = pd.read_parquet(survey)
 
     def frame_for(spec: ModelSpec) -> pd.DataFrame:
-        return attrition_frame(clean_survey, exposure, score=sample_plan["score"],
-                               baseline_wave=int(sample_plan["baseline_wave"]),
-                               followup_wave=int(sample_plan["followup_wave"]),
-                               covariates=list(spec.covariates))
+        return plan_attrition_frame(clean_survey, exposure, plan, spec)
 
     settings = plan["multiple_imputation"]
     spec = ModelSpec.from_config(settings["model"], plan["models"][settings["model"]])

@@ -210,7 +210,7 @@ def test_a_refused_fit_stops_the_run(tiny, spec, fit_settings, monkeypatch):
 
     frame, _ = tiny
 
-    def refuse(*args):
+    def refuse(*args, **kwargs):
         raise FitDisagreement("refused for the test")
 
     monkeypatch.setattr(missing, "fit_nested_lmm", refuse)
@@ -233,7 +233,7 @@ def test_r_input_is_the_pipelines_attrition_frame(demo):
 @pytest.mark.needs_r
 @pytest.mark.slow
 def test_multiple_imputation_agrees_with_mice_within_monte_carlo_error(demo_mi):
-    """Python (statsmodels MICEData) and R (mice) pooled estimates on the same data, m = 20 each.
+    """Python (analysis.chained, MICEData's algorithm) and R (mice) pooled estimates, same data, m = 20.
 
     Given the data, each pooled estimate is a mean of m imputation-specific estimates whose variance is the
     between-imputation variance B, so two independent runs differ by about sd = sqrt((B_py + B_R) / m) (the

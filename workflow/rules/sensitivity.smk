@@ -97,10 +97,9 @@ rule attrition_analyses:
         weighting="results/data/tables/inverse_probability_weighting.csv",
     params:
         plan=config,
-    threads: 2
     resources:
-        mem_mb=scaled(1000, 60),
-        runtime=scaled(30, 10),
+        mem_mb=scaled(1000, 45),
+        runtime=scaled(10, 0.2),
     log:
         "results/logs/attrition_analyses.log",
     benchmark:

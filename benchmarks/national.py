@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+from timing import timed  # benchmarks/ (this script's folder)
 
 from analysis.chained import ChainedImputer
 from analysis.design import ModelSpec, design_matrix
@@ -136,16 +137,6 @@ def rule_table(project: Path) -> pd.DataFrame:
             .agg(jobs=("seconds", "size"), total_s=("seconds", "sum"), longest_s=("seconds", "max"),
                  peak_mib=("max_rss_mib", "max"))
             .sort_values("total_s", ascending=False))
-
-
-def timed(fn, repeat: int = 1):
-    """(fastest of `repeat` wall times, result). The baselines, which take minutes, run once."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
 
 
 def lme4_fit(frame: pd.DataFrame, spec: ModelSpec, work: Path) -> dict | None:

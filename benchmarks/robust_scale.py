@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from timing import timed  # benchmarks/ (this script's folder)
 
 from analysis.robust import ols_cr2, wild_cluster_bootstrap
 
@@ -35,15 +36,6 @@ def simulate(rows: int, clusters: int, columns: int,
     return y, pd.DataFrame(X, columns=names), np.array([f"LA{g:03d}" for g in range(clusters)])[labels]
 
 
-def best_of(repeat: int, fn):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -58,10 +50,10 @@ def main() -> None:
     simulate_s = time.perf_counter() - start
 
     rows = [("simulate data", simulate_s, "")]
-    t, table = best_of(args.repeat, lambda: ols_cr2(y, X, clusters))
+    t, table = timed(lambda: ols_cr2(y, X, clusters), args.repeat)
     rows.append(("ols_cr2 (CR2 + Satterthwaite df, all terms)", t,
                  f"SE[group[T.b]] = {table['std_error'].iloc[1]:.4g}, df = {table['df'].iloc[1]:.1f}"))
-    t, boot = best_of(args.repeat, lambda: wild_cluster_bootstrap(y, X, clusters, "group[T.b]", B=args.B))
+    t, boot = timed(lambda: wild_cluster_bootstrap(y, X, clusters, "group[T.b]", B=args.B), args.repeat)
     rows.append((f"wild_cluster_bootstrap (B = {args.B}, p + inverted CI)", t,
                  f"p = {boot['p_value']:.4f}, CI [{boot['ci_lower']:.4g}, {boot['ci_upper']:.4g}]"))
 

@@ -170,7 +170,7 @@ class ChainedImputer:
                 raise ValueError(f"column {name!r} has no observed values to impute from")
             self._values[missing[:, j], j] = observed[np.argmin(np.abs(observed - observed.mean()))]
         # Sums over every row, kept current through each update and recomputed at the start of each cycle.
-        self._all_rows = ColumnSums.of(self._values, self._groups, self._n_groups, self._indicator)
+        self._all_rows = self._sums_of_all_rows()
 
     @property
     def data(self) -> pd.DataFrame:
@@ -182,17 +182,23 @@ class ChainedImputer:
     def _sums_of(self, rows: np.ndarray) -> ColumnSums:
         return ColumnSums.of(self._values[rows], self._groups[rows], self._n_groups)
 
+    def _sums_of_all_rows(self) -> ColumnSums:
+        return ColumnSums.of(self._values, self._groups, self._n_groups, self._indicator)
+
+    def _fit(self, name: str) -> tuple[ConditionalModel, ColumnSums]:
+        """The conditional model of `name`, and the sums over its missing rows it subtracted."""
+        missing_sums = self._sums_of(self._missing_rows[name])
+        return ConditionalModel.fit(self._all_rows - missing_sums, self.columns.index(name)), missing_sums
+
     def conditional_model(self, name: str) -> ConditionalModel:
         """The least-squares model of `name` on the other columns' current values, over the rows where
         `name` is observed."""
-        observed = self._all_rows - self._sums_of(self._missing_rows[name])
-        return ConditionalModel.fit(observed, self.columns.index(name))
+        return self._fit(name)[0]
 
     def update(self, name: str) -> None:
         """Draw the conditional model's parameters, then re-impute `name` by predictive mean matching."""
         j, missing = self.columns.index(name), self._missing_rows[name]
-        before = self._sums_of(missing)
-        model = ConditionalModel.fit(self._all_rows - before, j)
+        model, before = self._fit(name)
         predicted = model.predict(self._values, self._groups,
                                   self.rng.multivariate_normal(mean=model.params, cov=model.cov))
         observed = np.ones(len(self._values), dtype=bool)
@@ -204,6 +210,6 @@ class ChainedImputer:
 
     def update_all(self, n_cycles: int = 1) -> None:
         for _ in range(n_cycles):
-            self._all_rows = ColumnSums.of(self._values, self._groups, self._n_groups, self._indicator)
+            self._all_rows = self._sums_of_all_rows()  # afresh each cycle: no drift from the differences
             for name in self.cycle_order:
                 self.update(name)

@@ -357,12 +357,9 @@ def attrition_analyses(survey: str, centre_exposure: str, source: str, plan: dic
     exposure = pd.read_csv(centre_exposure, dtype={"funding_group": "string"})
     clean_survey = pd.read_parquet(survey)
 
-    def frame_for(spec: ModelSpec) -> pd.DataFrame:
-        return plan_attrition_frame(clean_survey, exposure, plan, spec)
-
     settings = plan["multiple_imputation"]
     spec = ModelSpec.from_config(settings["model"], plan["models"][settings["model"]])
-    frame = frame_for(spec)
+    frame = plan_attrition_frame(clean_survey, exposure, plan, spec)
     pooled = multiple_imputation(frame, spec, plan["mixed_model_fit"], m=int(settings["imputations"]),
                                  seed=int(settings["seed"]), burn_in=int(settings["burn_in"]))
     io.write_csv(_label_terms(pooled, spec, synthetic, n_clusters=frame[spec.clusters[0]].nunique(),
@@ -371,7 +368,7 @@ def attrition_analyses(survey: str, centre_exposure: str, source: str, plan: dic
 
     spec = ModelSpec.from_config(plan["inverse_probability_weighting"]["model"],
                                  plan["models"][plan["inverse_probability_weighting"]["model"]])
-    frame = frame_for(spec)
+    frame = plan_attrition_frame(clean_survey, exposure, plan, spec)
     weights = response_weights(frame, [*spec.covariates, spec.exposure],
                                categorical=[*spec.categorical, spec.exposure])
     weighted = ipw_estimate(frame, spec, weights, level=spec.ci_level)

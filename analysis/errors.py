@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 # How many offending rows to quote before summarising the rest.
@@ -36,6 +37,32 @@ def first_few(items) -> str:
     return quoted + (f" and {more} more" if more > 0 else "")
 
 
+# Longest piece of raw text (an identifier, a column name) echoed in a message before it is cut short.
+ECHO_LIMIT = 60
+
+
+def printable(text) -> str:
+    """Raw text made safe to echo in a message or a log: every character that is not printable (control and
+    format characters, private-use and unassigned code points, line and paragraph separators; Python's
+    str.isprintable) is written as its escape (\\x1b, \\u200b), so that an escape sequence inside an
+    identifier cannot reach the terminal, and long text is cut to ECHO_LIMIT characters."""
+    text = str(text)
+    shown = "".join(c if c.isprintable() else _escape(c) for c in text[:ECHO_LIMIT])
+    return shown + ("..." if len(text) > ECHO_LIMIT else "")
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def character_name(char: str) -> str:
+    """'U+200B ZERO WIDTH SPACE': a character named for a data manager, whatever it is."""
+    return f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')}"
+
+
 class RawDataError(ValueError):
     """The raw data break the contract in data/raw/README.md; nothing downstream may run.
 
@@ -52,6 +79,11 @@ class RawDataError(ValueError):
         super().__init__("\n".join([header, *(f"  - {line}" for line in lines)]))
 
 
-
 class PlanError(ValueError):
     """The analysis plan (config/config.yaml) is inconsistent, or names something the data do not hold."""
+
+
+class DesignError(ValueError):
+    """The data meet the contract, but their study design cannot support an analysis the plan asks for (an
+    empty primary sample, no mothers in the reference group, an exposure that cannot be told apart from a
+    covariate). The message says why, in the data manager's words; nothing downstream may run."""

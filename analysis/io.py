@@ -63,14 +63,14 @@ def log_to(path: str | Path) -> None:
 
 
 def run_logged(log_path: str | Path, stage, **kwargs) -> None:
-    """Run one pipeline stage with logging; bad data or a plan the data cannot satisfy end the process
-    with the plain message, no traceback."""
-    from analysis.errors import PlanError, RawDataError  # local: keeps io importable on its own
+    """Run one pipeline stage with logging; bad data, a plan the data cannot satisfy or a design they cannot
+    support end the process with the plain message, no traceback."""
+    from analysis.errors import DesignError, PlanError, RawDataError  # local: keeps io importable on its own
 
     log_to(log_path)
     try:
         stage(**kwargs)
-    except (RawDataError, PlanError) as err:
+    except (RawDataError, PlanError, DesignError) as err:
         logging.getLogger(stage.__module__).error("%s", err)
         sys.exit(1)
     except Exception:

@@ -1,0 +1,79 @@
+"""Which columns of a design matrix carry no information of their own: the rank rule every estimator shares.
+
+A column is redundant when it is (numerically) a linear combination of the columns before it: its distance
+from their span is less than `RANK_TOLERANCE` times its own length. This is R's rule for `lm` and lme4's for
+the fixed-effects matrix (a QR decomposition with tolerance 1e-7, earlier columns kept), so a constant
+covariate beside the intercept, or a column repeated, is found and named the way an R user expects.
+
+The distances are computed from the triangular factor R of a QR decomposition of X (X = QR with Q
+orthonormal, so distances between columns of X equal those between columns of R): a p x p problem after one
+pass over the rows, as accurate as the QR itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+RANK_TOLERANCE = 1e-7  # R's lm and lme4's rankMatrix(method = "qr")
+# An earlier column is named as part of the combination when its weight moves the redundant column by more
+# than this share of its length.
+_NAMED_SHARE = 1e-6
+
+
+@dataclass(frozen=True)
+class Redundant:
+    """A redundant column and the earlier, kept columns it is a combination of (empty: it is all zeros)."""
+
+    column: str
+    combination_of: tuple[str, ...]
+
+    def describe(self) -> str:
+        if not self.combination_of:
+            return f"'{self.column}' is zero for every row"
+        if self.combination_of == ("Intercept",):
+            return f"'{self.column}' has the same value for every row"
+        return f"'{self.column}' is a linear combination of {', '.join(repr(c) for c in self.combination_of)}"
+
+
+def triangular_factor(X: np.ndarray) -> np.ndarray:
+    """R of a thin QR of X (p x p): column j of R has the length of column j of X and the same geometry."""
+    X = np.asarray(X, dtype=float)
+    if X.shape[0] >= X.shape[1]:
+        return np.linalg.qr(X, mode="r")
+    return X  # fewer rows than columns: X itself is small enough
+
+
+def redundant_columns(X, names=None, factor: np.ndarray | None = None) -> list[Redundant]:
+    """The columns of X that are linear combinations of earlier ones (R's and lme4's rule), in column order.
+
+    `factor` may pass the triangular factor of X (or any matrix with the same column geometry, such as the
+    R of a QR of X computed cluster by cluster) instead of X itself."""
+    R = triangular_factor(X) if factor is None else np.asarray(factor, dtype=float)
+    p = R.shape[1]
+    names = [f"x{j}" for j in range(p)] if names is None else [str(n) for n in names]
+    kept: list[int] = []
+    basis = np.zeros((R.shape[0], 0))
+    found = []
+    for j in range(p):
+        column = R[:, j]
+        length = float(np.linalg.norm(column))
+        residual = column - basis @ (basis.T @ column)
+        residual = residual - basis @ (basis.T @ residual)  # twice is enough (Kahan-Parlett)
+        distance = float(np.linalg.norm(residual))
+        if length == 0.0 or distance < RANK_TOLERANCE * length:
+            found.append(Redundant(names[j], _combination(R[:, kept], column, [names[k] for k in kept])))
+            continue
+        kept.append(j)
+        basis = np.column_stack([basis, residual / distance])
+    return found
+
+
+def _combination(kept: np.ndarray, column: np.ndarray, names: list[str]) -> tuple[str, ...]:
+    if kept.shape[1] == 0 or not np.any(column):
+        return ()
+    weights, *_ = np.linalg.lstsq(kept, column, rcond=None)
+    contribution = np.abs(weights) * np.linalg.norm(kept, axis=0)
+    share = contribution / max(float(np.linalg.norm(column)), np.finfo(float).tiny)
+    return tuple(name for name, s in zip(names, share, strict=True) if s > _NAMED_SHARE)

@@ -97,9 +97,10 @@ def model_markdown(name: str, entry: dict, table: pd.DataFrame | None) -> str:
                      f"seed {spec.bootstrap.get('seed')}.")
     if table is not None and len(table):
         for column, label in (("se_method", "Standard errors"), ("ci_method", "Intervals and p-values"),
-                              ("estimand", "Estimand")):
+                              ("estimand", "Estimand"), ("design_note", "What these data could support"),
+                              ("note", "Not estimable")):
             if column in table:
-                lines.extend(f"- **{label}:** {v}" for v in table[column].dropna().unique())
+                lines.extend(f"- **{label}:** {v}" for v in table[column].dropna().unique() if str(v).strip())
     if spec.direction:
         lines.append(f"- **Direction:** {spec.direction.strip()}")
     return "\n".join(lines)

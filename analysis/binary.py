@@ -1,8 +1,9 @@
 """Binary outcomes: population-averaged logistic model by GEE, reported as odds ratios and risk differences.
 
 GEE with a logit link and an exchangeable working correlation within local authority (the level at which
-funding is decided), fitted by statsmodels. Standard errors are the robust (sandwich) ones without a
-small-sample correction, as R geepack's `san.se`; intervals and p-values are Wald, normal approximation.
+funding is decided; within centre when the data hold a single local authority), fitted by statsmodels.
+Standard errors are the robust (sandwich) ones without a small-sample correction, as R geepack's `san.se`;
+intervals and p-values are Wald, normal approximation.
 
 The risk difference is marginally standardised: the mean predicted probability with every mother's group set
 to the contrast group minus the same with every mother's group set to the reference, over the analysed
@@ -17,7 +18,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-SE_METHOD = "GEE robust sandwich (no small-sample correction), exchangeable working correlation within LA"
+
+def se_method(cluster: str) -> str:
+    """The standard-error convention in words, for clusters named `cluster` (e.g. "local authority")."""
+    return (f"GEE robust sandwich (no small-sample correction), exchangeable working correlation within "
+            f"{cluster}")
 
 
 def gee_logistic(y: pd.Series, X: pd.DataFrame, clusters: pd.Series):
@@ -33,8 +38,11 @@ def gee_logistic(y: pd.Series, X: pd.DataFrame, clusters: pd.Series):
                    family=sm.families.Binomial(), cov_struct=sm.cov_struct.Exchangeable())
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=sm.tools.sm_exceptions.ConvergenceWarning)
-        # ddof_scale=0: the dependence and scale moments as geepack computes them (checked in tests).
-        return model.fit(maxiter=200, ddof_scale=0)
+        try:
+            # ddof_scale=0: the dependence and scale moments as geepack computes them (checked in tests).
+            return model.fit(maxiter=200, ddof_scale=0)
+        except sm.tools.sm_exceptions.ConvergenceWarning as warning:
+            raise ValueError(f"the logistic GEE did not converge ({warning})") from None
 
 
 def standardised_risk_difference(params: np.ndarray, covariance: np.ndarray, X: pd.DataFrame,

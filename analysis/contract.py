@@ -11,7 +11,17 @@ from dataclasses import dataclass
 # Survey codes meaning "no answer": -9 refused, -8 don't know, -1 not asked.
 MISSING_CODES = ("-9", "-8", "-1")
 
-LA_CODE_PATTERN = r"^E(06|08|09|10)\d{6}$"
+LA_CODE_PATTERN = r"^E(06|08|09|10)[0-9]{6}$"
+
+# GDP deflator: an index whose base year is 100. Outside these bounds a value is a typing error or a different
+# kind of number (a rate, a ratio with base 1); from one financial year to the next it may not change by more
+# than this fraction (a GDP deflator moves a few per cent a year).
+DEFLATOR_LOW, DEFLATOR_HIGH = 1, 1000
+DEFLATOR_MAX_YEARLY_CHANGE = 0.5
+
+# Budgets must be below this many pounds: larger amounts are no centre's budget, and a 64-bit float holds
+# every amount below it to the penny.
+MONEY_LIMIT = 1_000_000_000_000
 
 
 @dataclass(frozen=True)
@@ -19,7 +29,8 @@ class Column:
     """One column of a raw file.
 
     kind: id | text | la_code | code (whole number in [low, high]) | number (in [low, high]) |
-          money | financial_year | date | category (one of `levels`).
+          money | financial_year | date | category (one of `levels`). How each kind is read, character by
+          character, is in analysis.cleaning and data/raw/README.md ("Cleaning rules").
     """
 
     name: str
@@ -73,7 +84,7 @@ DEFLATORS = RawFile(
     "deflators.csv",
     (
         Column("financial_year", "financial_year"),
-        Column("gdp_deflator", "number", 0, None, low_exclusive=True),
+        Column("gdp_deflator", "number", DEFLATOR_LOW, DEFLATOR_HIGH),
     ),
 )
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.exposure import GROUPS
-from analysis.labels import SCORE_LABELS
+from analysis.labels import SCORE_LABELS, cluster_words
 from analysis.panel import build_panel
 
 NO_GROUP = "no funding group"
@@ -60,21 +60,24 @@ def score_by_wave(survey: pd.DataFrame, exposure: pd.DataFrame, score: str, base
 
     Mothers are grouped by their baseline-wave centre, as in the difference-in-differences panel. The
     interval is statsmodels' cluster-robust one for an intercept-only OLS (CR1 factor, t with G - 1 df).
-    Cells with fewer than `min_cell` mothers or fewer than two local authorities get no mean.
+    Cells with fewer than `min_cell` mothers or fewer than two clusters get no mean (clusters are local
+    authorities, or centres when the data hold a single local authority).
     """
     panel, _ = build_panel(survey, exposure, score=score, baseline_wave=baseline_wave)
     # statsmodels is imported where used: importing it costs every pipeline job about 2 s.
     import statsmodels.api as sm
 
+    # Clustered by local authority, or by centre when the data hold a single local authority.
+    cluster = "la_code" if panel["la_code"].nunique() > 1 else "centre_id"
     rows = []
     for (group, wave), cell in panel.groupby(["funding_group", "wave"], sort=False):
         row = {"score": score, "score_label": SCORE_LABELS.get(score, score), "funding_group": group,
                "wave": int(wave), "n_mothers": cell["mother_id"].nunique(),
                "n_las": cell["la_code"].nunique(),
                "mean": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "ci_level": level}
-        if row["n_mothers"] >= min_cell and row["n_las"] >= 2:
+        if row["n_mothers"] >= min_cell and cell[cluster].nunique() >= 2:
             fit = sm.OLS(cell[score].to_numpy(float), np.ones((len(cell), 1))).fit(
-                cov_type="cluster", cov_kwds={"groups": pd.factorize(cell["la_code"])[0]}, use_t=True)
+                cov_type="cluster", cov_kwds={"groups": pd.factorize(cell[cluster])[0]}, use_t=True)
             low, high = fit.conf_int(alpha=1 - level)[0]
             row.update(mean=float(fit.params[0]), ci_lower=float(low), ci_upper=float(high))
         rows.append(row)
@@ -82,7 +85,7 @@ def score_by_wave(survey: pd.DataFrame, exposure: pd.DataFrame, score: str, base
     table["funding_group"] = pd.Categorical(table["funding_group"], categories=list(GROUPS), ordered=True)
     table = table.sort_values(["funding_group", "wave"]).reset_index(drop=True)
     table["funding_group"] = table["funding_group"].astype(str)
-    table["ci_method"] = ("cluster-robust by local authority (statsmodels CR1, factor G/(G-1)); "
+    table["ci_method"] = (f"cluster-robust by {cluster_words(cluster)} (statsmodels CR1, factor G/(G-1)); "
                           "t with G-1 df; "
                           f"cells under {min_cell} mothers not shown")
     return table

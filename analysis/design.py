@@ -2,6 +2,17 @@
 
 Design matrices are built column by column from names that the config schema and the data vouch for;
 no formula text from config is ever evaluated.
+
+What the data can support is decided here, and said in words (`Design.notes`), never silently:
+  * a covariate column that is a linear combination of earlier columns (a covariate constant in the data,
+    such as every centre urban, or one duplicating another) is dropped and named, as lme4 and R's lm do
+    (analysis.linalg's rank rule); an exposure column that cannot be told apart from earlier ones stops the
+    analysis (DesignError), since the estimand would be lost;
+  * an exposure group with no mothers (e.g. no centre grew by the growth threshold) has no column: its
+    contrast is reported as not estimable; without mothers in the reference group nothing can be estimated;
+  * a categorical covariate whose reference level does not occur is coded against its lowest level present;
+  * with a single outer cluster (one local authority) the model has no outer level, and cluster-robust
+    standard errors cluster on the inner one (centres): `ClusterDesign`.
 """
 
 from __future__ import annotations
@@ -12,8 +23,9 @@ import numpy as np
 import pandas as pd
 import patsy
 
-from analysis.errors import PlanError
+from analysis.errors import DesignError, PlanError
 from analysis.exposure import GROUPS
+from analysis.linalg import Redundant, redundant_columns
 
 ESTIMATORS = ("lmm_reml", "ols_cr2", "gee_logistic")
 EXPOSURE_KINDS = ("groups", "linear", "spline")
@@ -40,6 +52,7 @@ class ModelSpec:
     spline_points: tuple[float, ...] = ()  # spline: exposure values reported against `spline_origin`
     spline_origin: float = 0.0
     bootstrap: dict = field(default_factory=dict)  # ols_cr2: {replications, seed} of the WCR bootstrap
+    df_method: str = "satterthwaite"  # lmm_reml: satterthwaite, kenward_roger or normal (smallsample.py)
 
     @classmethod
     def from_config(cls, name: str, entry: dict) -> ModelSpec:
@@ -62,6 +75,7 @@ class ModelSpec:
             spline_points=tuple(float(x) for x in spline.get("points", ())),
             spline_origin=float(spline.get("origin", 0.0)),
             bootstrap=dict(entry.get("bootstrap", {})),
+            df_method=entry.get("df_method", "satterthwaite"),
         )
 
     @property
@@ -108,21 +122,96 @@ def indicator_columns(values: pd.Series, name: str, reference, levels=None) -> p
     return pd.DataFrame(columns, index=values.index)
 
 
-def design_matrix(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.Series, pd.DataFrame]:
-    """Outcome vector and fixed-effects design: intercept, exposure contrasts, covariates."""
+@dataclass
+class Design:
+    """A model's outcome and design matrix, with what the data could not support, named."""
+
+    y: pd.Series
+    X: pd.DataFrame
+    dropped: list[Redundant] = field(default_factory=list)  # covariate columns dropped as redundant
+    absent_levels: list[str] = field(default_factory=list)  # exposure groups without mothers
+    notes: list[str] = field(default_factory=list)  # each adaptation in plain words
+
+
+def build_design(frame: pd.DataFrame, spec: ModelSpec) -> Design:
+    """Outcome and fixed-effects design (intercept, exposure contrasts, covariates) of complete rows, adapted
+    to what the data can support (see the module docstring); DesignError when the exposure cannot be
+    estimated at all."""
     missing = [v for v in spec.variables if v not in frame.columns]
     if missing:
         raise PlanError(f"model '{spec.name}' in the analysis plan names variables absent from the analysis "
                         f"data: {', '.join(missing)}")
+    notes: list[str] = []
     parts = [pd.DataFrame({"Intercept": np.ones(len(frame))}, index=frame.index)]
-    parts.append(exposure_columns(frame[spec.exposure], spec))
+    exposure, absent = exposure_columns(frame[spec.exposure], spec)
+    parts.append(exposure)
+    for level in absent:
+        notes.append(f"No mothers at {level} centres: the {level} vs {spec.reference} contrast cannot be "
+                     "estimated.")
     for name in spec.covariates:
         if name in spec.categorical:
-            parts.append(indicator_columns(frame[name].astype(object), name, spec.categorical[name]))
+            values = frame[name].astype(object)
+            reference = spec.categorical[name]
+            present = sorted(values.dropna().unique())
+            if present and reference not in present:
+                notes.append(f"'{name}': its reference level {reference!r} does not occur in the data, so "
+                             f"its other levels are compared with level {present[0]!r} instead.")
+                reference = present[0]
+            parts.append(indicator_columns(values, name, reference))
         else:
             parts.append(pd.DataFrame({name: frame[name].astype(float).to_numpy()}, index=frame.index))
-    design = pd.concat(parts, axis=1)
-    return frame[spec.outcome].astype(float), design
+    X = pd.concat(parts, axis=1)
+    empty = [name for name in spec.categorical if name in spec.covariates
+             and not any(c.startswith(f"{name}[T.") for c in X.columns)]
+    dropped = [Redundant(name, ("Intercept",)) for name in empty]
+    redundant = redundant_columns(X.to_numpy(float), list(X.columns)) if len(X) else []
+    essential = ["Intercept", *exposure.columns]
+    lost = [r for r in redundant if r.column in essential]
+    if lost:
+        raise DesignError(f"model '{spec.name}': the exposure cannot be estimated from these data: "
+                          + "; ".join(r.describe() for r in lost))
+    dropped += redundant
+    if dropped:
+        X = X.drop(columns=[r.column for r in redundant])
+        notes.append("Dropped because the data cannot estimate them (as lme4 and R's lm drop such columns): "
+                     + "; ".join(r.describe() for r in dropped) + ".")
+    return Design(frame[spec.outcome].astype(float), X, dropped, absent, notes)
+
+
+def design_matrix(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.Series, pd.DataFrame]:
+    """Outcome vector and fixed-effects design of `build_design` (its notes are logged there by callers that
+    report them; see analysis.models)."""
+    design = build_design(frame, spec)
+    return design.y, design.X
+
+
+@dataclass(frozen=True)
+class ClusterDesign:
+    """The random-intercept levels the data can support, and the clustering of robust standard errors."""
+
+    outer: str | None  # None: a single outer cluster (one local authority), so no outer level
+    inner: str
+    n_outer: int
+    n_inner: int
+
+    @property
+    def robust(self) -> str:
+        """Cluster of cluster-robust standard errors: the outer level, or the inner one when there is one
+        outer cluster."""
+        return self.outer or self.inner
+
+    def note(self) -> str:
+        if self.outer is None:
+            return ("The data hold a single local authority, so the model has no local-authority random "
+                    "intercept, and cluster-robust standard errors cluster on centres.")
+        return ""
+
+
+def cluster_design(frame: pd.DataFrame, clusters: tuple[str, ...]) -> ClusterDesign:
+    outer, inner = clusters
+    n_outer = int(frame[outer].nunique())
+    n_inner = int(frame[[outer, inner]].drop_duplicates().shape[0])
+    return ClusterDesign(outer if n_outer > 1 else None, inner, n_outer, n_inner)
 
 
 def spline_basis(values, df: int, design_info=None):
@@ -139,13 +228,28 @@ def spline_basis(values, df: int, design_info=None):
     return np.asarray(design), design_info
 
 
-def exposure_columns(values: pd.Series, spec: ModelSpec) -> pd.DataFrame:
-    """The exposure's design columns, as the plan's exposure kind says."""
+def exposure_columns(values: pd.Series, spec: ModelSpec) -> tuple[pd.DataFrame, list[str]]:
+    """The exposure's design columns, as the plan's exposure kind says, and the exposure groups without
+    mothers (no column: their contrasts are not estimable)."""
     if spec.exposure_kind == "groups":
-        return indicator_columns(values.astype(object), spec.exposure, spec.reference,
-                                 levels=[spec.reference, *spec.contrast_levels()])
+        values = values.astype(object)
+        present = set(values.dropna())
+        if spec.reference not in present:
+            raise DesignError(f"No mothers in the analysis are at {spec.reference} centres, the reference "
+                              f"group of model '{spec.name}': every contrast is against them, so none can be "
+                              "estimated (see the funding groups and the sample flow).")
+        levels = [level for level in spec.contrast_levels() if level in present]
+        if not levels:
+            raise DesignError(f"All mothers in the analysis are at {spec.reference} centres: there is no "
+                              f"other group to compare them with (model '{spec.name}').")
+        absent = [level for level in spec.contrast_levels() if level not in present]
+        columns = indicator_columns(values, spec.exposure, spec.reference, levels=[spec.reference, *levels])
+        return columns, absent
     x = values.astype(float)
     if spec.exposure_kind == "linear":
-        return pd.DataFrame({spec.linear_term: (x / spec.exposure_per).to_numpy()}, index=values.index)
+        return pd.DataFrame({spec.linear_term: (x / spec.exposure_per).to_numpy()}, index=values.index), []
+    if x.nunique() <= spec.spline_df:
+        raise DesignError(f"model '{spec.name}': {spec.exposure} takes {x.nunique()} distinct values, too "
+                          f"few for a spline with {spec.spline_df} degrees of freedom")
     basis, _ = spline_basis(x, spec.spline_df)
-    return pd.DataFrame(basis, columns=spec.exposure_terms(), index=values.index)
+    return pd.DataFrame(basis, columns=spec.exposure_terms(), index=values.index), []

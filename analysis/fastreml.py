@@ -13,6 +13,14 @@ sums of [X y], and once the cross-products [X y]'[X y]:
 so each evaluation of the profiled REML criterion costs O(clusters x p^2), whatever the number of rows.
 The criterion is lme4's: -2 l_R = log|H| + log|X'H^-1 X| + (n - p)(1 + log(2 pi rss / (n - p))).
 Standard errors follow lme4's convention, sqrt(diag(s^2 (X'H^-1 X)^-1)). analysis.mixed searches it.
+
+The gradient is analytic. With P = H^-1 - H^-1 X (X'H^-1 X)^-1 X'H^-1 and z_k the indicator of cluster k of
+a level, d(-2 l_R)/d gamma = sum_k [z_k'P z_k - (n - p) (z_k'P y)^2 / rss] over that level's clusters, and
+every z_k'H^-1 [X y] comes from the same sums: u_c s_c - v_l n_c u_c t_l for an inner cluster c in l, and
+t_l / (1 + gamma_a m_l) for an outer cluster l.
+
+A model without the outer level (one local authority, or a one-level model) keeps gamma_a at 0: the data form
+a single outer cluster and `has_outer` is False.
 """
 
 from __future__ import annotations
@@ -33,13 +41,22 @@ class SufficientStatistics:
     inner_outer: np.ndarray  # outer cluster (0..L-1) of each inner cluster
     outer_labels: np.ndarray  # label of each outer cluster
     p: int
+    has_outer: bool = True  # False: no outer random intercept (gamma_a is held at 0)
 
     @classmethod
     def from_data(cls, y, X, outer, inner) -> SufficientStatistics:
+        """From rows; `outer` None fits no outer level (every row in one outer cluster, gamma_a = 0).
+
+        The inputs must be complete: analysis.mixed.check_inputs says what is wrong with them if not."""
+        has_outer = outer is not None
+        if not has_outer:
+            outer = np.zeros(len(np.asarray(y)), dtype=np.int64)
         # Inner clusters are (outer, inner) pairs: the same inner label may recur in two outer clusters.
         # (pandas factorises a Series of arrow strings without converting it to Python objects)
         outer_code, outer_labels = pd.factorize(pd.Series(outer), sort=True)
         inner_raw, inner_labels = pd.factorize(pd.Series(inner))
+        if (outer_code < 0).any() or (inner_raw < 0).any():
+            raise ValueError("cluster labels must not be missing")
         pair = outer_code.astype(np.int64) * len(inner_labels) + inner_raw
         # Rows sorted by pair: each inner cluster, and each outer one, is then a contiguous block.
         order = np.argsort(pair, kind="stable")
@@ -55,7 +72,7 @@ class SufficientStatistics:
                    inner_sums=np.add.reduceat(Z, starts, axis=0),
                    inner_sizes=np.diff(np.r_[starts, len(pair)]).astype(float),
                    inner_outer=pair[starts] // len(inner_labels),
-                   outer_labels=np.asarray(outer_labels), p=X.shape[1])
+                   outer_labels=np.asarray(outer_labels), p=X.shape[1], has_outer=has_outer)
 
     @cached_property
     def n(self) -> int:
@@ -63,7 +80,7 @@ class SufficientStatistics:
 
     @property
     def n_outer(self) -> int:
-        return len(self.outer_labels)
+        return len(self.outer_labels) if self.has_outer else 0
 
     @property
     def n_inner(self) -> int:
@@ -76,8 +93,23 @@ class SufficientStatistics:
     @cached_property
     def inner_to_outer(self) -> scipy.sparse.csr_matrix:
         """L x G indicator: which outer cluster holds each inner one."""
+        n_blocks = len(self.outer_labels)
         return scipy.sparse.csr_matrix((np.ones(self.n_inner), (self.inner_outer, np.arange(self.n_inner))),
-                                       shape=(self.n_outer, self.n_inner))
+                                       shape=(n_blocks, self.n_inner))
+
+    def column_factor(self) -> np.ndarray:
+        """A p x p matrix F with F'F = X'X: the columns of X up to rotation, for analysis.linalg's rank rule
+        (computed from the cross-products, so accurate to about the square root of machine precision)."""
+        values, vectors = np.linalg.eigh(self.cross[:self.p, :self.p])
+        return np.sqrt(np.clip(values, 0.0, None))[:, None] * vectors.T
+
+    def select(self, columns: list[int]) -> SufficientStatistics:
+        """The statistics of the model with only these columns of X (y is kept)."""
+        keep = [*columns, self.p]
+        return SufficientStatistics(
+            outer_cross=self.outer_cross[:, keep][:, :, keep], inner_sums=self.inner_sums[:, keep],
+            inner_sizes=self.inner_sizes, inner_outer=self.inner_outer, outer_labels=self.outer_labels,
+            p=len(columns), has_outer=self.has_outer)
 
     def without_outer(self, label) -> SufficientStatistics:
         """The statistics of the data without one outer cluster's rows (no pass over the rows)."""
@@ -87,7 +119,7 @@ class SufficientStatistics:
             outer_cross=np.delete(self.outer_cross, drop, axis=0), inner_sums=self.inner_sums[keep],
             inner_sizes=self.inner_sizes[keep],
             inner_outer=self.inner_outer[keep] - (self.inner_outer[keep] > drop),
-            outer_labels=np.delete(self.outer_labels, drop), p=self.p)
+            outer_labels=np.delete(self.outer_labels, drop), p=self.p, has_outer=self.has_outer)
 
 
 @dataclass(frozen=True)
@@ -96,11 +128,16 @@ class Profile:
     beta: np.ndarray
     xtvx: np.ndarray  # X'H^-1 X
     residual_variance: float
+    gradient: np.ndarray | None = None  # d reml_loglik / d (theta_outer, theta_inner), when asked for
+    ratio_gradient: np.ndarray | None = None  # d reml_loglik / d (gamma_outer, gamma_inner), gamma = theta^2
 
 
-def profile(stats: SufficientStatistics, theta_outer: float, theta_inner: float) -> Profile:
-    """The REML log-likelihood with fixed effects and residual variance profiled out, at sqrt-ratios theta."""
-    gamma_a, gamma_c = theta_outer ** 2, theta_inner ** 2
+def profile(stats: SufficientStatistics, theta_outer: float, theta_inner: float,
+            gradient: bool = False) -> Profile:
+    """The REML log-likelihood with fixed effects and residual variance profiled out, at sqrt-ratios theta
+    (theta_outer is ignored, as 0, when the model has no outer level); with its gradient if asked."""
+    gamma_a = theta_outer ** 2 if stats.has_outer else 0.0
+    gamma_c = theta_inner ** 2
     n_c, S = stats.inner_sizes, stats.inner_sums
     u = 1.0 / (1.0 + n_c * gamma_c)
     w = gamma_c * u
@@ -118,4 +155,24 @@ def profile(stats: SufficientStatistics, theta_outer: float, theta_inner: float)
     log_det_h = float(np.sum(np.log1p(n_c * gamma_c)) + np.sum(np.log1p(gamma_a * m)))
     log_det_xtvx = 2.0 * float(np.sum(np.log(np.diag(chol))))
     deviance = log_det_h + log_det_xtvx + dof * (1.0 + np.log(2.0 * np.pi * rss / dof))
-    return Profile(-0.5 * deviance, beta, xtvx, rss / dof)
+    grad = ratio_grad = None
+    if gradient:
+        xtvx_inv = np.linalg.inv(xtvx)
+        weights = np.r_[-beta, 1.0]  # z'P y = z'H^-1 y - z'H^-1 X beta
+
+        def level_derivative(size_term: np.ndarray, rows: np.ndarray) -> float:
+            """d deviance / d gamma of one level: sum over its clusters of z'Pz - (n - p)(z'Py)^2 / rss."""
+            trace = float(size_term.sum() - np.sum((rows[:, :p] @ xtvx_inv) * rows[:, :p]))
+            return trace - dof * float(np.sum((rows @ weights) ** 2)) / rss
+
+        v_c = v[stats.inner_outer]
+        inner_rows = S * u[:, None] - (v_c * n_c * u)[:, None] * T[stats.inner_outer]
+        d_inner = level_derivative(n_c * u - v_c * (n_c * u) ** 2, inner_rows)
+        d_outer = 0.0
+        if stats.has_outer:
+            scale = 1.0 / (1.0 + gamma_a * m)
+            d_outer = level_derivative(m * scale, T * scale[:, None])
+        # l_R = -deviance / 2 and gamma = theta^2.
+        ratio_grad = np.array([-0.5 * d_outer, -0.5 * d_inner])
+        grad = 2.0 * np.array([theta_outer if stats.has_outer else 0.0, theta_inner]) * ratio_grad
+    return Profile(-0.5 * deviance, beta, xtvx, rss / dof, grad, ratio_grad)

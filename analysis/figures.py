@@ -158,6 +158,10 @@ def estimates_figure(contrasts: pd.DataFrame, path, synthetic: bool) -> None:
                       contrasts["ci_upper"] - contrasts["estimate"]],
                 fmt="o", color="black", capsize=4)
     ax.axvline(0, color="grey", linewidth=1)
+    for row_y, (_, row) in zip(y, contrasts.iterrows(), strict=True):
+        if pd.isna(row["estimate"]):  # a group without mothers: say so where its estimate would be
+            ax.text(0, row_y, "  not estimable: no mothers in this group", va="center", fontsize=9,
+                    color="#555555")
     ax.set_yticks(y, contrasts["contrast"])
     ax.set_ylim(-0.7, len(contrasts) - 0.3)
     level = int(round(100 * contrasts["ci_level"].iloc[0]))
@@ -213,16 +217,21 @@ def specification_curve_figure(curve: pd.DataFrame, path, synthetic: bool,
     _save(fig, path, synthetic)
 
 
-def forest_figure(rows: pd.DataFrame, path, synthetic: bool) -> None:
+def forest_figure(rows: pd.DataFrame, contrast: str, path, synthetic: bool) -> None:
     """Every analysis's estimate of the same contrast (difference scale), one line each."""
     rows = rows.reset_index(drop=True)
     fig, ax = _pyplot().subplots(figsize=(8, 1.0 + 0.45 * len(rows)))
     y = np.arange(len(rows))[::-1]
-    ax.errorbar(rows["estimate"], y, xerr=[rows["estimate"] - rows["ci_lower"],
-                                           rows["ci_upper"] - rows["estimate"]],
+    # An unbounded interval (a bootstrap with very few clusters) is drawn to the edge and labelled.
+    finite = rows[["ci_lower", "ci_upper"]].replace([np.inf, -np.inf], np.nan)
+    ax.errorbar(rows["estimate"], y, xerr=[rows["estimate"] - finite["ci_lower"],
+                                           finite["ci_upper"] - rows["estimate"]],
                 fmt="o", color="black", capsize=3)
+    for row_y, (_, row) in zip(y, rows.iterrows(), strict=True):
+        if np.isinf(row["ci_lower"]) or np.isinf(row["ci_upper"]):
+            ax.text(row["estimate"], row_y + 0.2, "interval unbounded", ha="center", fontsize=8)
     ax.axvline(0, color="grey", linewidth=1)
     ax.set_yticks(y, rows["label"])
-    ax.set_xlabel("Difference in wave-3 K6, growing vs cut centres (points, 95% CI; below 0 = less distress)")
+    ax.set_xlabel(f"Difference in wave-3 K6, {contrast} centres (points, 95% CI; below 0 = less distress)")
     ax.set_title("The same comparison, estimated every pre-specified way")
     _save(fig, path, synthetic)

@@ -19,3 +19,11 @@ def outcome_label(outcome: str) -> str:
     if score in SCORE_LABELS and wave:
         return f"{SCORE_LABELS[score]} at wave {wave}"
     return outcome
+
+
+# Cluster variables in words, for the methods notes of each table.
+CLUSTER_WORDS = {"la_code": "local authority", "centre_id": "centre"}
+
+
+def cluster_words(name: str) -> str:
+    return CLUSTER_WORDS.get(name, name)

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.chained import ChainedImputer
-from analysis.design import ModelSpec, design_matrix, indicator_columns
+from analysis.design import ModelSpec, cluster_design, design_matrix, indicator_columns
 from analysis.mixed import FitSettings, fit_nested_lmm
 from analysis.sample import GROUP_STEP, INTERVIEW_STEP, mother_frame, ordered_columns, wave_suffix
 
@@ -228,12 +228,13 @@ def multiple_imputation(frame: pd.DataFrame, spec: ModelSpec, fit_settings: FitS
     settings = fit_settings if isinstance(fit_settings, FitSettings) else FitSettings.from_config(
         fit_settings)
     estimates, variances = [], []
-    outer, inner = spec.clusters
+    clusters = cluster_design(frame, spec.clusters)  # a single LA: no LA level, as the primary model
     start = None
     for completed in imputations(frame, spec, seed=seed, burn_in=burn_in):
         # A fit the fitter refuses stops the run: dropping a dataset would select imputations.
         y, X = design_matrix(completed, spec)
-        fit = fit_nested_lmm(y, X, completed[outer], completed[inner], settings, start=start)
+        fit = fit_nested_lmm(y, X, completed[clusters.outer] if clusters.outer else None,
+                             completed[clusters.inner], settings, start=start)
         # Completed datasets differ only in the imputed values: later searches start at the first optimum
         # (every optimiser, and a second one must still confirm the best point).
         start = fit.theta if start is None else start
@@ -333,7 +334,7 @@ def ipw_estimate(frame: pd.DataFrame, spec: ModelSpec, weights: pd.Series, level
 
     SEs: statsmodels' cluster-robust sandwich with factor G/(G-1) x (n-1)/(n-k) (CR1), t with G-1 df.
     """
-    outer = spec.clusters[0]
+    outer = cluster_design(frame, spec.clusters).robust  # LAs, or centres when there is a single LA
     w = weights.reindex(frame.index)
     usable = (frame[RESPONDED] == 1) & w.gt(0) & frame[spec.variables].notna().all(axis=1)
     log.info("IPW analysis: %d responders with a weight and complete model variables; %d responders "

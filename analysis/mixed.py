@@ -1,15 +1,22 @@
 """Linear mixed model with nested random intercepts (local authority / centre), fitted by REML.
 
-The REML criterion is profiled over the two variance ratios and evaluated from per-cluster sufficient
-statistics (analysis.fastreml), so a fit costs the same whatever the number of mothers. A search can stop
-early at a worse point, so the criterion is searched from several starting points with several scipy
-optimisers, the highest REML log-likelihood is kept, and the fit is rejected unless two different optimisers
-reach it with the same estimates. statsmodels' MixedLM (fit_with_statsmodels) is the reference the tests
-hold this against, with lme4 (tests/fixtures/lme4).
+The REML criterion is profiled over the two variance ratios and evaluated, with its analytic gradient, from
+per-cluster sufficient statistics (analysis.fastreml), so a fit costs the same whatever the number of mothers.
+A search can stop early at a worse point, so the criterion is searched from several starting points by a
+gradient optimiser, the best point is then searched again by every other optimiser of the plan, the highest
+REML log-likelihood is kept, and the fit is rejected unless two different optimisers reach it with the same
+estimates and the gradient vanishes there. statsmodels' MixedLM (fit_with_statsmodels) and lme4
+(tests/fixtures/lme4) are the references the tests hold this against.
 
 Fixed-effect standard errors follow lme4's convention: sqrt(diag((X' V^-1 X)^-1)) with V the marginal
-covariance at the REML estimates, i.e. treating the variance components as known. (statsmodels' own SEs come
-from the joint Hessian of fixed effects and variance parameters and differ slightly.)
+covariance at the REML estimates, i.e. treating the variance components as known; analysis.smallsample adds
+Satterthwaite and Kenward-Roger degrees of freedom. (statsmodels' own SEs come from the joint Hessian of
+fixed effects and variance parameters and differ slightly.)
+
+Used as a library, `fit_nested_lmm` refuses what it cannot fit rather than guess: missing or non-finite
+values, a design matrix with a redundant column (named), a level with a single cluster, and levels that
+cannot be told apart. A fit whose variance estimate is on the boundary (zero) is flagged `singular`, with
+lme4's rule (a relative standard deviation below 1e-4).
 """
 
 from __future__ import annotations
@@ -23,8 +30,24 @@ import pandas as pd
 import scipy.optimize
 
 from analysis.fastreml import SufficientStatistics, profile
+from analysis.linalg import redundant_columns
 
 log = logging.getLogger(__name__)
+
+# lme4's isSingular(): a random-effect standard deviation, relative to the residual one, below this is zero.
+SINGULAR_TOLERANCE = 1e-4
+# Most criterion evaluations one search may use: every search ends in bounded time, converged or not.
+MAX_EVALUATIONS = 3000
+# At the accepted optimum the gradient of the REML log-likelihood in the sqrt variance ratios must be below
+# this (moving a ratio by 0.01 then changes the log-likelihood by less than 1e-5); where a ratio is on the
+# boundary (zero), its derivative in the variance ratio itself must not be positive beyond this: the
+# likelihood must not rise when the variance leaves zero. (In the sqrt ratio, zero is always a stationary
+# point, so that derivative alone cannot tell a boundary optimum from a search stuck at zero.)
+STATIONARY_GRADIENT = 1e-3
+# No search starts exactly at a zero ratio: the theta-gradient vanishes there, so a gradient method started
+# on the boundary never leaves it, even when the optimum is inside. Zeros in a start become this.
+START_FLOOR = 1e-3
+LEVELS = ("outer", "inner")
 
 
 class FitDisagreement(RuntimeError):
@@ -33,12 +56,15 @@ class FitDisagreement(RuntimeError):
 
 @dataclass(frozen=True)
 class FitSettings:
-    """How hard to look for the REML optimum, and what counts as agreement."""
+    """How hard to look for the REML optimum, and what counts as agreement.
 
-    methods: tuple[str, ...] = ("bfgs", "lbfgs", "powell", "nm")
+    The first method searches from every start ratio; then every method searches again from the best point
+    found, so that a second optimiser can confirm it."""
+
+    methods: tuple[str, ...] = ("lbfgs", "bfgs", "powell", "nm")
     # Starting values of sqrt(variance / residual variance) for both random intercepts.
     start_ratios: tuple[float, ...] = (1.0, 0.3, 0.05)
-    loglik_tolerance: float = 1e-3  # fits within this of the best REML log-likelihood "reach" it
+    loglik_tolerance: float = 1e-4  # fits within this of the best REML log-likelihood "reach" it
     estimate_tolerance_se: float = 0.01  # fits reaching it may differ by at most this many SEs
 
     @classmethod
@@ -54,11 +80,12 @@ class FitSettings:
 @dataclass
 class Attempt:
     method: str
-    start_ratio: float | None  # None: polished from the best fit so far
+    start_ratio: float | None  # None: searched again from the best fit so far (or from a given start)
     reml_loglik: float
     converged: bool
     params: np.ndarray = field(repr=False)  # sqrt(variance / residual variance): outer, inner
     fe_params: np.ndarray = field(repr=False)
+    evaluations: int = 0
 
 
 @dataclass
@@ -69,20 +96,29 @@ class NestedFit:
     estimates: np.ndarray
     std_errors: np.ndarray
     covariance: np.ndarray
-    variance_outer: float  # between local authorities
+    variance_outer: float  # between local authorities (NaN when the model has no outer level)
     variance_inner: float  # between centres within a local authority
     variance_residual: float
     reml_loglik: float
     attempts: list[Attempt]
     confirming_methods: list[str]  # optimisers that reached the best REML log-likelihood
     n_obs: int
-    n_outer: int
+    n_outer: int  # 0 when the model has no outer level
     n_inner: int
+    levels: tuple[str, ...] = LEVELS  # random intercepts in the model
+    boundary_levels: tuple[str, ...] = ()  # levels whose variance is estimated at zero (lme4: singular)
+    gradient: np.ndarray = field(default_factory=lambda: np.zeros(2), repr=False)
+    stats: SufficientStatistics | None = field(default=None, repr=False)
+
+    @property
+    def singular(self) -> bool:
+        return bool(self.boundary_levels)
 
     @property
     def theta(self) -> tuple[float, float]:
         """sqrt(variance / residual variance) of the outer and inner intercepts: where a refit starts."""
-        return (float(np.sqrt(self.variance_outer / self.variance_residual)),
+        outer = 0.0 if np.isnan(self.variance_outer) else self.variance_outer
+        return (float(np.sqrt(outer / self.variance_residual)),
                 float(np.sqrt(self.variance_inner / self.variance_residual)))
 
     def table(self) -> pd.DataFrame:
@@ -95,11 +131,15 @@ class NestedFit:
         return {
             "reml_loglik": best,
             "confirming_methods": self.confirming_methods,
+            "random_intercepts": list(self.levels),
             "variance_components": {
-                "outer": self.variance_outer,
+                "outer": None if np.isnan(self.variance_outer) else self.variance_outer,
                 "inner": self.variance_inner,
                 "residual": self.variance_residual,
             },
+            "singular": self.singular,
+            "boundary_levels": list(self.boundary_levels),
+            "gradient_at_optimum": [float(g) for g in self.gradient],
             "attempts": [
                 {
                     "method": a.method,
@@ -107,68 +147,212 @@ class NestedFit:
                     "reml_loglik": a.reml_loglik,
                     "reml_loglik_gap": best - a.reml_loglik,
                     "converged": a.converged,
+                    "evaluations": a.evaluations,
                 }
                 for a in self.attempts
             ],
         }
 
 
-# Each optimiser searches the profiled REML criterion over the two sqrt variance ratios theta. The
-# criterion depends on theta only through theta^2, so unbounded methods need no bounds.
+# ---------------------------------------------------------------------------------------------------------
+# Input checks: the engine used as a library refuses what it cannot fit.
+
+
+def _missing(values) -> np.ndarray:
+    return pd.isna(pd.Series(values, copy=False)).to_numpy()
+
+
+def _first_rows(mask: np.ndarray) -> str:
+    rows = np.flatnonzero(mask)
+    shown = ", ".join(str(r) for r in rows[:5])
+    return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+
+
+def check_inputs(y, X, outer, inner) -> tuple[np.ndarray, pd.DataFrame]:
+    """y and X as float arrays after checking every input; ValueError says what is wrong and where (rows are
+    0-based positions). `outer` may be None (no outer level)."""
+    X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+    X = X.rename(columns=str)
+    n = len(X)
+    lengths = {"y": len(y), "inner": len(inner), **({"outer": len(outer)} if outer is not None else {})}
+    wrong = {k: v for k, v in lengths.items() if v != n}
+    if wrong:
+        raise ValueError(f"X has {n} rows but " + ", ".join(f"{k} has {v}" for k, v in wrong.items()))
+    if X.shape[1] == 0:
+        raise ValueError("X has no columns")
+    text = [c for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c].dtype)
+                                         or pd.api.types.is_bool_dtype(X[c].dtype))]
+    if text:
+        raise ValueError(f"X columns {text} are not numeric: code them as numbers (indicators) first")
+    problems = []
+    for name, values in [("y", y), *((f"X column '{c}'", X[c]) for c in X.columns)]:
+        missing = _missing(values)
+        if missing.any():
+            problems.append(f"{name} is missing in {missing.sum()} rows ({_first_rows(missing)})")
+            continue
+        infinite = ~np.isfinite(np.asarray(values, dtype=float))
+        if infinite.any():
+            problems.append(f"{name} is infinite in {infinite.sum()} rows ({_first_rows(infinite)})")
+    for name, labels in (("outer", outer), ("inner", inner)):
+        if labels is not None:
+            missing = _missing(labels)
+            if missing.any():
+                problems.append(f"{name} cluster label is missing in {missing.sum()} rows "
+                                f"({_first_rows(missing)})")
+    if problems:
+        raise ValueError("cannot fit: " + "; ".join(problems) + " (drop or complete those rows first)")
+    y = np.asarray(y, dtype=float)
+    Xa = X.to_numpy(dtype=float)
+    if n <= X.shape[1]:
+        raise ValueError(f"{n} rows cannot identify {X.shape[1]} fixed effects")
+    redundant = redundant_columns(Xa, list(X.columns))
+    if redundant:
+        raise ValueError("the fixed-effects design is rank deficient: "
+                         + "; ".join(r.describe() for r in redundant)
+                         + " (drop the redundant column(s) before fitting)")
+    inner_codes = pd.factorize(pd.Series(inner, copy=False))[0].astype(np.int64)
+    if outer is not None:
+        outer_codes, outer_labels = pd.factorize(pd.Series(outer, copy=False))
+        n_outer = len(outer_labels)
+        if n_outer < 2:
+            raise ValueError("there is only one outer cluster, so its variance cannot be estimated; fit the "
+                             "model without the outer level (outer=None)")
+        inner_codes = outer_codes.astype(np.int64) * (inner_codes.max() + 1) + inner_codes  # nested pairs
+    n_inner = len(np.unique(inner_codes))
+    if n_inner < 2:
+        raise ValueError("there is only one inner cluster, so its variance cannot be estimated")
+    if n_inner == n:
+        raise ValueError("every inner cluster has a single row, so its variance cannot be told apart from "
+                         "the residual variance")
+    if outer is not None and n_inner == n_outer:
+        raise ValueError("each outer cluster holds exactly one inner cluster, so the two variances cannot be "
+                         "told apart; fit one level (outer=None)")
+    return y, X
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The search.
+
+# Each optimiser searches the profiled REML criterion over the free sqrt variance ratios theta (both, or the
+# inner one alone when the model has no outer level). The criterion depends on theta only through theta^2.
 SCIPY_METHODS = {"bfgs": "BFGS", "lbfgs": "L-BFGS-B", "powell": "Powell", "nm": "Nelder-Mead", "cg": "CG"}
-# Tolerances tight enough that a converged search sits at the optimum to ~1e-10 in the log-likelihood: each
-# evaluation costs O(centres x p^2), so precision is cheap.
+GRADIENT_METHODS = {"bfgs", "lbfgs", "cg"}
+# Derivative-free methods search theta >= 0. Gradient methods search the real line (the criterion is even in
+# theta): bounded at 0, they would stop wherever they touch it, since the theta-gradient vanishes there.
+BOUNDED_METHODS = {"powell", "nm"}
 SCIPY_OPTIONS = {
-    "bfgs": {"gtol": 1e-9, "maxiter": 2000},
-    "cg": {"gtol": 1e-9, "maxiter": 2000},
-    "lbfgs": {"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
-    "powell": {"xtol": 1e-10, "ftol": 1e-15, "maxiter": 20000},
-    "nm": {"xatol": 1e-8, "fatol": 1e-9, "maxiter": 5000, "maxfev": 5000},
+    "bfgs": {"gtol": 1e-5, "maxiter": 500},
+    "cg": {"gtol": 1e-5, "maxiter": 500},
+    "lbfgs": {"ftol": 1e-14, "gtol": 1e-6, "maxiter": 500},
+    "powell": {"xtol": 1e-8, "ftol": 1e-13, "maxiter": 500},
+    "nm": {"xatol": 1e-7, "fatol": 1e-9, "maxiter": 2000},
 }
 
 
-def _attempt(stats: SufficientStatistics, method: str, start: np.ndarray, ratio: float | None) -> Attempt:
-    def objective(theta):
-        try:
-            value = -profile(stats, theta[0], theta[1]).reml_loglik
-        except np.linalg.LinAlgError:
-            return np.inf
-        return value if np.isfinite(value) else np.inf
+class _Budget(Exception):
+    """A search used MAX_EVALUATIONS evaluations."""
 
+
+class _Criterion:
+    """-REML log-likelihood (and its gradient) of the free thetas, counting evaluations and keeping the best
+    point seen, so that a search stopped by the budget still reports where it got to."""
+
+    def __init__(self, stats: SufficientStatistics):
+        self.stats = stats
+        self.evaluations = 0
+        self.best_value, self.best_x = np.inf, None
+
+    def thetas(self, x) -> tuple[float, float]:
+        x = np.abs(np.asarray(x, dtype=float))
+        return (float(x[0]), float(x[1])) if self.stats.has_outer else (0.0, float(x[0]))
+
+    def __call__(self, x, gradient: bool = False):
+        self.evaluations += 1
+        if self.evaluations > MAX_EVALUATIONS:
+            raise _Budget
+        try:
+            at = profile(self.stats, *self.thetas(x), gradient=gradient)
+            value = -at.reml_loglik
+        except np.linalg.LinAlgError:
+            at, value = None, np.inf
+        if not np.isfinite(value):
+            value = np.inf
+        if value < self.best_value:
+            self.best_value, self.best_x = value, np.abs(np.asarray(x, dtype=float)).copy()
+        if not gradient:
+            return value
+        if at is None or not np.isfinite(value):
+            return value, np.zeros(len(x))
+        free = at.gradient if self.stats.has_outer else at.gradient[1:]
+        return value, -free * np.sign(np.where(np.asarray(x) == 0, 1.0, x))
+
+
+def _attempt(stats: SufficientStatistics, method: str, start: np.ndarray, ratio: float | None) -> Attempt:
+    criterion = _Criterion(stats)
+    start = np.maximum(np.abs(np.asarray(start, float)), START_FLOOR)
+    x0 = start if stats.has_outer else start[1:]
+    options = {"method": SCIPY_METHODS[method], "options": SCIPY_OPTIONS[method]}
+    if method in GRADIENT_METHODS:
+        options["jac"] = True
+    if method in BOUNDED_METHODS:
+        options["bounds"] = [(0.0, None)] * len(x0)
+    function = (lambda x: criterion(x, gradient=True)) if method in GRADIENT_METHODS else criterion
+    converged = False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # judged below by the likelihood reached, not by warnings
-        result = scipy.optimize.minimize(objective, x0=start, method=SCIPY_METHODS[method],
-                                         options=SCIPY_OPTIONS[method])
-    theta = np.abs(np.asarray(result.x, float))
-    if not np.isfinite(result.fun):
+        try:
+            result = scipy.optimize.minimize(function, x0=x0, **options)
+            converged = bool(result.success)
+        except _Budget:
+            log.warning("REML search with %s from %s stopped after %d evaluations", method, ratio,
+                        MAX_EVALUATIONS)
+    if criterion.best_x is None or not np.isfinite(criterion.best_value):
         log.warning("REML search with %s from %s ended at a non-finite likelihood; ignored", method, ratio)
-        return Attempt(method, ratio, -np.inf, False, theta, np.full(stats.p, np.nan))
-    at = profile(stats, theta[0], theta[1])
-    return Attempt(method, ratio, at.reml_loglik, bool(result.success), theta, at.beta)
+        return Attempt(method, ratio, -np.inf, False, np.zeros(2), np.full(stats.p, np.nan),
+                       criterion.evaluations)
+    theta = np.array(criterion.thetas(criterion.best_x))
+    at = profile(stats, *theta)
+    return Attempt(method, ratio, at.reml_loglik, converged, theta, at.beta, criterion.evaluations)
 
 
 def fit_nested_lmm(
-    y: pd.Series, X: pd.DataFrame, outer: pd.Series, inner: pd.Series, settings: FitSettings,
+    y: pd.Series, X: pd.DataFrame, outer: pd.Series | None, inner: pd.Series, settings: FitSettings,
     start: tuple[float, float] | None = None,
 ) -> NestedFit:
     """REML fit of y ~ X + (1 | outer) + (1 | outer:inner), checked across optimisers (searches from
-    `start`, the two sqrt variance ratios, when given; see `fit_statistics`)."""
-    stats = SufficientStatistics.from_data(y.to_numpy(float), X.to_numpy(float), outer, inner)
+    `start`, the two sqrt variance ratios, when given; see `fit_statistics`). `outer` None fits
+    y ~ X + (1 | inner). Inputs are checked first (`check_inputs`)."""
+    y_values, X = check_inputs(y, X, outer, inner)
+    stats = SufficientStatistics.from_data(y_values, X.to_numpy(float), outer, inner)
     return fit_statistics(stats, list(X.columns), settings, start=start)
+
+
+def _stationarity(stats: SufficientStatistics, theta: np.ndarray) -> np.ndarray:
+    """How far theta is from satisfying the first-order conditions of a maximum, per level: the gradient in
+    the sqrt variance ratio where the ratio is inside the parameter space, and the positive part of the
+    derivative in the variance ratio where it is on the boundary (at or below SINGULAR_TOLERANCE)."""
+    at = profile(stats, *theta, gradient=True)
+    boundary = theta < SINGULAR_TOLERANCE
+    conditions = np.where(boundary, np.maximum(at.ratio_gradient, 0.0), at.gradient)
+    if not stats.has_outer:
+        conditions[0] = 0.0
+    return conditions
 
 
 def fit_statistics(stats: SufficientStatistics, terms: list[str], settings: FitSettings,
                    start: tuple[float, float] | None = None) -> NestedFit:
-    """The checked REML fit from sufficient statistics: every optimiser from every start ratio (both sqrt
-    variance ratios set to it), or from `start` alone, then every optimiser again from the best point."""
+    """The checked REML fit from sufficient statistics: the plan's first optimiser from every start ratio
+    (both sqrt variance ratios set to it), or from `start` alone; then every optimiser again from the best
+    point. Accepted only if two optimisers reach the best log-likelihood with the same fixed effects and the
+    gradient vanishes there."""
+    search, *_ = settings.methods
     starts = [(ratio, np.array([ratio, ratio])) for ratio in settings.start_ratios] if start is None \
         else [(None, np.asarray(start, float))]
-    attempts = [_attempt(stats, method, point, ratio)
-                for ratio, point in starts for method in settings.methods]
+    attempts = [_attempt(stats, search, point, ratio) for ratio, point in starts]
     best = max(attempts, key=lambda a: a.reml_loglik)
     if not np.isfinite(best.reml_loglik):
         raise FitDisagreement("every REML search failed; see the log for each optimiser")
-    # Polish: restart every optimiser from the best point, so that a second method can confirm it.
+    # Confirm: every optimiser searches again from the best point, so that a second method can confirm it.
     attempts += [_attempt(stats, method, best.params, None) for method in settings.methods]
     best = max(attempts, key=lambda a: a.reml_loglik)
 
@@ -181,8 +365,8 @@ def fit_statistics(stats: SufficientStatistics, terms: list[str], settings: FitS
     methods = {a.method for a in reached}
     spread = np.max([np.abs(a.fe_params - best.fe_params) / se for a in reached])
     for a in attempts:
-        log.info("REML search %-6s start %-5s loglik %.6f (gap %.2e) converged=%s", a.method,
-                 a.start_ratio, a.reml_loglik, best.reml_loglik - a.reml_loglik, a.converged)
+        log.info("REML search %-6s start %-5s loglik %.6f (gap %.2e) converged=%s evaluations=%d", a.method,
+                 a.start_ratio, a.reml_loglik, best.reml_loglik - a.reml_loglik, a.converged, a.evaluations)
     if len(methods) < 2:
         raise FitDisagreement(
             f"only {best.method} reached the highest REML log-likelihood {best.reml_loglik:.4f}; "
@@ -193,12 +377,22 @@ def fit_statistics(stats: SufficientStatistics, terms: list[str], settings: FitS
             f"fits at the same REML log-likelihood differ by {spread:.3f} SE in a fixed effect "
             f"(tolerance {settings.estimate_tolerance_se} SE): the optimum is not well defined"
         )
+    gradient = _stationarity(stats, best.params)
+    if np.max(np.abs(gradient)) > STATIONARY_GRADIENT:
+        raise FitDisagreement("the REML log-likelihood is not at a maximum at the best point found "
+                              f"(first-order conditions {gradient.tolist()} per level, should be 0)")
+    levels = LEVELS if stats.has_outer else ("inner",)
+    free = best.params if stats.has_outer else best.params[1:]
+    boundary = tuple(level for level, theta in zip(levels, free, strict=True) if theta < SINGULAR_TOLERANCE)
+    if boundary:
+        log.warning("singular fit: the variance of the %s random intercept is estimated at zero (boundary)",
+                    " and ".join(boundary))
     return NestedFit(
         terms=terms,
         estimates=at.beta,
         std_errors=se,
         covariance=covariance,
-        variance_outer=scale * best.params[0] ** 2,
+        variance_outer=scale * best.params[0] ** 2 if stats.has_outer else np.nan,
         variance_inner=scale * best.params[1] ** 2,
         variance_residual=scale,
         reml_loglik=best.reml_loglik,
@@ -207,6 +401,10 @@ def fit_statistics(stats: SufficientStatistics, terms: list[str], settings: FitS
         n_obs=stats.n,
         n_outer=stats.n_outer,
         n_inner=stats.n_inner,
+        levels=levels,
+        boundary_levels=boundary,
+        gradient=gradient,
+        stats=stats,
     )
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 import pyfixest as pf
 from scipy import stats
 
+from analysis.errors import DesignError
 from analysis.exposure import GROUPS
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,11 @@ def build_panel(
 def _comparison_groups(groups: pd.Series, reference: str) -> list[str]:
     present = set(groups.unique())
     if reference not in present:
-        raise ValueError(f"reference group '{reference}' does not occur in the panel")
+        raise DesignError(f"No mother in the difference-in-differences panel is at {reference} centres, the "
+                          "reference group, so no difference-in-differences can be estimated.")
+    if present == {reference}:
+        raise DesignError(f"Every mother in the difference-in-differences panel is at {reference} centres: "
+                          "there is no other group to compare them with.")
     known = [g for g in GROUPS if g in present and g != reference]
     return known + sorted(present - set(GROUPS) - {reference})
 
@@ -153,8 +158,9 @@ def did_mother_fe(
     data = data.loc[~singletons].reset_index(drop=True)
 
     waves = sorted(int(w) for w in data["wave"].unique())
-    if reference_wave not in waves:
-        raise ValueError(f"reference wave {reference_wave} does not occur among mothers seen twice or more")
+    if reference_wave not in waves or len(waves) < 2:
+        raise DesignError(f"No mother is seen at wave {reference_wave} and at a later wave, so the "
+                          "difference-in-differences has no change to compare.")
     other_waves = [w for w in waves if w != reference_wave]
     groups = _comparison_groups(data["funding_group"], reference)
 

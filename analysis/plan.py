@@ -8,16 +8,22 @@ names, never from formula text.
 
 from __future__ import annotations
 
+import copy
+import re
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
 from analysis.contract import CENTRES, SURVEY
 from analysis.design import model_covariates
-from analysis.errors import PlanError
+from analysis.errors import PlanError, printable
 from analysis.sample import CENTRE_VARIABLES, DERIVED, IDENTIFIERS, wave_suffix
 
-__all__ = ["PlanError", "baseline_variables", "check_plan", "coded_levels", "refuse_templated_configs"]
+__all__ = ["PLAN_FILE_KEY", "PlanError", "baseline_variables", "check_plan", "coded_levels",
+           "layer_plan_file", "merge_plan", "plan_refusals", "read_plan_file", "refuse_code_in_plan",
+           "refuse_tagged_config_args", "refuse_templated_configs"]
 
 
 def refuse_templated_configs(paths) -> None:
@@ -26,21 +32,175 @@ def refuse_templated_configs(paths) -> None:
     Snakemake reads config files through YTE, which evaluates Python expressions in any file that sets
     `__use_yte__: true`. An analysis plan is data, so such a file (or one using Python YAML tags) is refused.
     Call this before the `configfile:` directive: files passed with --configfile have already been read by
-    Snakemake's command line by then, so for those the run stops but cannot undo what the file did.
+    Snakemake's command line by then, so for those the run stops but cannot undo what the file did (which is
+    why --configfile is not a supported way to pass a plan: use --config plan_file=PATH, read_plan_file).
     """
     problems = []
     for path in paths:
         try:
             plan = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
-            problems.append(f"{path}: is not plain YAML ({str(err).splitlines()[0]})")
+            problems.append(_yaml_problem(path, err))
             continue
-        if isinstance(plan, dict) and "__use_yte__" in plan:
-            problems.append(f"{path}: sets __use_yte__, which makes Snakemake evaluate Python expressions "
-                            "in it; the analysis plan must be plain YAML")
+        problems += _template_problems(plan, "", _shown(path))
+    _refuse(problems)
+
+
+# The key a user's plan file is named by: snakemake --config plan_file=PATH (make run PLAN=PATH).
+PLAN_FILE_KEY = "plan_file"
+# Keys that switch on or feed Snakemake's YAML templating (YTE); a plan that uses them was written to be run.
+TEMPLATE_KEYS = ("__use_yte__", "__definitions__", "__variables__")
+CODE_HEADER = "Refusing to run an analysis plan that could execute code:"
+
+
+def read_plan_file(path) -> dict:
+    """A user's plan file, read as plain YAML (yaml.safe_load: no tags, no templating), never evaluated.
+
+    Refused with a PlanError, naming the file, when it does not exist, is not UTF-8 text or YAML, is not a
+    mapping of plan keys, or carries anything written to be evaluated: a Python (or any) YAML tag, YTE's
+    `__use_yte__` and the other template keys, or a `?expression` value or key."""
+    if not isinstance(path, str) or not path.strip():
+        shown = "nothing" if path in (None, "") else f"{printable(path)!r} ({type(path).__name__})"
+        raise PlanError(f"--config {PLAN_FILE_KEY}= must be the path of a YAML plan file; Snakemake read "
+                        f"{shown} (write a path such as ./plan.yaml)")
+    where = Path(path)
+    name = _shown(path)
+    if not where.is_file():
+        state = "is a folder, not a file" if where.is_dir() else "does not exist"
+        raise PlanError(f"The plan file {name} {state} (--config {PLAN_FILE_KEY}={name}; a relative path is "
+                        f"read from the folder Snakemake runs in, {_shown(Path.cwd())})")
+    try:
+        text = where.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PlanError(f"The plan file {name} is not a text file (UTF-8 YAML expected)") from None
+    try:
+        plan = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as err:
+        raise PlanError(f"{CODE_HEADER}\n  - {name}: {_tag_reason(err)}") from None
+    except yaml.YAMLError as err:
+        raise PlanError(f"The plan file {name} is not valid YAML: {_yaml_reason(err)}") from None
+    if not isinstance(plan, dict):
+        found = "nothing" if plan is None else f"a {type(plan).__name__}"
+        raise PlanError(f"The plan file {name} must be a mapping of plan keys, as config/config.yaml is "
+                        f"(e.g. 'exposure:' then indented settings); it holds {found}")
+    _refuse(_template_problems(plan, "", name))
+    if PLAN_FILE_KEY in plan:
+        raise PlanError(f"The plan file {name} sets {PLAN_FILE_KEY}: a plan file cannot name another one")
+    return plan
+
+
+def layer_plan_file(config: dict, overrides) -> str | None:
+    """Layer the plan file named by config['plan_file'] over `config` (in place); return its path, or None.
+
+    Precedence, lowest first: config/config.yaml, then the plan file, then `overrides` (Snakemake's own
+    --config key=value entries, workflow.config_settings.config), which are applied again so that they still
+    win. The plan_file key is removed from `config`: it is where a plan came from, not part of the plan, and
+    may name a secure folder, so it is neither validated against the schema nor hashed into provenance."""
+    if PLAN_FILE_KEY not in config:
+        return None
+    path = config.pop(PLAN_FILE_KEY)
+    merge_plan(config, read_plan_file(path))
+    merge_plan(config, {key: copy.deepcopy(value) for key, value in dict(overrides or {}).items()
+                        if key != PLAN_FILE_KEY})
+    return path
+
+
+def merge_plan(base: dict, layer: dict) -> dict:
+    """`layer` merged into `base` in place, as Snakemake merges config files: mappings key by key, any other
+    value (a list included) replaced whole."""
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge_plan(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def refuse_code_in_plan(config: dict) -> None:
+    """Refuse a merged plan (config files, plan file and --config entries) holding anything written to be
+    evaluated by Snakemake's templating: a template key, or a key or value starting with '?'."""
+    _refuse(_template_problems(config, "", "the analysis plan"))
+
+
+def refuse_tagged_config_args(entries) -> None:
+    """Refuse --config key=value entries whose value carries a YAML tag (e.g. !!python/object/apply).
+
+    Snakemake parses these values with YAML's BaseLoader, which ignores tags (so nothing runs), but a tag in
+    a plan can only be an attempt to run code, and ignoring it would silently change the value."""
+    problems = []
+    for entry in entries or []:
+        key, sep, value = str(entry).partition("=")
+        if not sep:
+            continue
+        try:
+            yaml.safe_load(value)
+        except yaml.constructor.ConstructorError as err:
+            problems.append(f"--config {printable(key)}=...: {_tag_reason(err, line=False)}")
+        except yaml.YAMLError:
+            continue  # not YAML: Snakemake takes the text as it is
+    _refuse(problems)
+
+
+@contextmanager
+def plan_refusals():
+    """In the Snakefile: a refused plan ends Snakemake with the message alone (exit status 1), no stack."""
+    try:
+        yield
+    except PlanError as err:
+        sys.exit(str(err))
+
+
+def _refuse(problems: list[str]) -> None:
     if problems:
-        raise PlanError("Refusing to run an analysis plan that could execute code:\n  - "
-                        + "\n  - ".join(problems))
+        raise PlanError(CODE_HEADER + "\n  - " + "\n  - ".join(problems))
+
+
+def _template_problems(value, where: str, source: str) -> list[str]:
+    """Template keys and '?'-expressions anywhere in a parsed plan, each named by its key path."""
+    problems = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{where}.{key}" if where else str(key)
+            if key in TEMPLATE_KEYS:
+                problems.append(f"{source}: sets {printable(here)}, which makes Snakemake evaluate Python "
+                                "expressions in it; the analysis plan must be plain YAML")
+            elif isinstance(key, str) and key.lstrip().startswith("?"):
+                problems.append(f"{source}: key {printable(here)!r} is a template expression (a leading "
+                                "'?'), which Snakemake's templating evaluates as Python")
+            problems += _template_problems(item, here, source)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problems += _template_problems(item, f"{where}[{index}]", source)
+    elif isinstance(value, str) and value.lstrip().startswith("?"):
+        problems.append(f"{source}: {printable(where)} = {printable(value)!r} is a template expression (a "
+                        "leading '?'), which Snakemake's templating evaluates as Python; plan values are "
+                        "never evaluated")
+    return problems
+
+
+def _shown(path) -> str:
+    """A path for a message, whole (its end names the file), with unprintable characters escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(path))
+
+
+def _yaml_problem(path, err: yaml.YAMLError) -> str:
+    if isinstance(err, yaml.constructor.ConstructorError):
+        return f"{_shown(path)}: {_tag_reason(err)}"
+    return f"{_shown(path)}: is not plain YAML ({_yaml_reason(err)})"
+
+
+def _tag_reason(err: yaml.constructor.ConstructorError, line: bool = True) -> str:
+    found = re.search(r"tag '([^']*)'", str(err.problem or ""))
+    tag = found.group(1).replace("tag:yaml.org,2002:", "!!") if found else "?"
+    line = f"line {err.problem_mark.line + 1}: " if line and err.problem_mark is not None else ""
+    return (f"{line}uses the YAML tag {printable(tag)}, which an unsafe YAML loader turns into Python "
+            "objects or calls; the analysis plan must be plain YAML")
+
+
+def _yaml_reason(err: yaml.YAMLError) -> str:
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{problem}" + (f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else "")
 
 
 def coded_levels(name: str) -> set[int] | None:
@@ -117,6 +277,14 @@ def check_plan(config: dict) -> None:
     for name in config.get("secondary_family", {}).get("models", []):
         if name not in models:
             problems.append(f"secondary_family.models names '{name}', which is not a model")
+    few = config.get("few_clusters", {}).get("model")
+    if few is not None:
+        entry = models.get(few)
+        if entry is None:
+            problems.append(f"few_clusters.model names '{few}', which is not a model")
+        elif entry["estimator"] != "ols_cr2" or not entry.get("bootstrap"):
+            problems.append(f"few_clusters.model '{few}' must be an ols_cr2 model with a bootstrap block: "
+                            "its wild cluster bootstrap interval is what the report leads with")
     if problems:
-        raise PlanError("The analysis plan (config/config.yaml) is inconsistent:\n  - "
+        raise PlanError("The analysis plan (config/config.yaml, with any plan file) is inconsistent:\n  - "
                         + "\n  - ".join(problems))

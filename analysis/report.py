@@ -11,10 +11,12 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.disclosure import count_text
 from analysis.labels import SCORE_LABELS, split_outcome
+from analysis.results import headline_contrast
 
 MINUS = "\u2212"
 
@@ -23,8 +25,13 @@ def _signed(value: float) -> str:
     return f"{value:+.2f}".replace("-", MINUS)
 
 
+def _bound(value: float) -> str:
+    return "unbounded" if np.isinf(float(value)) else _signed(value)
+
+
 FORMATS = {
     "signed": _signed,                                    # -0.91 -> "−0.91"
+    "bound": _bound,                                      # an interval end that may be infinite
     "size": lambda v: f"{abs(float(v)):.2f}",             # magnitude of a difference
     "count": count_text,
     "level": lambda v: f"{round(100 * float(v))}",        # 0.95 -> "95"
@@ -58,8 +65,8 @@ class Fact:
                 f"{html.escape(text)}</span>")
 
 
-def _excludes_zero(row: pd.Series) -> bool:
-    return row["ci_upper"] < 0 or row["ci_lower"] > 0
+def _excludes_zero(row: pd.Series, lower: str = "ci_lower", upper: str = "ci_upper") -> bool:
+    return row[upper] < 0 or row[lower] > 0
 
 
 def _row(table: pd.DataFrame, contrast: str) -> pd.Series:
@@ -67,9 +74,19 @@ def _row(table: pd.DataFrame, contrast: str) -> pd.Series:
 
 
 def summary_html(tables: dict[str, pd.DataFrame], primary: str = "primary",
-                 few_clusters: str = "primary_ols_cr2", contrast: str = "growing vs cut") -> str:
+                 few_clusters: str = "primary_ols_cr2", contrast: str | None = None,
+                 design: dict | None = None, few_clusters_threshold: int = 10) -> str:
     """The one-screen summary: what was compared, in whom, the headline with its interval, how sure we can
-    be, and what the analysis cannot say. `tables` maps table names to published tables (results/tables)."""
+    be, and what the analysis cannot say. `tables` maps table names to published tables (results/tables).
+
+    `contrast` defaults to the headline contrast (growing vs cut, or the next one estimable). `design` is the
+    primary fit's design record (results/models/primary_fit.json): with a single local authority the
+    summary says so; with fewer than `few_clusters_threshold` local authorities the few-cluster model's wild
+    cluster bootstrap interval carries the weight, and the summary says so. Its exact counts only choose the
+    wording: every number shown is a published table cell."""
+    contrast = contrast or headline_contrast(tables[primary])
+    design = design or {}
+
     def fact(table, column, kind, key=contrast, key_column="contrast"):
         return Fact(table, key_column, key, column, kind).html(tables)
 
@@ -82,23 +99,42 @@ def summary_html(tables: dict[str, pd.DataFrame], primary: str = "primary",
     scale = SCORE_LABELS.get(score, score).split(" (")[0]
     direction = "lower" if head["estimate"] < 0 else "higher"
     level = fact(primary, "ci_level", "level")
-    others = [c for c in tables[primary]["contrast"] if c != contrast]
-    other_lines = "".join(
-        f" Mothers at {c.split(' vs ')[0]} centres: {fact(primary, 'estimate', 'signed', c)} "
-        f"({fact(primary, 'ci_level', 'level', c)}% CI {fact(primary, 'ci_lower', 'signed', c)} to "
-        f"{fact(primary, 'ci_upper', 'signed', c)})." for c in others)
+    others = [c for c in tables[primary]["contrast"].drop_duplicates() if c != contrast]
+    other_lines = "".join(_other_contrast(tables[primary], c, fact, group_fact) for c in others)
+    n_las = design.get("local_authorities")
+    single = n_las == 1
+    few = n_las is not None and 1 < n_las < few_clusters_threshold
     cr2 = _row(tables[few_clusters], contrast)
-    if _excludes_zero(head):
-        sure = (f"The {level}% confidence interval excludes no difference, so chance alone is an unlikely "
-                "explanation; the size of the difference is uncertain within the interval.")
+
+    def estimate_and_interval(table, lower="ci_lower", upper="ci_upper", kind="signed"):
+        return (f"{fact(table, 'estimate', 'signed')} ({fact(table, 'ci_level', 'level')}% CI "
+                f"{fact(table, lower, kind)} to {fact(table, upper, kind)})")
+
+    weight = " that carries the weight" if few else ""
+    if _excludes_zero(*((cr2, "wcr_ci_lower", "wcr_ci_upper") if few else (head,))):
+        sure = (f"The {level}% confidence interval{weight} excludes no difference, so chance alone is an "
+                "unlikely explanation; the size of the difference is uncertain within the interval.")
     else:
-        sure = (f"The {level}% confidence interval includes no difference: the data are consistent with no "
-                "difference, and with differences in either direction as large as the interval's ends.")
-    few = (f" Because budgets were decided by only {fact(few_clusters, 'n_las', 'count')} local authorities, "
-           f"we also used a method built for few groups (CR2 standard errors): "
-           f"{fact(few_clusters, 'estimate', 'signed')} ({fact(few_clusters, 'ci_level', 'level')}% CI "
-           f"{fact(few_clusters, 'ci_lower', 'signed')} to {fact(few_clusters, 'ci_upper', 'signed')}), "
-           f"which {'also excludes' if _excludes_zero(cr2) else 'includes'} no difference.")
+        sure = (f"The {level}% confidence interval{weight} includes no difference: the data are consistent "
+                "with no difference, and with differences in either direction as large as the interval's "
+                "ends.")
+    if few:
+        few_text = (f" Budgets were decided by only {fact(few_clusters, 'n_las', 'count')} local "
+                    "authorities, too few for the mixed model's interval to be trusted on its own, so the "
+                    "interval built for few groups carries the weight: a wild cluster bootstrap of the same "
+                    "comparison by regression, "
+                    f"{estimate_and_interval(few_clusters, 'wcr_ci_lower', 'wcr_ci_upper', 'bound')}.")
+    elif single:
+        few_text = (" All the centres are in a single local authority, so this compares centres of one "
+                    "council with each other; the model has no local-authority level, and its standard "
+                    "errors allow for mothers at the same centre being alike.")
+    else:
+        few_text = (f" Because budgets were decided by only {fact(few_clusters, 'n_las', 'count')} local "
+                    "authorities, we also used a method built for few groups (CR2 standard errors): "
+                    f"{estimate_and_interval(few_clusters)}, which "
+                    f"{'also excludes' if _excludes_zero(cr2) else 'includes'} no difference.")
+    where = ("in a single local authority" if single
+             else f"in {fact(primary, 'n_las', 'count')} local authorities")
     return f"""<section id="summary" class="summary">
 <h2>Summary</h2>
 <p><b>What was compared.</b> Mothers using children's centres whose budgets <b>grew</b> in real terms
@@ -108,17 +144,54 @@ stayed <b>stable</b>, were compared with mothers at centres whose budgets were <
 wave {fact(primary, 'outcome', 'wave')} ({scale}: higher scores mean more distress), taking account of their
 distress at the first interview and their circumstances.</p>
 <p><b>Who.</b> {fact(primary, 'n_mothers', 'count')} mothers at {fact(primary, 'n_centres', 'count')} centres
-in {fact(primary, 'n_las', 'count')} local authorities.</p>
+{where}.</p>
 <p><b>The headline.</b> Mothers at {group} centres scored {fact(primary, 'estimate', 'size')} points
 {direction} than similar mothers at {reference} centres (difference {fact(primary, 'estimate', 'signed')},
 {level}% confidence interval {fact(primary, 'ci_lower', 'signed')} to {fact(primary, 'ci_upper', 'signed')}).
 Lower scores mean less distress, that is, better mental health.{other_lines}</p>
-<p><b>How sure can we be?</b> {sure}{few}</p>
+<p><b>How sure can we be?</b> {sure}{few_text}</p>
 <p><b>What this cannot say.</b> This is an observational comparison, not an experiment. Local authorities
 decided which centres were cut, and their reasons (deprivation, politics, other services) may also affect
 mothers' mental health. The analysis adjusts for measured circumstances but not for anything unmeasured, so
 the differences are associations, not proof that funding caused them.</p>
 </section>"""
+
+
+def _other_contrast(table: pd.DataFrame, contrast: str, fact, group_fact) -> str:
+    """One sentence on a further contrast: its estimate, or why it could not be estimated."""
+    row = _row(table, contrast)
+    group = contrast.split(" vs ")[0]
+    if pd.isna(row["estimate"]):
+        threshold = ""
+        if group == "growing":
+            threshold = (" (no centre's real-terms budget grew by "
+                         f"{group_fact(group, 'growth_threshold_pct', 'threshold')}% or more)")
+        return (f" Mothers at {group} centres could not be compared: none of the mothers in the analysis "
+                f"were at {group} centres{threshold}.")
+    estimate, low, high = (fact("primary", column, "signed", contrast)
+                           for column in ("estimate", "ci_lower", "ci_upper"))
+    return (f" Mothers at {group} centres: {estimate} ({fact('primary', 'ci_level', 'level', contrast)}% CI "
+            f"{low} to {high}).")
+
+
+def model_sentence(fit: dict) -> str:
+    """The primary model in words, from its fit record (results/models/primary_fit.json): which random
+    intercepts it has, whether the fit is on the boundary, and how its optimum was confirmed."""
+    if fit.get("random_intercepts") == ["inner"]:
+        structure = ("linear mixed model (REML) with a random intercept for centre; no local-authority "
+                     "level, since the data hold a single local authority")
+    else:
+        structure = ("linear mixed model (REML) with random intercepts for local authority and for centre "
+                     "within local authority")
+    singular = ""
+    if fit.get("singular"):
+        levels = " and ".join({"outer": "local authorities", "inner": "centres"}[level]
+                              for level in fit["boundary_levels"])
+        singular = (f"; a boundary (singular) fit: the variance between {levels} is estimated at zero, as "
+                    "lme4 would report")
+    methods = fit["confirming_methods"]
+    return (f"{structure}; REML log-likelihood {fit['reml_loglik']:.3f}, confirmed by {len(methods)} "
+            f"optimisers ({', '.join(methods)}){singular}.")
 
 
 def figure_html(path: str | Path, alt: str, caption: str) -> str:
@@ -151,7 +224,8 @@ def alt_score_by_wave(table: pd.DataFrame) -> str:
 
 
 def alt_estimates(table: pd.DataFrame) -> str:
-    parts = [f"{r['contrast']}: {_signed(r['estimate'])} ({_signed(r['ci_lower'])} to "
+    parts = [f"{r['contrast']}: not estimable" if pd.isna(r["estimate"]) else
+             f"{r['contrast']}: {_signed(r['estimate'])} ({_signed(r['ci_lower'])} to "
              f"{_signed(r['ci_upper'])})" for _, r in table.iterrows()]
     return "Dot-and-interval chart of the primary differences in distress. " + "; ".join(parts) + "."
 

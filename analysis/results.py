@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.design import ModelSpec
+from analysis.errors import DesignError
 from analysis.models import FitSummary, contrast_rows
 
 SYNTHETIC_BANNER = ("SYNTHETIC DEMONSTRATION DATA - these numbers are not evidence about any real "
@@ -23,10 +24,23 @@ def coefficient_table(summary: FitSummary, spec: ModelSpec, synthetic: bool) -> 
 
 
 def contrast_table(summary: FitSummary, spec: ModelSpec, synthetic: bool) -> pd.DataFrame:
-    """One row per reported exposure contrast, with its estimand, direction and methods spelled out."""
+    """One row per reported exposure contrast, with its estimand, direction and methods spelled out, and
+    what the data could not support (design_note: a dropped covariate, a single local authority, a boundary
+    fit; note: why a contrast has no estimate)."""
     table = pd.DataFrame(contrast_rows(summary, spec))
+    table["design_note"] = " ".join(summary.notes)
     table["synthetic_data"] = synthetic
     return table
+
+
+def headline_contrast(table: pd.DataFrame) -> str:
+    """The contrast a report leads with: the first of the table's contrasts, in its order (the plan's:
+    growing vs cut, then stable vs cut), that could be estimated, e.g. stable vs cut when no centre grew."""
+    estimable = set(table.loc[table["estimate"].notna(), "contrast"])
+    for contrast in table["contrast"].drop_duplicates():
+        if contrast in estimable:
+            return contrast
+    raise DesignError("no contrast of the primary analysis could be estimated")
 
 
 DISPLAY_COLUMNS = {
@@ -56,11 +70,12 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
 def table_notes(table: pd.DataFrame) -> list[str]:
     """Footnotes stating estimand, direction and methods, once each when shared by every row."""
     labels = {"estimand": "Estimand", "direction": "Direction", "se_method": "Standard errors",
-              "ci_method": "Intervals and p-values"}
+              "ci_method": "Intervals and p-values", "note": "Note", "design_note": "Design",
+              "wcr_note": "Bootstrap"}
     notes = []
     for column, label in labels.items():
         if column in table:
-            notes.extend(f"{label}: {v}" for v in table[column].dropna().unique())
+            notes.extend(f"{label}: {v}" for v in table[column].dropna().unique() if str(v).strip())
     return notes
 
 

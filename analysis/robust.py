@@ -22,6 +22,19 @@ per cluster, the triangular factor R_g of a thin QR of [X_g | y_g]; everything a
 and G x G matrices (k = columns of X, G = clusters). See the comments in ``_cr2`` and ``_WCRDistribution``
 for the algebra.
 
+Both are meant to be called on anyone's data, so they refuse what they cannot answer (ValueError, saying what
+and where; rows are 0-based positions): missing (NaN, None, pd.NA) or infinite values in y, X or the cluster
+labels (a row without a cluster label is never merged into another cluster), inputs of different lengths or
+pandas inputs with different indexes (rows are matched by position), non-numeric or duplicated columns, no
+rows, a column of X or y whose largest absolute value is outside [1e-50, 1e50] (change its units), fewer
+than two clusters, no more rows than columns, a design with a redundant column (named, by the rank rule every
+engine shares: analysis.linalg, R's lm / lme4 rule), an essentially perfect fit (no residual variation) and a
+coefficient whose CR2 variance is zero whatever the outcome. Every call ends in bounded time: the bootstrap
+holds at most MAX_REPLICATIONS replications (5 numbers each; the weights are made in chunks), enumerates all
+6^G Webb weight vectors when there are no more of them than replications asked for (an exact p-value), and
+searches each interval edge with a bounded number of p-value evaluations; an edge beyond the search range
+(no null value rejected) is reported as -inf / +inf, with a note.
+
 References: Bell, R. M. & McCaffrey, D. F. (2002) Survey Methodology 28(2), 169-181. Pustejovsky, J. E. &
 Tipton, E. (2018) J. Business & Economic Statistics 36(4), 672-683. Webb, M. D. (2014) "Reworking wild
 bootstrap based inference for clustered errors", Queen's Economics Dept. WP 1315. Roodman, D., MacKinnon,
@@ -31,11 +44,16 @@ Miller, D. L. (2008) Review of Economics and Statistics 90(3), 414-427.
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, stats
+
+from analysis.errors import first_few, printable
+from analysis.linalg import RANK_TOLERANCE, redundant_columns
 
 # Webb's six-point distribution: mean 0, variance 1, symmetric. With few clusters it has many more distinct
 # sign/size patterns (6^G) than Rademacher (2^G), so the bootstrap p-value is far less lumpy.
@@ -44,6 +62,40 @@ WEBB_WEIGHTS = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, 
 # clubSandwich's matrix_power(x, -1/2) zeroes eigenvalues <= 10^-12 (a Moore-Penrose power). Matching it
 # matters only when a cluster has leverage 1 in some direction (e.g. cluster-specific dummies).
 _PSEUDO_INVERSE_TOL = 1e-12
+
+# An essentially perfect fit has no residual variation to estimate a standard error from. R's summary.lm warns
+# when the residual variance is below 1e-30 x the fitted values' mean square; a fit that is exact in real
+# arithmetic leaves up to about 1e-29 of rounding at a million rows, so the rule here is looser.
+_PERFECT_FIT = 1e-26
+
+# The CR2 and bootstrap algebra forms products of up to fourth powers of the data's scale (X'X, its
+# inverse, squared scores): a column of X, or y, whose largest absolute value lies outside this range is
+# refused (change its units) rather than allowed to overflow or underflow into a wrong or NaN answer.
+_MAGNITUDE_RANGE = (1e-50, 1e50)
+
+# Under the working model (independent errors, variance 1) the expected CR2 variance of a coefficient equals
+# its model-based variance M_jj (CR2 is unbiased there), less whatever lies in directions where a cluster has
+# leverage 1. Below this share of M_jj nothing is left: the CR2 variance is zero whatever the outcome.
+_STRUCTURAL_ZERO = 1e-10
+
+# The bootstrap keeps 5 numbers and a flag per replication and costs O(B) per null value tried: at most this
+# many replications (about 100 MB and 10 s on a laptop; Monte Carlo sd of a p-value of 0.05 below 2e-4).
+MAX_REPLICATIONS = 1_000_000
+# Weights are made and reduced in chunks of about this many numbers (8 MB per array), never all B x G at once.
+_CHUNK_ELEMENTS = 1 << 20
+# p = share of replications with |t*| >= |t|, so ties count as extreme. A weight vector that gives every
+# cluster the same weight v reproduces the data up to scale (y* = X b~ + v e~ has b*_j - theta = v (b^_j -
+# theta) and residuals v e^), so its t* = sign(v) t exactly for every null value: such replications are
+# flagged and always counted. Any other |t*| within this relative tolerance of |t| is also a tie.
+_TIE_TOLERANCE = 1e-9
+# Interval search: bracket by doubling from the CR2 half-width out to _MAX_REACH CR2 standard errors (beyond
+# that an edge is reported as infinite, as the R reference implementation does), then bisect to
+# max(_RELATIVE_TOLERANCE x SE, 4 ulp of the edge). Rounding in t* grows like 1e-16 |t|, so the reach is kept
+# where it is still far below the tie tolerance.
+_MAX_REACH = 1e6
+_MAX_DOUBLINGS = 64
+_MAX_BISECTIONS = 200
+_RELATIVE_TOLERANCE = 1e-10
 
 TABLE_COLUMNS = ["term", "estimate", "std_error", "df", "statistic", "p_value", "ci_lower", "ci_upper"]
 
@@ -77,32 +129,192 @@ class _ClusteredFit:
         return xx, xe
 
 
-def _prepare(y, X, clusters) -> _ClusteredFit:
+# --- Input checks ------------------------------------------------------------------------------------------
+
+def _rows(mask: np.ndarray) -> str:
+    """'row 3' / 'rows 3, 17, 20, 21, 40 and 2 more' (0-based positions)."""
+    rows = np.flatnonzero(mask)
+    return f"{'row' if len(rows) == 1 else 'rows'} {first_few(rows.tolist())}"
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number:,} {word}{'' if number == 1 else 's'}"
+
+
+def _names(names) -> str:
+    return ", ".join(f"'{printable(name)}'" for name in names)
+
+
+def _is_real_number(value) -> bool:
+    return isinstance(value, numbers.Real | np.bool_) and not isinstance(value, np.complexfloating)
+
+
+def _as_float(values) -> tuple[np.ndarray, np.ndarray] | str:
+    """A 1-D input as (float values, missing mask), or a description of why it is not numeric.
+
+    Missing means NaN, None, pd.NA or NaT. Numbers, booleans and nullable numeric pandas columns are numeric;
+    an object column is numeric when every value present is a real number."""
+    if isinstance(values, pd.Series | pd.Index):
+        dtype = values.dtype
+        if pd.api.types.is_complex_dtype(dtype):
+            return f"complex ({dtype})"
+        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+            missing = np.asarray(pd.isna(values), dtype=bool)
+            return values.to_numpy(dtype=float, na_value=np.nan), missing
+        if not pd.api.types.is_object_dtype(dtype):
+            return f"of type {dtype}"
+        values = values.to_numpy()
+    array = np.asarray(values)
+    if array.dtype.kind in "biuf":
+        converted = array.astype(float)
+        return converted, np.isnan(converted)
+    if array.dtype.kind != "O":
+        return f"of type {array.dtype}"
+    missing = np.asarray(pd.isna(array), dtype=bool)
+    present = array[~missing]
+    for value in present:
+        if not _is_real_number(value):
+            return f"not numeric (it holds {printable(repr(value))})"
+    converted = np.full(array.shape, np.nan)
+    converted[~missing] = present.astype(float)
+    return converted, missing
+
+
+def _one_column(values, name: str):
+    """A 1-D view of y or clusters: a Series, a one-column DataFrame or an array of shape (n,) or (n, 1)."""
+    if isinstance(values, pd.DataFrame):
+        if values.shape[1] != 1:
+            raise ValueError(f"{name} must be one value per row, got a DataFrame with {values.shape[1]} "
+                             "columns")
+        return values.iloc[:, 0]
+    if isinstance(values, pd.Series | pd.Index):
+        return values
+    array = np.asarray(values)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one value per row (one-dimensional), got shape {array.shape}")
+    return array
+
+
+def _design(X) -> tuple[list[str], np.ndarray | None, np.ndarray | None, list[str]]:
+    """Term names, X as floats (n, k), its missing mask and descriptions of non-numeric columns."""
     if isinstance(X, pd.DataFrame):
         terms = [str(c) for c in X.columns]
-        xa = X.to_numpy(dtype=float)
+        if all(isinstance(t, np.dtype) and t.kind in "biuf" for t in X.dtypes):  # the usual case: one pass
+            xa = X.to_numpy(dtype=float)
+            return terms, xa, np.isnan(xa), []
+        columns = [X.iloc[:, i] for i in range(X.shape[1])]
     else:
-        xa = np.asarray(X, dtype=float)
-        if xa.ndim != 2:
-            raise ValueError("X must be two-dimensional")
-        terms = [f"x{i}" for i in range(xa.shape[1])]
-    ya = np.asarray(y, dtype=float).reshape(-1)
+        array = np.asarray(X)
+        if array.ndim != 2:
+            raise ValueError(f"X must be two-dimensional (rows x columns), got shape {array.shape}")
+        terms = [f"x{i}" for i in range(array.shape[1])]
+        if array.dtype.kind in "biuf":
+            xa = array.astype(float)
+            return terms, xa, np.isnan(xa), []
+        columns = [array[:, i] for i in range(array.shape[1])]
+    converted = [_as_float(column) for column in columns]
+    not_numeric = [f"'{printable(name)}' ({result})" for name, result in zip(terms, converted, strict=True)
+                   if isinstance(result, str)]
+    if not_numeric or not converted:
+        return terms, None, None, not_numeric
+    return (terms, np.column_stack([values for values, _ in converted]),
+            np.column_stack([missing for _, missing in converted]), [])
+
+
+def _check_alignment(y, X, clusters) -> None:
+    """Rows are matched by position; pandas inputs whose indexes differ are almost always misaligned."""
+    indexed = [(name, obj.index) for name, obj in (("y", y), ("X", X), ("clusters", clusters))
+               if isinstance(obj, pd.Series | pd.DataFrame)]
+    for name, index in indexed[1:]:
+        if not index.equals(indexed[0][1]):
+            raise ValueError(f"{indexed[0][0]} and {name} are pandas objects with different indexes; rows "
+                             "are matched by position, so put them in the same row order (e.g. "
+                             "reset_index(drop=True) on both) or pass arrays")
+
+
+def _checked_inputs(y, X, clusters) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """y (n,), X (n, k) as floats, the term names, cluster codes (n,) and sorted labels (G,); ValueError
+    naming every problem found otherwise."""
+    y_in = _one_column(y, "y")
+    labels_in = _one_column(clusters, "clusters")
+    terms, xa, x_missing, not_numeric = _design(X)
+    n = len(X)
+    if len(y_in) != n or len(labels_in) != n:
+        raise ValueError(f"y has {len(y_in):,} rows, X has {n:,} and clusters has {len(labels_in):,}: each "
+                         "must have one entry per row (rows are matched by position)")
+    if n == 0:
+        raise ValueError("y, X and clusters have no rows")
+    if not terms:
+        raise ValueError("X has no columns (include the intercept column yourself)")
+    duplicated = sorted({t for t in terms if terms.count(t) > 1})
+    if duplicated:
+        raise ValueError(f"X has more than one column named {_names(duplicated)}: every term needs its own "
+                         "name")
+    _check_alignment(y, X, clusters)
+
+    problems = []
+    y_values = _as_float(y_in)
+    if isinstance(y_values, str):
+        problems.append(f"y is {y_values}")
+    if not_numeric:
+        one = len(not_numeric) == 1
+        problems.append(f"X {'column' if one else 'columns'} {', '.join(not_numeric)} "
+                        f"{'is' if one else 'are'} not numeric: code categories as indicator columns first")
+    if problems:
+        raise ValueError("cannot fit: " + "; ".join(problems))
+
+    ya, y_missing = y_values
+    label_array = labels_in.to_numpy() if isinstance(labels_in, pd.Series | pd.Index) else labels_in
+    try:  # missing labels (None, NaN, NA, NaT) get code -1
+        codes, labels = pd.factorize(label_array, sort=True)
+    except TypeError as err:
+        raise ValueError(f"cluster labels cannot be put in order ({err}); use labels of one type") from err
+    label_missing = codes < 0
+    if y_missing.any():
+        problems.append(f"y has {_count(int(y_missing.sum()), 'missing value')} (NaN, None or NA) at "
+                        f"{_rows(y_missing)}")
+    y_infinite = np.isinf(ya)
+    if y_infinite.any():
+        problems.append(f"y has {_count(int(y_infinite.sum()), 'infinite value')} at {_rows(y_infinite)}")
+    for mask, word in ((x_missing, "missing value"), (np.isinf(xa), "infinite value")):
+        if mask.any():
+            per_column = mask.sum(axis=0)
+            where = ", ".join(f"'{printable(terms[i])}' ({per_column[i]:,})"
+                              for i in np.flatnonzero(per_column))
+            problems.append(f"X has {_count(int(mask.sum()), word)}"
+                            f"{' (NaN, None or NA)' if word == 'missing value' else ''} in "
+                            f"{'column' if np.count_nonzero(per_column) == 1 else 'columns'} {where}, at "
+                            f"{_rows(mask.any(axis=1))}")
+    if label_missing.any():
+        problems.append(f"clusters has {_count(int(label_missing.sum()), 'missing label')} (NaN, None or NA) "
+                        f"at {_rows(label_missing)}: a row without a cluster is not merged into any cluster, "
+                        "so drop it or give it a label")
+    if problems:
+        raise ValueError("cannot fit: " + "; ".join(problems) + " (rows are 0-based positions)")
+    low, high = _MAGNITUDE_RANGE
+    largest = {"y": float(np.abs(ya).max()),
+               **{f"X column '{printable(t)}'": float(v) for t, v in zip(terms, np.abs(xa).max(axis=0),
+                                                                           strict=True)}}
+    extreme = [f"{name} (largest absolute value {value:.3g})" for name, value in largest.items()
+               if value > 0.0 and not low <= value <= high]
+    if extreme:
+        raise ValueError(f"cannot fit: {', '.join(extreme)} outside [{low:g}, {high:g}]: the products the "
+                         "computation forms would overflow or underflow in floating point; change the units")
+    return ya, xa, terms, codes, np.asarray(labels)
+
+
+def _prepare(y, X, clusters) -> _ClusteredFit:
+    ya, xa, terms, codes, labels = _checked_inputs(y, X, clusters)
     n, k = xa.shape
-    if ya.shape[0] != n:
-        raise ValueError(f"y has {ya.shape[0]} rows but X has {n}")
-    if not (np.isfinite(xa).all() and np.isfinite(ya).all()):
-        raise ValueError("y and X must be finite (drop incomplete rows first)")
-    labels_in = np.asarray(clusters)
-    if labels_in.shape != (n,):
-        raise ValueError(f"clusters must be one label per row ({n}), got shape {labels_in.shape}")
-    codes, labels = pd.factorize(labels_in, sort=True)
-    if (codes < 0).any():
-        raise ValueError("cluster labels must not be missing")
     n_clusters = len(labels)
     if n_clusters < 2:
-        raise ValueError("cluster-robust inference needs at least two clusters")
+        raise ValueError(f"cluster-robust inference needs at least two clusters; every row is in cluster "
+                         f"'{printable(labels[0])}'")
     if n <= k:
-        raise ValueError(f"{n} rows cannot identify {k} coefficients")
+        raise ValueError(f"X has {k} columns but only {n} rows: OLS with residuals needs more rows than "
+                         "columns")
 
     # One pass over the data: per cluster, the R factor of a thin QR of [X_g | y_g]. Its top-left block is
     # R_g and its last column (above the diagonal) is Q_g'y_g, so Q_g itself never has to be kept.
@@ -117,20 +329,39 @@ def _prepare(y, X, clusters) -> _ClusteredFit:
     # Stacking the blocks and factorising again gives the R of the whole [X | y] (a tall-skinny QR), so the
     # global fit is as accurate as a QR of X, without forming X'X.
     big = np.linalg.qr(r_aug.reshape(-1, k + 1), mode="r")
+    if not np.isfinite(big).all():
+        raise ValueError("y or X holds values too large to square in floating point: rescale them")
     r_full, qty = big[:k, :k], big[:k, k]
-    singular = np.linalg.svd(r_full, compute_uv=False)
-    if singular[-1] <= singular[0] * max(n, k) * np.finfo(float).eps:
-        raise ValueError("the design matrix is rank deficient (collinear or constant-zero columns)")
+    redundant = redundant_columns(xa, terms, factor=r_full)
+    if redundant:
+        raise ValueError(f"X is rank deficient (R's lm rule: QR with tolerance {RANK_TOLERANCE:g}): "
+                         + "; ".join(r.describe() for r in redundant)
+                         + f". Drop the redundant {'column' if len(redundant) == 1 else 'columns'} "
+                         + _names(r.column for r in redundant) + " before fitting")
+    residual_ss, fitted_ss = float(big[k, k]) ** 2, float(qty @ qty)
+    if residual_ss / (n - k) <= _PERFECT_FIT * fitted_ss / n:
+        raise ValueError("y is an exact linear combination of the columns of X (an essentially perfect fit: "
+                         f"the residual variance is below {_PERFECT_FIT:g} x the fitted values' mean "
+                         "square), so there is no residual variation to estimate a standard error from")
     r_inv = linalg.solve_triangular(r_full, np.eye(k))
     beta = r_inv @ qty
     r_blocks = r_aug[:, :k, :k]
     q_resid = r_aug[:, :k, k] - r_blocks @ beta
-    return _ClusteredFit(terms=terms, n=n, labels=np.asarray(labels), codes=codes, beta=beta, r_inv=r_inv,
+    return _ClusteredFit(terms=terms, n=n, labels=labels, codes=codes, beta=beta, r_inv=r_inv,
                          bread=r_inv @ r_inv.T, r_blocks=r_blocks, q_resid=q_resid)
 
 
-def _cr2(fit: _ClusteredFit) -> tuple[np.ndarray, np.ndarray]:
-    """CR2 covariance (k, k) and per-coefficient Satterthwaite df (k,).
+# --- CR2 and Satterthwaite -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _CR2:
+    covariance: np.ndarray  # (k, k)
+    df: np.ndarray  # (k,) Satterthwaite
+    expected_share: np.ndarray  # (k,) E[CR2 variance] / M_jj under the working model: 1 unless leverage 1
+
+
+def _cr2(fit: _ClusteredFit) -> _CR2:
+    """CR2 covariance (k, k), per-coefficient Satterthwaite df (k,) and the expected-variance share (k,).
 
     Low-rank algebra. With X_g = Q_g R_g and M = (X'X)^-1 = R^-1 R^-T, the diagonal block of the hat matrix
     is H_gg = Q_g T_g T_g' Q_g' with T_g = R_g R^-1 (k x k). Eigen-decompose I - T_g T_g' = W diag(1 - lam) W'
@@ -146,6 +377,10 @@ def _cr2(fit: _ClusteredFit) -> tuple[np.ndarray, np.ndarray]:
     (sum_g Gram_gg)^2 / sum_{g,h} Gram_gh^2 where Gram_gh = w_g'w_h = delta_gh q_g'q_g - r_g' M r_h with
     q_g = A_g X_g M c and r_g = X_g' q_g (using (I - H)(I - H) = I - H). Both terms are k-dimensional:
     q_g'q_g = c'M (X_g'A_g^2 X_g) M c and r_g = (X_g'A_g X_g) M c.
+
+    trace(Gram) = E[CR2 variance] equals M_jj (CR2 is unbiased under the working model) less the part of
+    X_g M c lying where cluster g has leverage 1; ``expected_share`` = trace(Gram) / M_jj is 0 exactly when
+    the CR2 variance is zero whatever the outcome (then the df would be 0/0).
     """
     k, n_clusters = fit.k, fit.n_clusters
     bread = fit.bread
@@ -170,8 +405,37 @@ def _cr2(fit: _ClusteredFit) -> tuple[np.ndarray, np.ndarray]:
     gram = -cross
     idx = np.arange(n_clusters)
     gram[:, idx, idx] += qq.T
-    df = np.trace(gram, axis1=1, axis2=2) ** 2 / np.einsum("jgh,jgh->j", gram, gram)
-    return covariance, df
+    expected = np.trace(gram, axis1=1, axis2=2)
+    share = expected / np.diag(bread)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = expected**2 / np.einsum("jgh,jgh->j", gram, gram)
+    return _CR2(covariance=covariance, df=df, expected_share=share)
+
+
+def _require_cr2(fit: _ClusteredFit, cr2: _CR2, columns) -> None:
+    """ValueError unless the CR2 standard error and Satterthwaite df of every given column are usable."""
+    columns = list(columns)
+    variance, df = np.diag(cr2.covariance), cr2.df
+    bad = [j for j in columns if not np.isfinite([variance[j], cr2.expected_share[j]]).all()]
+    if bad:  # the data's range is checked first, so this is not expected
+        raise ValueError(f"the CR2 variance of {_names(fit.terms[j] for j in bad)} could not be computed in "
+                         "floating point (not finite)")
+    zero = [j for j in columns if not cr2.expected_share[j] > _STRUCTURAL_ZERO]
+    if zero:
+        raise ValueError(
+            f"no cluster-robust standard error exists for {_names(fit.terms[j] for j in zero)}: its CR2 "
+            "variance is zero whatever the outcome, because the coefficient depends on the data only through "
+            "what the model fits exactly within every cluster (leverage 1), as when a cluster-level exposure "
+            "is compared across no more clusters than the model has cluster-level terms (e.g. 2 clusters, an "
+            "intercept and the exposure). Use more clusters or fewer cluster-level terms")
+    bad = [j for j in columns if not variance[j] > 0.0]
+    if bad:
+        raise ValueError(f"the CR2 variance of {_names(fit.terms[j] for j in bad)} is zero for these data "
+                         "(the adjusted residual scores are all zero), so no standard error can be computed")
+    bad = [j for j in columns if not (np.isfinite(df[j]) and df[j] > 0.0)]
+    if bad:
+        raise ValueError(f"the Satterthwaite degrees of freedom of {_names(fit.terms[j] for j in bad)} "
+                         f"could not be computed ({', '.join(f'{df[j]:g}' for j in bad)})")
 
 
 def _check_level(level: float) -> None:
@@ -183,7 +447,8 @@ def ols_cr2(y, X, clusters, level: float = 0.95) -> pd.DataFrame:
     """OLS with CR2 cluster-robust standard errors and Satterthwaite t tests/intervals (clubSandwich's).
 
     Parameters: ``y`` 1-D outcome; ``X`` design DataFrame whose column names are the term names (include the
-    intercept column yourself); ``clusters`` one label per row; ``level`` confidence level.
+    intercept column yourself); ``clusters`` one label per row; ``level`` confidence level. Rows are matched
+    by position. Raises ValueError for the inputs listed in the module docstring.
 
     Returns one row per column of X: term, estimate, std_error, df (Satterthwaite), statistic (estimate /
     std_error), p_value (two-sided, t with df), ci_lower, ci_upper. ``attrs`` holds ``covariance`` (k x k
@@ -192,7 +457,9 @@ def ols_cr2(y, X, clusters, level: float = 0.95) -> pd.DataFrame:
     """
     _check_level(level)
     fit = _prepare(y, X, clusters)
-    covariance, df = _cr2(fit)
+    cr2 = _cr2(fit)
+    _require_cr2(fit, cr2, range(fit.k))
+    covariance, df = cr2.covariance, cr2.df
     se = np.sqrt(np.diag(covariance))
     statistic = fit.beta / se
     crit = stats.t.ppf(1.0 - (1.0 - level) / 2.0, df)
@@ -206,15 +473,41 @@ def ols_cr2(y, X, clusters, level: float = 0.95) -> pd.DataFrame:
         "ci_lower": fit.beta - crit * se,
         "ci_upper": fit.beta + crit * se,
     }, columns=TABLE_COLUMNS)
+    if not np.isfinite(table[TABLE_COLUMNS[1:]].to_numpy()).all():
+        raise ValueError("the CR2 table could not be computed in floating point (a value overflowed): "
+                         "rescale y and X")
     table.attrs.update(covariance=covariance, n=fit.n, n_clusters=fit.n_clusters, level=level,
                        vcov="CR2", df_method="Satterthwaite")
     return table
+
+
+# --- Wild cluster restricted bootstrap --------------------------------------------------------------------
+
+def _chunk_rows(fit: _ClusteredFit) -> int:
+    return max(1, _CHUNK_ELEMENTS // max(fit.n_clusters, fit.k))
+
+
+def _random_webb_chunks(B: int, n_clusters: int, seed, rows: int) -> Iterator[np.ndarray]:
+    """B Webb weight vectors, `rows` at a time: the same stream as one (B, G) draw (row-major, int64)."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, B, rows):
+        yield WEBB_WEIGHTS[rng.integers(0, len(WEBB_WEIGHTS), size=(min(rows, B - start), n_clusters))]
 
 
 def _webb_weights(B: int, n_clusters: int, seed) -> np.ndarray:
     """(B, G) Webb weights; row b is replication b, column g is cluster g in sorted label order."""
     rng = np.random.default_rng(seed)
     return WEBB_WEIGHTS[rng.integers(0, len(WEBB_WEIGHTS), size=(B, n_clusters))]
+
+
+def _enumerated_webb_chunks(n_clusters: int, rows: int) -> Iterator[np.ndarray]:
+    """All 6^G Webb weight vectors, each once, `rows` at a time: vector i takes, for cluster g, the weight
+    indexed by digit g of i in base 6."""
+    total = len(WEBB_WEIGHTS) ** n_clusters
+    powers = len(WEBB_WEIGHTS) ** np.arange(n_clusters - 1, -1, -1, dtype=np.int64)
+    for start in range(0, total, rows):
+        index = np.arange(start, min(start + rows, total), dtype=np.int64)
+        yield WEBB_WEIGHTS[(index[:, None] // powers) % len(WEBB_WEIGHTS)]
 
 
 class _WCRDistribution:
@@ -233,26 +526,43 @@ class _WCRDistribution:
     quadratic in delta with per-replication coefficients Q00, Q01, Q11 computed once; each further null
     value costs O(B). CR1's constant G/(G-1) (n-1)/(n-k) multiplies t and every t* alike, so it cancels from
     the p-value (it is kept so that ``statistic`` and t* are the usual CR1 t statistics).
+
+    ``weights`` is a (B, G) array or an iterable of (rows, G) chunks of one; only the five per-replication
+    numbers are kept, so memory is O(B + chunk), not O(B G).
     """
 
-    def __init__(self, fit: _ClusteredFit, j: int, weights: np.ndarray):
+    def __init__(self, fit: _ClusteredFit, j: int, weights: np.ndarray | Iterable[np.ndarray]):
         bread = fit.bread
         m = bread[:, j]
         xx, xe = fit.cross_products()
         s_m = xx @ m  # (G, k): S_g m
         a0, a1 = xe @ m, s_m @ m  # a_g = a0_g + delta a1_g
         w0, w1 = xe @ bread, s_m @ bread  # M u_g = w0_g + delta w1_g (rows)
+        self.term = fit.terms[j]
         self.estimate = fit.beta[j]
         self.m_jj = bread[j, j]
         n, k, n_clusters = fit.n, fit.k, fit.n_clusters
         self.cr1_scale = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
         self.se_cr1 = np.sqrt(self.cr1_scale * (a0 @ a0))  # a0_g are the CR0 scores of the original fit
-        self.num0, self.num1 = weights @ a0, weights @ a1
-        s0 = weights * a0 - (weights @ w0) @ s_m.T
-        s1 = weights * a1 - (weights @ w1) @ s_m.T
-        self.q00 = np.einsum("bg,bg->b", s0, s0)
-        self.q01 = np.einsum("bg,bg->b", s0, s1)
-        self.q11 = np.einsum("bg,bg->b", s1, s1)
+        if not (np.isfinite(self.se_cr1) and self.se_cr1 > 0.0):
+            raise ValueError(f"the CR1 standard error of '{printable(self.term)}' is {self.se_cr1:g} (its "
+                             "cluster scores are all zero, or overflowed), so there is no t statistic to "
+                             "bootstrap")
+        if isinstance(weights, np.ndarray):
+            rows = _chunk_rows(fit)
+            chunks = [weights[start:start + rows] for start in range(0, len(weights), rows)]
+        else:
+            chunks = weights
+        parts = []
+        for chunk in chunks:
+            s0 = chunk * a0 - (chunk @ w0) @ s_m.T
+            s1 = chunk * a1 - (chunk @ w1) @ s_m.T
+            parts.append((chunk @ a0, chunk @ a1, np.einsum("bg,bg->b", s0, s0),
+                          np.einsum("bg,bg->b", s0, s1), np.einsum("bg,bg->b", s1, s1),
+                          (chunk == chunk[:, :1]).all(axis=1)))
+        self.num0, self.num1, self.q00, self.q01, self.q11, self.tied = (np.concatenate(p)
+                                                                         for p in zip(*parts, strict=True))
+        self.B = len(self.num0)
 
     def statistic(self, theta: float) -> float:
         return (self.estimate - theta) / self.se_cr1
@@ -260,40 +570,65 @@ class _WCRDistribution:
     def tstar(self, theta: float) -> np.ndarray:
         delta = (self.estimate - theta) / self.m_jj
         variance = self.cr1_scale * (self.q00 + delta * (2.0 * self.q01 + delta * self.q11))
-        return (self.num0 + delta * self.num1) / np.sqrt(np.maximum(variance, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (self.num0 + delta * self.num1) / np.sqrt(np.maximum(variance, 0.0))
 
     def p_value(self, theta: float) -> float:
-        # NaN t* (a replication with a zero standard error) counts as not extreme.
-        return float(np.mean(np.abs(self.tstar(theta)) >= abs(self.statistic(theta))))
+        """Share of replications with |t*| >= |t|: ties (equal weights in every cluster, or |t*| within a
+        relative 1e-9 of |t|) count as extreme. A replication whose t* is 0/0 (zero numerator and standard
+        error) counts as not extreme."""
+        t = abs(self.statistic(theta))
+        extreme = self.tied | (np.abs(self.tstar(theta)) >= t - _TIE_TOLERANCE * max(t, 1.0))
+        return float(np.count_nonzero(extreme) / self.B)
 
 
-def _invert(dist: _WCRDistribution, start: float, alpha: float, scale: float, side: int) -> float:
-    """Edge of {theta: p(theta) > alpha} on one side of the estimate, by bracketing then bisection.
+def _invert(dist: _WCRDistribution, half: float, alpha: float, se: float, side: int) -> tuple[float, str]:
+    """Edge of {theta: p(theta) > alpha} on one side of the estimate, and a note ('' when none is needed).
 
-    p(theta) is a step function and need not be monotone; bisection returns a crossing between a rejected
-    and a non-rejected value, which is the edge when (as usual) the acceptance region is an interval.
+    Bracketing: from the CR2 half-width (kept within [1e-3, 1e6] SE), double the distance from the estimate
+    until the test rejects, at most out to _MAX_REACH CR2 standard errors; if it never does, the edge is
+    reported as infinite. Then bisection to max(1e-10 SE, 4 ulp of the edge) (the bracket's ends cannot get
+    closer than the floating-point spacing there; a tolerance fixed in absolute terms may never be met far
+    from zero). That is at most 31 + 54 p-value evaluations per edge, each O(B), and _MAX_DOUBLINGS and
+    _MAX_BISECTIONS bound the loops whatever happens. p(theta) is a step function and need not be monotone;
+    bisection returns a crossing between a rejected and a non-rejected value, which is the edge when (as
+    usual) the acceptance region is an interval.
     """
-    inner = dist.estimate  # t = 0 there, so p = 1: never rejected
-    width = abs(start - dist.estimate)
-    if not width > 0.0:
-        width = scale
-    outer = dist.estimate + side * width
-    for _ in range(64):  # widen until rejected: the CR2 edge, then 2x, 4x, ... its half-width
-        if dist.p_value(outer) <= alpha:
+    name, where = ("ci_lower", "below") if side < 0 else ("ci_upper", "above")
+    reach = _MAX_REACH * se
+    width = min(max(half, 1e-3 * se), reach) if np.isfinite(half) else se
+    inner, outer = dist.estimate, None  # t = 0 there: not rejected (the caller checks p > alpha)
+    for _ in range(_MAX_DOUBLINGS):
+        candidate = dist.estimate + side * width
+        if dist.p_value(candidate) <= alpha:
+            outer = candidate
             break
-        inner = outer
-        width *= 2.0
-        outer = dist.estimate + side * width
-    else:
-        return side * np.inf
-    tol = 1e-10 * scale
-    while abs(outer - inner) > tol:
+        inner = candidate
+        if width >= reach:
+            break
+        width = min(2.0 * width, reach)
+    if outer is None:
+        return side * np.inf, (f"{name} = {side * np.inf}: the bootstrap test rejects no null value {where} "
+                               f"the estimate out to {_MAX_REACH:.0e} CR2 standard errors (p = "
+                               f"{dist.p_value(inner):.3g} there, alpha = {alpha:.3g})")
+    for _ in range(_MAX_BISECTIONS):
+        if abs(outer - inner) <= max(_RELATIVE_TOLERANCE * se, 4.0 * np.spacing(max(abs(inner), abs(outer)))):
+            return 0.5 * (inner + outer), ""
         mid = 0.5 * (inner + outer)
         if dist.p_value(mid) > alpha:
             inner = mid
         else:
             outer = mid
-    return 0.5 * (inner + outer)
+    return 0.5 * (inner + outer), (f"{name} located to within {abs(outer - inner):.3g} only (bisection step "
+                                   "limit)")
+
+
+def _replications(B) -> int:
+    whole = isinstance(B, numbers.Real) and not isinstance(B, bool) and np.isfinite(B) and B == int(B)
+    if not (whole and 1 <= B <= MAX_REPLICATIONS):
+        raise ValueError(f"B must be a whole number of replications from 1 to {MAX_REPLICATIONS:,}, got "
+                         f"{B!r}")
+    return int(B)
 
 
 def wild_cluster_bootstrap(y, X, clusters, term: str, null: float = 0.0, B: int = 9999, seed=20120401,
@@ -301,34 +636,67 @@ def wild_cluster_bootstrap(y, X, clusters, term: str, null: float = 0.0, B: int 
     """Wild cluster restricted bootstrap-t test of H0: beta_term = null, and its inverted interval.
 
     Webb six-point weights, one per cluster per replication, from ``numpy.random.default_rng(seed)`` (a
-    (B, G) array, clusters in sorted label order). t and t* use CR1 standard errors; the two-sided p-value is
-    the share of replications with |t*| >= |t| (denominator B). The interval is the set of null values whose
-    p-value exceeds 1 - level, found by bisection on each side from a bracket around the CR2 interval, with
-    the same draws for every null value.
+    (B, G) array, clusters in sorted label order, made in chunks of rows). When there are no more distinct
+    weight vectors than replications asked for (6^G <= B, G clusters), all 6^G are used instead, each once:
+    the p-value is then exact (the whole bootstrap distribution), not a random draw, and ``B`` is 6^G. t and
+    t* use CR1 standard errors; the two-sided p-value is the share of replications with |t*| >= |t|. The
+    interval is the set of null values whose p-value exceeds 1 - level, found on each side by bracketing out
+    from the CR2 interval's edge and bisection, with the same draws for every null value; an edge beyond
+    1e6 CR2 standard errors (no null value rejected on that side) is -inf / +inf and ``note`` says so.
 
-    Returns ``{"p_value", "ci_lower", "ci_upper", "B", "seed", "weights": "webb", "statistic"}``;
-    ``statistic`` is the CR1 t statistic of the original sample for H0.
+    Returns ``{"p_value", "ci_lower", "ci_upper", "B", "seed", "weights": "webb", "statistic",
+    "enumerated", "note"}``; ``statistic`` is the CR1 t statistic of the original sample for H0, ``B`` the
+    number of replications used, ``enumerated`` whether they are all 6^G weight vectors (``seed`` is then not
+    used), ``note`` a sentence on enumeration and infinite or imprecise interval edges ("" if none).
     """
     _check_level(level)
-    if int(B) != B or B < 1:
-        raise ValueError(f"B must be a positive integer, got {B}")
-    B = int(B)
+    B = _replications(B)
+    if not (isinstance(null, numbers.Real) and np.isfinite(null)):
+        raise ValueError(f"null must be a finite number, got {null!r}")
     fit = _prepare(y, X, clusters)
     if term not in fit.terms:
         raise KeyError(f"term {term!r} is not a column of X: {fit.terms}")
     j = fit.terms.index(term)
-    dist = _WCRDistribution(fit, j, _webb_weights(B, fit.n_clusters, seed))
+    cr2 = _cr2(fit)
+    _require_cr2(fit, cr2, [j])
 
-    covariance, df = _cr2(fit)
-    se = float(np.sqrt(covariance[j, j]))
-    half = float(stats.t.ppf(1.0 - (1.0 - level) / 2.0, df[j])) * se
+    n_clusters = fit.n_clusters
+    vectors = len(WEBB_WEIGHTS) ** n_clusters  # Python int: no overflow
+    enumerated = vectors <= B
+    rows = _chunk_rows(fit)
+    if enumerated:
+        chunks = _enumerated_webb_chunks(n_clusters, rows)
+    else:
+        chunks = _random_webb_chunks(B, n_clusters, seed, rows)
+    dist = _WCRDistribution(fit, j, chunks)
     alpha = 1.0 - level
+    notes = []
+    if enumerated:
+        notes.append(f"all 6^{n_clusters} = {vectors:,} Webb weight vectors enumerated: exact p-value, not a "
+                     "random draw (seed not used)")
+    if dist.p_value(dist.estimate) <= alpha:
+        raise ValueError(f"the bootstrap t statistics of '{printable(term)}' are undefined (0/0) in more "
+                         f"than {level:.3g} of the replications, so the bootstrap cannot test any null value")
+    se = float(np.sqrt(cr2.covariance[j, j]))
+    half = float(stats.t.ppf(1.0 - alpha / 2.0, cr2.df[j])) * se
+    lower, lower_note = _invert(dist, half, alpha, se, side=-1)
+    upper, upper_note = _invert(dist, half, alpha, se, side=+1)
+    notes += [note for note in (lower_note, upper_note) if note]
+    if np.isinf(lower) or np.isinf(upper):
+        floor = len(WEBB_WEIGHTS) / vectors  # the share of equal-weight vectors, exact when enumerated
+        if enumerated and floor > alpha:
+            # No "<n> clusters" in words: notes are published, and the disclosure rule reads counts in text.
+            notes.append(f"with so few clusters the {len(WEBB_WEIGHTS)} weight vectors that give every "
+                         f"cluster the same weight reproduce |t| exactly, so p >= 6/6^{n_clusters} = "
+                         f"{floor:.3g} for every null value")
     return {
         "p_value": dist.p_value(null),
-        "ci_lower": float(_invert(dist, dist.estimate - half, alpha, se, side=-1)),
-        "ci_upper": float(_invert(dist, dist.estimate + half, alpha, se, side=+1)),
-        "B": B,
+        "ci_lower": float(lower),
+        "ci_upper": float(upper),
+        "B": dist.B,
         "seed": seed,
         "weights": "webb",
         "statistic": float(dist.statistic(null)),
+        "enumerated": bool(enumerated),
+        "note": "; ".join(notes),
     }

@@ -7,6 +7,8 @@ import logging
 import numpy as np
 import pandas as pd
 
+from analysis.errors import DesignError
+
 log = logging.getLogger(__name__)
 
 # Derived indicators, each defined from one contract column.
@@ -148,4 +150,17 @@ def build_primary_sample(survey: pd.DataFrame, exposure: pd.DataFrame, **plan) -
                      "n_excluded": before - int(keep.sum())})
         log.info("sample step %d (%s): %d mothers remain, %d excluded", number, description,
                  flow[-1]["n_mothers"], flow[-1]["n_excluded"])
+    if not keep.any():
+        raise DesignError(empty_sample_message(flow))
     return ordered_columns(frame.loc[keep]), pd.DataFrame(flow)
+
+
+def empty_sample_message(flow: list[dict]) -> str:
+    """Why no mother is left: the first inclusion step after which none remains, in words."""
+    if flow[0]["n_mothers"] == 0:
+        return "The primary sample is empty: the cleaned survey holds no mothers."
+    step = next(row for row in flow if row["n_mothers"] == 0)
+    before = flow[step["step"] - 1]["n_mothers"]
+    return (f"The primary sample is empty: none of the {before} mothers left before step {step['step']} "
+            f"passes it ({step['description']}), so no model can be fitted. Check the survey file for that "
+            "step (the log lists every step's count).")

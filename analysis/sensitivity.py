@@ -18,8 +18,9 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from analysis.design import ModelSpec, design_matrix
+from analysis.design import ModelSpec, build_design, cluster_design
 from analysis.fastreml import SufficientStatistics
+from analysis.linalg import redundant_columns
 from analysis.mixed import FitSettings, fit_statistics
 from analysis.models import FitSummary, complete_cases, contrast_rows, fit_model, lmm_summary
 
@@ -41,8 +42,9 @@ def hedges_g(contrasts: pd.DataFrame, frame: pd.DataFrame, spec: ModelSpec,
         group, reference = row["contrast"].split(" vs ")
         in_group = frame.loc[frame[spec.exposure] == group, standardiser]
         in_reference = frame.loc[frame[spec.exposure] == reference, standardiser]
-        sd = pooled_sd(in_group, in_reference)
         n1, n0 = int(in_group.notna().sum()), int(in_reference.notna().sum())
+        # A group without mothers (its contrast not estimable) has no spread to standardise by.
+        sd = pooled_sd(in_group, in_reference) if min(n1, n0) > 0 else np.nan
         correction = 1 - 3 / (4 * (n1 + n0) - 9)
         rows.append({
             "model": row["model"], "outcome": row["outcome"], "contrast": row["contrast"],
@@ -66,6 +68,11 @@ def e_values(contrasts: pd.DataFrame, sd: pd.Series) -> pd.DataFrame:
     """E-value of each difference-scale contrast and of its interval limit nearer the null."""
     rows = []
     for (_, row), scale in zip(contrasts.iterrows(), sd, strict=True):
+        if pd.isna(row["estimate"]):  # not estimable: no E-value either
+            rows.append({"model": row["model"], "contrast": row["contrast"], "approx_risk_ratio": np.nan,
+                         "e_value_estimate": np.nan, "e_value_ci": np.nan, "standardiser_sd": scale,
+                         "method": "VanderWeele & Ding (2017): RR ~ exp(0.91 x difference / SD)"})
+            continue
         rr = np.exp(CONTINUOUS_TO_LOG_RR * np.array([row["estimate"], row["ci_lower"], row["ci_upper"]])
                     / scale)
         includes_null = rr[1] <= 1 <= rr[2]
@@ -86,8 +93,12 @@ def holm_adjust(tables: list[pd.DataFrame]) -> pd.DataFrame:
     family = family[family["scale"] != "risk difference"].reset_index(drop=True)
     from statsmodels.stats.multitest import multipletests
 
-    family["p_holm"] = multipletests(family["p_value"], method="holm")[1]
-    family["adjustment"] = f"Holm across the {len(family)} secondary-outcome contrasts"
+    # A contrast that could not be estimated (a group without mothers) is listed, but is not a test.
+    tested = family["p_value"].notna()
+    family["p_holm"] = np.nan
+    if tested.any():
+        family.loc[tested, "p_holm"] = multipletests(family.loc[tested, "p_value"], method="holm")[1]
+    family["adjustment"] = f"Holm across the {int(tested.sum())} secondary-outcome contrasts estimated"
     return family
 
 
@@ -105,33 +116,57 @@ def mixed_model_refits(frame: pd.DataFrame, spec: ModelSpec,
                        fit_settings: dict) -> Iterator[tuple[str, FitSummary]]:
     """As `refits` for the mixed model, from its sufficient statistics: dropping a local authority
     subtracts its clusters (no pass over the rows), and each refit's searches start from the full sample's
-    optimum, which is near. The fit is checked as every other: two optimisers must reach the optimum."""
+    optimum, which is near. The fit is checked as every other: two optimisers must reach the optimum. A
+    column the remaining data cannot estimate (a covariate constant without that LA) is dropped, by the same
+    rule as the full model; a refit that loses an exposure contrast reports the contrasts it keeps."""
     data, _ = complete_cases(frame, spec)
-    y, X = design_matrix(data, spec)
-    outer, inner = spec.clusters
-    full = SufficientStatistics.from_data(y.to_numpy(float), X.to_numpy(float), data[outer], data[inner])
+    clusters = cluster_design(data, spec.clusters)
+    if clusters.outer is None:
+        log.warning("leave-one-out: the data hold a single %s, so there is none to leave out",
+                    spec.clusters[0])
+        return
+    design = build_design(data, spec)
+    y, X = design.y, design.X
+    full = SufficientStatistics.from_data(y.to_numpy(float), X.to_numpy(float), data[clusters.outer],
+                                          data[clusters.inner])
     settings = FitSettings.from_config(fit_settings)
     start = fit_statistics(full, list(X.columns), settings).theta
     for left_out in full.outer_labels:
+        rest = full.without_outer(left_out)
+        if rest.n_outer < 2:
+            log.warning("leaving out %s: a single local authority would remain; not refitted", left_out)
+            continue
+        redundant = {r.column for r in redundant_columns(None, list(X.columns), factor=rest.column_factor())}
+        kept = [j for j, term in enumerate(X.columns) if term not in redundant]
+        if redundant:
+            log.warning("leaving out %s: dropped %s (not estimable from the remaining data)", left_out,
+                        ", ".join(sorted(redundant)))
         try:
-            fit = fit_statistics(full.without_outer(left_out), list(X.columns), settings, start=start)
-        except RuntimeError as err:  # e.g. a group no longer present: no optimiser finds a finite optimum
+            fit = fit_statistics(rest.select(kept), [X.columns[j] for j in kept], settings, start=start)
+        except RuntimeError as err:  # no optimiser finds a finite optimum
             log.warning("leaving out %s: model not estimable (%s)", left_out, err)
             continue
-        yield left_out, lmm_summary(fit, spec)
+        summary = lmm_summary(fit, spec)
+        summary.absent_levels = [level for level in spec.contrast_levels()
+                                 if spec.exposure_term(level) not in fit.terms]
+        yield left_out, summary
+
+
+LEAVE_ONE_OUT_COLUMNS = ["left_out", "n_left_out", "contrast", "scale", "estimate", "std_error", "ci_lower",
+                         "ci_upper", "p_value", "n", "n_clusters", "note"]
 
 
 def leave_one_out(frame: pd.DataFrame, spec: ModelSpec, fit_settings: dict) -> pd.DataFrame:
-    """Refit the model without each local authority in turn; one row per left-out LA and contrast."""
+    """Refit the model without each local authority in turn; one row per left-out LA and contrast (none when
+    the data hold a single local authority)."""
     cluster = spec.clusters[0]
     fits = mixed_model_refits if spec.estimator == "lmm_reml" else refits
     rows = []
     for left_out, summary in fits(frame, spec, fit_settings):
         for row in contrast_rows(summary, spec):
             rows.append({"left_out": left_out, "n_left_out": int((frame[cluster] == left_out).sum()),
-                         **{k: row[k] for k in ("contrast", "scale", "estimate", "std_error", "ci_lower",
-                                                "ci_upper", "p_value", "n", "n_clusters")}})
-    return pd.DataFrame(rows)
+                         **{k: row[k] for k in LEAVE_ONE_OUT_COLUMNS[2:]}})
+    return pd.DataFrame(rows, columns=LEAVE_ONE_OUT_COLUMNS)
 
 
 def forest_rows(primary: pd.DataFrame, ols_cr2: pd.DataFrame, did: pd.DataFrame, imputation: pd.DataFrame,
@@ -146,8 +181,10 @@ def forest_rows(primary: pd.DataFrame, ols_cr2: pd.DataFrame, did: pd.DataFrame,
         return {"label": label, **{c: float(row[c]) for c in columns}}
 
     ols = ols_cr2.loc[ols_cr2["contrast"] == contrast].iloc[0]
+    head = primary.loc[primary["contrast"] == contrast].iloc[0]
+    mixed = "Mixed model, Wald CI (primary)" if np.isinf(head["df"]) else "Mixed model, t CI (primary)"
     rows = [
-        pick(primary, primary["contrast"] == contrast, "Mixed model, Wald CI (primary)"),
+        pick(primary, primary["contrast"] == contrast, mixed),
         pick(ols_cr2, ols_cr2["contrast"] == contrast, "OLS, CR2 SE, Satterthwaite t"),
         {"label": "OLS, wild cluster bootstrap CI", "estimate": float(ols["estimate"]),
          "ci_lower": float(ols["wcr_ci_lower"]), "ci_upper": float(ols["wcr_ci_upper"])},

@@ -36,7 +36,7 @@ from analysis.pdf import html_to_pdf
 from analysis.primary import sample_from_plan
 from analysis.provenance import manifest as run_manifest
 from analysis.provenance import provenance_record, short_hash, utc_now
-from analysis.results import coefficient_table, contrast_table, to_latex, to_markdown
+from analysis.results import coefficient_table, contrast_table, headline_contrast, to_latex, to_markdown
 from analysis.robustness import fit_specification, specification_model, specifications
 from analysis.sample import survey_columns
 from analysis.sensitivity import e_values, forest_rows, hedges_g, holm_adjust, leave_one_out
@@ -300,7 +300,7 @@ def specification_curve(specs: list[str], source: str, table: str, figure: str) 
     curve["synthetic_data"] = synthetic
     io.write_csv(curve, table)
     with io.atomic_path(figure) as tmp:
-        specification_curve_figure(curve, tmp, synthetic)
+        specification_curve_figure(curve, tmp, synthetic, contrast=headline_contrast(curve))
 
 
 def dose_figure(diagnostics: str, centre_exposure: str, source: str, plan: dict, entry: dict,
@@ -314,12 +314,15 @@ def dose_figure(diagnostics: str, centre_exposure: str, source: str, plan: dict,
 
 def forest(primary: str, ols_cr2: str, did: str, imputation: str, weighting: str, source: str, table: str,
            figure: str) -> None:
-    rows = forest_rows(primary=pd.read_csv(primary), ols_cr2=pd.read_csv(ols_cr2), did=pd.read_csv(did),
-                       imputation=pd.read_csv(imputation), weighting=pd.read_csv(weighting))
+    primary_table = pd.read_csv(primary)
+    contrast = headline_contrast(primary_table)
+    rows = forest_rows(primary=primary_table, ols_cr2=pd.read_csv(ols_cr2), did=pd.read_csv(did),
+                       imputation=pd.read_csv(imputation), weighting=pd.read_csv(weighting),
+                       group=contrast.split(" vs ")[0])
     synthetic = _synthetic(source)
-    io.write_csv(rows.assign(synthetic_data=synthetic), table)
+    io.write_csv(rows.assign(contrast=contrast, synthetic_data=synthetic), table)
     with io.atomic_path(figure) as tmp:
-        forest_figure(rows, tmp, synthetic)
+        forest_figure(rows, contrast, tmp, synthetic)
 
 
 def difference_in_differences(survey: str, centre_exposure: str, source: str, plan: dict, baseline_wave: int,
@@ -328,7 +331,9 @@ def difference_in_differences(survey: str, centre_exposure: str, source: str, pl
     panel, steps = build_panel(pd.read_parquet(survey),
                                pd.read_csv(centre_exposure, dtype={"funding_group": "string"}),
                                score=score, baseline_wave=baseline_wave)
-    result = did_mother_fe(panel, score=score, reference_wave=int(plan["reference_wave"]))
+    # Clustered by local authority, which decides funding; by centre when the data hold a single one.
+    cluster = "la_code" if panel["la_code"].nunique() > 1 else "centre_id"
+    result = did_mother_fe(panel, score=score, reference_wave=int(plan["reference_wave"]), cluster=cluster)
     result.insert(0, "outcome", score)
     result.insert(1, "contrast", [f"{g} vs cut, wave {w} vs {plan['reference_wave']}"
                                   for g, w in zip(result["group"], result["wave"], strict=True)])
@@ -375,8 +380,7 @@ def attrition_analyses(survey: str, centre_exposure: str, source: str, plan: dic
     summary = weights.attrs["summary"]
     weighted["weights_kish_effective_n"] = summary["kish_effective_n"]
     weighted["weights_max"] = summary["max"]
-    responders = frame.loc[weights > 0, spec.clusters[0]]
-    io.write_csv(_label_terms(weighted, spec, synthetic, n_clusters=responders.nunique()), weighting)
+    io.write_csv(_label_terms(weighted, spec, synthetic, n_clusters=weighted.attrs["n_clusters"]), weighting)
 
 
 def _label_terms(table: pd.DataFrame, spec: ModelSpec, synthetic: bool, **extra) -> pd.DataFrame:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis.cleaning import clean_all
+from analysis.errors import RawDataError
 from analysis.primary import load_plan
 from analysis.simulate import PRESETS, simulate, write
 from tests import corpus_cases
@@ -53,6 +55,23 @@ def synthetic_run(tmp_path_factory, synthetic_raw) -> Path:
 @pytest.fixture(scope="session")
 def plan() -> dict:
     return load_plan()
+
+
+def expect_error(raw_dir, *fragments) -> str:
+    """The contract error cleaning `raw_dir` raises, checked to contain every fragment."""
+    with pytest.raises(RawDataError) as err:
+        clean_all(raw_dir)
+    message = str(err.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in:\n{message}"
+    return message
+
+
+def log_count(data, rule, column=None) -> int:
+    """How many rows a cleaning rule applied to (in one column, or in all)."""
+    log = data.log.to_frame()
+    hit = log[(log["rule"] == rule) & ((log["column"] == column) if column else True)]
+    return int(hit["n_rows"].sum())
 
 
 def read_text_table(path: Path) -> pd.DataFrame:

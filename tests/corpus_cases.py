@@ -34,7 +34,8 @@ class Case:
     operation: str
     arguments: dict
     expect: str
-    stage: str = "clean"  # the pipeline stage that must react: clean, or exposure (needs the clean data)
+    stage: str = "clean"  # the stage that must react: clean, exposure (needs the clean data), or models (the
+    # primary sample and model: a design the data may or may not support)
     messages: tuple[str, ...] = field(default=())
 
 
@@ -165,6 +166,85 @@ def windows_line_endings(path: Path) -> dict:
     return {}
 
 
+def mac_line_endings(path: Path) -> dict:
+    """Lone carriage returns between records, as classic Mac OS (and some exports from it) wrote them."""
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r"))
+    return {}
+
+
+def wrap_cells(path: Path, column: str, prefix: str = "", suffix: str = "", row=None,
+               where: dict | None = None, every: int = 1) -> dict:
+    """Add text (often invisible) around the cells of one column: in one row, or in every `every`-th row
+    matching `where` ({column: value}). The context is the first changed row's."""
+    records = _read(path)
+    chosen = [_select(records, row)] if row is not None else _matching(records, where)[::every]
+    context = _context(records, chosen[0])
+    position = records[0].index(column)
+    for index in chosen:
+        records[index][position] = f"{prefix}{records[index][position]}{suffix}"
+    _write(path, records)
+    return context
+
+
+def _matching(records: list[list[str]], where: dict | None) -> list[int]:
+    header = records[0]
+    return [i for i, record in enumerate(records[1:], start=1)
+            if all(record[header.index(k)].strip() == str(v) for k, v in (where or {}).items())]
+
+
+def set_column(path: Path, columns: list[str], value: str, where: dict | None = None) -> dict:
+    """Set whole columns to one value (in the rows matching `where`): a design change, such as every
+    centre in one local authority, or every wave-3 K6 item unanswered."""
+    records = _read(path)
+    rows = _matching(records, where)
+    for index in rows:
+        for column in columns:
+            records[index][records[0].index(column)] = value
+    _write(path, records)
+    return _context(records, rows[0])
+
+
+def drop_rows(path: Path, where: dict) -> dict:
+    """Remove every row matching `where` ({column: value}), e.g. every wave-3 interview."""
+    records = _read(path)
+    gone = set(_matching(records, where))
+    _write(path, [r for i, r in enumerate(records) if i not in gone])
+    return {}
+
+
+def set_budget_change(path: Path, year: str, base_year: str, factors: list[float]) -> dict:
+    """Set each centre's `year` budget to its `base_year` budget times a factor, cycling through `factors`
+    centre by centre: e.g. [0.8, 1.0] leaves no centre growing in real terms."""
+    records = _read(path)
+    header = records[0]
+    centre, fy, budget = (header.index(c) for c in ("centre_id", "financial_year", "budget_gbp"))
+    base = {r[centre]: r[budget] for r in records[1:] if r[fy].replace("/", "-") == base_year}
+    changed = 0
+    for record in records[1:]:
+        amount = base.get(record[centre], "").replace("£", "").replace(",", "").strip()
+        if record[fy].replace("/", "-") == year and amount:
+            record[budget] = f"{float(amount) * factors[changed % len(factors)]:.0f}"
+            changed += 1
+    _write(path, records)
+    return {}
+
+
+SCRIPT_ZEROS = {"arabic-indic": 0x0660, "full-width": 0xFF10, "devanagari": 0x0966}
+
+
+def digits_in(path: Path, row, column: str, script: str) -> dict:
+    """Write one cell's digits 0-9 in another script: the same number, as a spreadsheet might."""
+    records = _read(path)
+    index = _select(records, row)
+    context = _context(records, index)
+    position = records[0].index(column)
+    zero = SCRIPT_ZEROS[script]
+    records[index][position] = "".join(chr(zero + int(c)) if "0" <= c <= "9" else c
+                                       for c in records[index][position])
+    _write(path, records)
+    return context
+
+
 def quote_every_field(path: Path) -> dict:
     _write(path, _read(path), quoting=csv.QUOTE_ALL)
     return {}
@@ -203,9 +283,10 @@ def insert_lines(path: Path, after_row: int, lines: list[str]) -> dict:
 
 
 OPERATIONS = {f.__name__: f for f in (
+    set_column, drop_rows, set_budget_change,
     set_cell, add_row, drop_row, drop_column, add_column, rename_column, delete_file, empty_file, header_only,
-    cp1252_cell, byte_order_mark, windows_line_endings, quote_every_field, pad_with_spaces, separate_with,
-    edit_line, insert_lines,
+    cp1252_cell, byte_order_mark, windows_line_endings, mac_line_endings, quote_every_field, pad_with_spaces,
+    separate_with, edit_line, insert_lines, wrap_cells, digits_in,
 )}
 
 

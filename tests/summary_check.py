@@ -72,6 +72,11 @@ def check_summary(page: str, tables: dict[str, pd.DataFrame]) -> int:
                 assert _number(text) == int(float(value)), where
         elif kind in ("signed", "threshold"):
             assert abs(_number(text) - float(value)) <= 0.005 + 1e-12, where
+        elif kind == "bound":  # an interval end: a number, or "unbounded" where it is infinite
+            if text == "unbounded":
+                assert abs(float(value)) == float("inf"), where
+            else:
+                assert abs(_number(text) - float(value)) <= 0.005 + 1e-12, where
         elif kind == "size":
             assert abs(_number(text) - abs(float(value))) <= 0.005 + 1e-12, where
         elif kind == "level":

@@ -1,6 +1,7 @@
 """Every cleaning rule of the raw-data contract (data/raw/README.md), and errors beyond the one-change corpus.
 
-The one-change error cases are in tests/corpus/cases.yaml (tests/test_corpus.py)."""
+The one-change error cases are in tests/corpus/cases.yaml (tests/test_corpus.py); how each value is read,
+character by character, and the adversarial (hostile-value) tests are in tests/test_values.py."""
 
 from __future__ import annotations
 
@@ -11,24 +12,7 @@ import pandas as pd
 import pytest
 
 from analysis.cleaning import clean_all
-from analysis.errors import RawDataError
-from tests.conftest import read_text_table, set_cell, write_text_table
-
-
-def expect_error(raw_dir, *fragments):
-    with pytest.raises(RawDataError) as err:
-        clean_all(raw_dir)
-    message = str(err.value)
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in:\n{message}"
-    return message
-
-
-def log_count(data, rule, column=None) -> int:
-    log = data.log.to_frame()
-    hit = log[(log["rule"] == rule) & ((log["column"] == column) if column else True)]
-    return int(hit["n_rows"].sum())
-
+from tests.conftest import expect_error, log_count, read_text_table, set_cell, write_text_table
 
 # ---- rules that clean ------------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 Every case must stop the run with a message naming the file, the column and the first rows (error), or
 log its documented warning and go on (warning), or be accepted with the same cleaned data as the unchanged
-dataset (accepted). An error leaves nothing in results/ but logs.
+dataset (accepted). An error in the raw data leaves nothing in results/ but logs; a design the models cannot
+fit (stage models) leaves nothing published. No run writes the raw folder's path under
+results/, and no run lets a raw control character (an escape sequence in an id) reach the terminal or a log.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import pandas as pd
 import pytest
 
 from analysis.cleaning import clean_all
-from analysis.errors import RawDataError
+from analysis.design import ModelSpec
+from analysis.errors import DesignError, RawDataError
 from analysis.exposure import ExposurePlan, exposure_by_centre
+from analysis.models import fit_model
+from analysis.primary import sample_covariates, sample_from_plan
 from tests.corpus_cases import apply, build, expected_messages, load_cases
 from tests.workflow import copy_project, files_under, snakemake
 
@@ -39,6 +44,16 @@ def test_the_corpus_covers_every_kind_of_fault_the_contract_names():
                      "column_in_wrong_case", "quoted_fields", "extra_whitespace"]:
         assert required in ids, required
     assert all(case.messages for case in CASES if case.expect != "accepted" or case.id == "blank_lines")
+    # One case per class of value the cleaning rules read or refuse (data/raw/README.md, "Cleaning rules").
+    for required in ["budget_with_a_decimal_comma", "budget_with_a_dot_between_thousands",
+                     "budget_with_two_dots", "budget_in_arabic_indic_digits", "k6_item_in_full_width_digits",
+                     "deflator_infinity", "deflator_nan", "deflator_1e308", "deflator_out_of_step",
+                     "fractional_k6_item", "fractional_wave", "infinite_wave", "fractional_mother_education",
+                     "infinite_idaci_decile", "fractional_services_offered", "age_in_scientific_notation",
+                     "age_with_a_decimal_comma", "zero_width_space_in_mother_ids",
+                     "no_break_space_around_a_centre_id", "nul_in_a_mother_id", "ansi_escape_in_a_mother_id",
+                     "bom_inside_a_header_name", "mac_line_endings"]:
+        assert required in ids, required
 
 
 def test_the_corpus_can_be_written_out_for_inspection(tmp_path):
@@ -52,9 +67,14 @@ def test_the_corpus_can_be_written_out_for_inspection(tmp_path):
 
 def run_stages(case, raw_dir: Path, plan: dict):
     data = clean_all(raw_dir)
-    if case.stage == "exposure":
-        plan = ExposurePlan.from_config(plan["exposure"])
-        exposure_by_centre(data.centres, data.funding, data.deflators, plan)
+    if case.stage in ("exposure", "models"):
+        exposure = exposure_by_centre(data.centres, data.funding, data.deflators,
+                                      ExposurePlan.from_config(plan["exposure"]))
+    if case.stage == "models":  # the primary sample and the models fitted on it
+        frame, _ = sample_from_plan(data.survey, exposure, plan["primary_sample"], sample_covariates(plan))
+        for name in ("primary", "primary_ols_cr2"):
+            spec = ModelSpec.from_config(name, {**plan["models"][name], "bootstrap": {}})
+            fit_model(frame, spec, plan["mixed_model_fit"])
     return data
 
 
@@ -72,10 +92,11 @@ def test_the_cleaning_code_reacts_as_the_corpus_says(case, tiny_raw, plan, valid
     context = apply(case, tiny_raw)
     caplog.set_level(logging.INFO)
     if case.expect == "error":
-        with pytest.raises(RawDataError) as err:
+        # Bad raw data break the contract; a design the data cannot support is a DesignError.
+        with pytest.raises(DesignError if case.stage == "models" else RawDataError) as err:
             run_stages(case, tiny_raw, plan)
         text = str(err.value)
-        assert text.startswith("The raw data break the contract")
+        assert case.stage == "models" or text.startswith("The raw data break the contract")
     else:
         data = run_stages(case, tiny_raw, plan)
         warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
@@ -98,6 +119,7 @@ class CorpusRun:
     logs: str  # every log file the run wrote
     results: list[str]  # every file under results/
     workdir: Path
+    naming_raw_dir: list[str]  # files under results/ whose bytes hold the raw folder's path
 
 
 def run_case(case, raw_master: Path, base: Path) -> tuple[CorpusRun, dict]:
@@ -106,11 +128,17 @@ def run_case(case, raw_master: Path, base: Path) -> tuple[CorpusRun, dict]:
     context = apply(case, raw) if case is not None else {}
     work = copy_project(base / "work")
     # An error must stop the whole workflow; other cases need only the stages that must react.
-    target = () if case is not None and case.expect == "error" else ("results/data/centre_exposure.csv",)
+    if case is not None and case.expect == "error":
+        target = ()
+    elif case is not None and case.stage == "models":
+        target = ("results/data/tables/primary.csv", "results/data/tables/primary_ols_cr2.csv")
+    else:
+        target = ("results/data/centre_exposure.csv",)
     result = snakemake(work, raw, *target, cores=1)
     logs = "\n".join(p.read_text() for p in sorted((work / "results/logs").rglob("*.log")))
     results = files_under(work / "results") if (work / "results").exists() else []
-    return CorpusRun(result.returncode, result.stdout + result.stderr, logs, results, work), context
+    naming = [f for f in results if str(raw).encode() in (work / "results" / f).read_bytes()]
+    return CorpusRun(result.returncode, result.stdout + result.stderr, logs, results, work, naming), context
 
 
 @pytest.fixture(scope="module")
@@ -129,9 +157,17 @@ def test_the_pipeline_reacts_as_the_corpus_says(case, corpus_runs):
     run, context = corpus_runs[case.id]
     for message in expected_messages(case, context):
         assert message in run.output and message in run.logs, f"{message!r} not in the output and log"
+    # No control character from the raw data (an escape sequence in an id) reaches the terminal or a log.
+    assert "\x1b" not in run.output and "\x1b" not in run.logs
+    assert "\x00" not in run.output and "\x00" not in run.logs
     if case.expect == "error":
         assert run.returncode != 0
         assert "Traceback" not in run.output  # the data manager reads the message, not a stack
+        if case.stage == "models":
+            # The raw data were read; a later stage found the design unsupportable. Restricted
+            # intermediate files may stay, but nothing published does (anything published is withdrawn).
+            assert [f for f in run.results if f.split("/")[0] in ("tables", "figures", "report")] == []
+            return
         # Nothing that looks like a result: only the logs of the failed run.
         assert [f for f in run.results if not f.startswith("logs/")] == []
         return
@@ -146,3 +182,21 @@ def test_the_pipeline_reacts_as_the_corpus_says(case, corpus_runs):
                                   for r in (run, valid))
             pd.testing.assert_frame_equal(changed.drop(columns="source_row"),
                                           unchanged.drop(columns="source_row"), obj=name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [c for c in CASES if c.expect == "error"], ids=lambda case: case.id)
+def test_a_failed_run_never_names_the_raw_folder(case, corpus_runs):
+    """README: nothing under results/ names the raw folder (raw_dir may be a secure path). A failed run
+    leaves only its logs: none of them holds the folder's path, whatever the fault (a missing file too)."""
+    run, _ = corpus_runs[case.id]
+    assert run.returncode != 0
+    assert [f for f in run.results if f.startswith("logs/")], "a failed run leaves its logs"
+    assert run.naming_raw_dir == [], run.naming_raw_dir
+
+
+@pytest.mark.slow
+def test_no_run_names_the_raw_folder(corpus_runs):
+    """The same for the runs that go on (cleaning and exposure outputs, their logs) and the unchanged data."""
+    named = {case: run.naming_raw_dir for case, (run, _) in corpus_runs.items() if run.naming_raw_dir}
+    assert named == {}

@@ -73,3 +73,31 @@ def test_a_variance_at_zero_is_found_on_the_boundary():
     grid = max(profile(SufficientStatistics.from_data(y, X, outer, inner), a, c).reml_loglik
                for a in np.linspace(0, 1, 21) for c in np.linspace(0, 1, 21))
     assert ours.reml_loglik >= grid - 1e-9
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("has_outer", [True, False])
+@pytest.mark.parametrize("thetas", [(0.3, 0.7), (1.5, 0.2), (0.0, 0.5)])
+def test_the_analytic_gradient_equals_central_differences(seed, has_outer, thetas):
+    y, X, outer, inner = nested_data(np.random.default_rng(seed), n_outer=8)
+    stats = SufficientStatistics.from_data(y, X, outer if has_outer else None, inner)
+    got = profile(stats, *thetas, gradient=True)
+    h = 1e-6
+    numeric = [(profile(stats, thetas[0] + h, thetas[1]).reml_loglik
+                - profile(stats, thetas[0] - h, thetas[1]).reml_loglik) / (2 * h) if has_outer else 0.0,
+               (profile(stats, thetas[0], thetas[1] + h).reml_loglik
+                - profile(stats, thetas[0], thetas[1] - h).reml_loglik) / (2 * h)]
+    np.testing.assert_allclose(got.gradient, numeric, rtol=1e-6, atol=1e-7)
+    # In the variance ratio gamma = theta^2: d/dtheta = 2 theta d/dgamma.
+    np.testing.assert_allclose(got.gradient, 2 * np.array([thetas[0] * has_outer, thetas[1]])
+                               * got.ratio_gradient, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_model_without_the_outer_level_is_the_dense_model_with_its_variance_at_zero(seed):
+    y, X, outer, inner = nested_data(np.random.default_rng(seed))
+    pairs = np.char.add(outer, inner)
+    expected, beta = dense_reml_loglik(y, X, outer, inner, 0.0, 0.8)
+    got = profile(SufficientStatistics.from_data(y, X, None, pairs), 5.0, 0.8)  # theta_outer is ignored
+    assert got.reml_loglik == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(got.beta, beta, rtol=1e-10, atol=1e-12)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import scipy.optimize
 
 from analysis import mixed
 from analysis.design import ModelSpec, design_matrix
+from analysis.fastreml import SufficientStatistics, profile
 from analysis.mixed import FitDisagreement, FitSettings, fit_nested_lmm, fit_with_statsmodels
 from analysis.primary import fit_primary, primary_frame
 from analysis.simulate import PRESETS, simulate, write
@@ -85,9 +87,14 @@ def test_fit_records_every_attempt_and_the_confirming_optimisers(plan):
     fit, _ = fit_primary(frame, plan)
     report = fit.diagnostics()
     settings = plan["mixed_model_fit"]
-    assert len(report["attempts"]) == len(settings["methods"]) * (len(settings["start_ratios"]) + 1)
+    # The first method from every start ratio, then every method from the best point.
+    assert len(report["attempts"]) == len(settings["start_ratios"]) + len(settings["methods"])
+    assert [a["method"] for a in report["attempts"][:3]] == [settings["methods"][0]] * 3
     assert len(report["confirming_methods"]) >= 2
     assert min(a["reml_loglik_gap"] for a in report["attempts"]) == 0
+    assert report["singular"] is False and report["random_intercepts"] == ["outer", "inner"]
+    assert max(abs(g) for g in report["gradient_at_optimum"]) < 1e-3
+    assert all(0 < a["evaluations"] <= mixed.MAX_EVALUATIONS for a in report["attempts"])
 
 
 @pytest.mark.slow
@@ -106,19 +113,143 @@ def test_recovers_the_true_effect_on_a_large_simulated_sample(plan):
     assert growing["estimate"] + 3 * growing["std_error"] < 0
 
 
-def test_an_attempt_with_a_non_finite_likelihood_is_ignored(plan, monkeypatch):
-    """A search that ends at a non-finite criterion (an optimiser stepping where the profile is undefined)
+def test_an_optimiser_that_only_meets_a_non_finite_criterion_is_ignored(plan, monkeypatch):
+    """A search whose every evaluation is non-finite (an optimiser stepping where the profile is undefined)
     is not the best fit, and cannot confirm it."""
     _, _, frame = read_reference("tiny")
-    real_minimize = scipy.optimize.minimize
+    real_minimize, real_profile = scipy.optimize.minimize, mixed.profile
+    inside = {"nm": False}
 
-    def nelder_mead_ends_nowhere(fun, x0, method, **kwargs):
-        result = real_minimize(fun, x0, method=method, **kwargs)
-        if method == "Nelder-Mead":
-            result.fun = -np.inf
-        return result
+    def minimize(fun, x0, method, **kwargs):
+        inside["nm"] = method == "Nelder-Mead"
+        try:
+            return real_minimize(fun, x0, method=method, **kwargs)
+        finally:
+            inside["nm"] = False
 
-    monkeypatch.setattr(mixed.scipy.optimize, "minimize", nelder_mead_ends_nowhere)
+    def profile(stats, *theta, **kwargs):
+        if inside["nm"]:
+            raise np.linalg.LinAlgError("not positive definite")
+        return real_profile(stats, *theta, **kwargs)
+
+    monkeypatch.setattr(mixed.scipy.optimize, "minimize", minimize)
+    monkeypatch.setattr(mixed, "profile", profile)
     fit, _ = fit_primary(frame, plan)
     assert np.isfinite(fit.reml_loglik)
     assert "nm" not in fit.confirming_methods and len(fit.confirming_methods) >= 2
+    nm = [a for a in fit.attempts if a.method == "nm"]
+    assert nm and all(a.reml_loglik == -np.inf and not a.converged for a in nm)
+
+
+def test_a_search_that_never_settles_stops_within_its_evaluation_budget(plan, monkeypatch):
+    """Every search ends: a criterion with noise at the scale of its tolerances (which kept Powell searching
+    for ever on a near-singular design) is given at most MAX_EVALUATIONS evaluations per search."""
+    _, _, frame = read_reference("tiny")
+    real_profile = mixed.profile
+    rng = np.random.default_rng(0)
+    calls = {"n": 0}
+
+    def noisy(stats, *theta, **kwargs):
+        calls["n"] += 1
+        at = real_profile(stats, *theta, **kwargs)
+        return replace(at, reml_loglik=at.reml_loglik + 1e-6 * rng.standard_normal())
+
+    monkeypatch.setattr(mixed, "MAX_EVALUATIONS", 200)
+    monkeypatch.setattr(mixed, "profile", noisy)
+    try:
+        fit_primary(frame, plan)
+    except FitDisagreement:
+        pass  # refusing is fine; not returning is not
+    settings = plan["mixed_model_fit"]
+    searches = len(settings["start_ratios"]) + len(settings["methods"])
+    assert calls["n"] <= searches * 201 + 10
+
+
+# ---- the engine used as a library: it refuses what it cannot fit, and says why ---------------------------
+
+@pytest.fixture(scope="module")
+def chem97():
+    """mlmRev's Chem97 (31,022 students, 2,410 schools, 131 LEAs), its first 3,000 rows."""
+    data = pd.read_csv(FIXTURES / "chem97_input.csv.gz").iloc[:3000].reset_index(drop=True)
+    X = pd.DataFrame({"Intercept": 1.0, "gcsecnt": data["gcsecnt"], "age": data["age"].astype(float)})
+    return data["score"].astype(float), X, data["lea"], data["school"]
+
+
+def refused(y, X, outer, inner, match):
+    with pytest.raises(ValueError, match=match):
+        fit_nested_lmm(y, X, outer, inner, FitSettings())
+
+
+def test_missing_values_are_refused_with_their_rows(chem97):
+    y, X, outer, inner = chem97
+    refused(y.mask(y.index.isin([3, 8])), X, outer, inner, r"y is missing in 2 rows \(3, 8\)")
+    refused(y, X.assign(age=X["age"].mask(X.index == 5)), outer, inner,
+            r"X column 'age' is missing in 1 rows")
+    # A missing inner id used to be merged silently into the previous cluster.
+    refused(y, X, outer, inner.astype(object).mask(inner.index == 5),
+            r"inner cluster label is missing .*\(5\)")
+    refused(y, X, outer.astype(object).mask(outer.index == 7), inner,
+            r"outer cluster label is missing")
+    refused(y.where(y.index != 2, np.inf), X, outer, inner, r"y is infinite in 1 rows \(2\)")
+    refused(y.iloc[:-1], X, outer, inner, r"X has 3000 rows but y has 2999")
+    refused(y, X.assign(name="a"), outer, inner, r"not numeric")
+
+
+def test_redundant_columns_are_refused_and_named(chem97):
+    y, X, outer, inner = chem97
+    refused(y, X.assign(copy=X["gcsecnt"]), outer, inner, r"'copy' is a linear combination of 'gcsecnt'")
+    near = X["gcsecnt"] + 1e-9 * np.random.default_rng(1).standard_normal(len(X))
+    refused(y, X.assign(near=near), outer, inner, r"'near' is a linear combination of 'gcsecnt'")
+    refused(y, X.assign(urban=1.0), outer, inner, r"'urban' has the same value for every row")
+    # Noticeably different columns are fitted, with the large standard errors they deserve.
+    close = X["gcsecnt"] + 1e-3 * np.random.default_rng(2).standard_normal(len(X))
+    fit = fit_nested_lmm(y, X.assign(close=close), outer, inner, FitSettings())
+    alone = fit_nested_lmm(y, X, outer, inner, FitSettings())
+    assert np.isfinite(fit.std_errors).all() and fit.std_errors[1] > 100 * alone.std_errors[1]
+
+
+def test_levels_that_cannot_be_estimated_are_refused(chem97):
+    y, X, outer, inner = chem97
+    one_la = pd.Series("E10000020", index=y.index)
+    refused(y, X, one_la, inner, "only one outer cluster.*outer=None")
+    refused(y, X, None, pd.Series(1, index=y.index), "only one inner cluster")
+    refused(y, X, None, pd.Series(np.arange(len(y))), "every inner cluster has a single row")
+    refused(y, X, outer, outer, "each outer cluster holds exactly one inner cluster")
+
+
+def test_a_single_local_authority_is_fitted_without_the_outer_level(chem97):
+    """outer=None: y ~ X + (1 | inner). The same as giving every row one LA with its variance held at zero,
+    which lme4 gives for (1 | school) alone (checked on mlmRev's Exam in tests/test_smallsample.py)."""
+    y, X, _, inner = chem97
+    fit = fit_nested_lmm(y, X, None, inner, FitSettings())
+    assert fit.levels == ("inner",) and np.isnan(fit.variance_outer) and fit.n_outer == 0
+    stats = SufficientStatistics.from_data(y.to_numpy(float), X.to_numpy(float), None, inner)
+    best = max(profile(stats, 0.0, c).reml_loglik for c in np.linspace(0.01, 2, 400))
+    assert fit.reml_loglik >= best - 1e-9
+    assert fit.diagnostics()["variance_components"]["outer"] is None
+
+
+def test_a_boundary_fit_is_flagged_singular_and_a_stuck_search_is_not_accepted(plan):
+    """lme4's rule: a relative SD below 1e-4 is a boundary (singular) fit. At theta = 0 the theta-gradient
+    always vanishes, so the optimality check there uses the derivative in the variance ratio: a point at zero
+    from which the likelihood rises is not an optimum."""
+    _, _, frame = read_reference("tiny")
+    fit, _ = fit_primary(frame, plan)
+    stuck = mixed._stationarity(fit.stats, np.array([0.0, fit.theta[1]]))  # the LA variance forced to 0
+    assert stuck[0] > mixed.STATIONARY_GRADIENT
+    assert np.abs(mixed._stationarity(fit.stats, np.array(fit.theta))).max() < mixed.STATIONARY_GRADIENT
+
+
+def test_a_search_started_on_the_boundary_leaves_it_when_the_optimum_is_inside(plan):
+    """At a zero ratio the theta-gradient vanishes, so a gradient search started exactly there would never
+    move (multiple imputation starts each fit at the first imputation's optimum, which can be on the
+    boundary). Starts are floored at START_FLOOR, and the fit reaches the same optimum as from the plan's."""
+    _, _, frame = read_reference("tiny")
+    fit, spec = fit_primary(frame, plan)
+    assert min(fit.theta) > 0.1  # both variances inside the parameter space
+    y, X = design_matrix(frame, spec)
+    gradient_only = FitSettings(methods=("bfgs", "lbfgs"))  # no derivative-free search to rescue it
+    for start in [(0.0, fit.theta[1]), (fit.theta[0], 0.0), (0.0, 0.0)]:
+        again = fit_nested_lmm(y, X, frame["la_code"], frame["centre_id"], gradient_only, start=start)
+        assert again.reml_loglik == pytest.approx(fit.reml_loglik, abs=1e-6)
+        assert not again.singular

@@ -52,6 +52,8 @@ def test_schema_rejects_bad_plans(plan, bad):
      r"mother_education: reference level 9 is not one of its levels \(1, 2, 3, 4\)"),
     ({"models": {"primary": {"categorical": {"mother_age": 30}}}}, "'mother_age' is not a coded variable"),
     ({"models": {"primary": {"categorical": {"rural": 2}}}}, r"reference level 2 .* \(0, 1\)"),
+    ({"few_clusters": {"model": "nope"}}, "few_clusters.model names 'nope', which is not a model"),
+    ({"few_clusters": {"model": "primary"}}, "must be an ols_cr2 model with a bootstrap block"),
 ])
 def test_cross_checks_reject_inconsistent_plans(plan, bad, message):
     with pytest.raises(PlanError, match=message):

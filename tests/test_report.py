@@ -68,3 +68,55 @@ def test_figure_descriptions_carry_the_numbers(tmp_path):
     image.write_bytes(b"\x89PNG\r\n\x1a\n")
     html = figure_html(image, 'A "quoted" description', "<b>Figure 1.</b> Caption")
     assert 'alt="A &quot;quoted&quot; description"' in html and html.count("data:image/png;base64,") == 1
+
+
+def test_without_growing_centres_the_summary_leads_with_the_contrast_that_exists():
+    tables = published(growing=(float("nan"), float("nan"), float("nan")))
+    page = summary_html(tables)
+    assert check_summary(page, tables) >= 15
+    assert "Mothers at stable centres scored" in page  # the headline is stable vs cut
+    assert "Mothers at growing centres could not be compared" in page
+    assert "grew by <span" in page and 'data-column="growth_threshold_pct"' in page
+
+
+def test_with_few_local_authorities_the_few_cluster_interval_carries_the_weight():
+    tables = published()
+    tables["primary_ols_cr2"] = tables["primary_ols_cr2"].assign(
+        n_las="<10", wcr_ci_lower=[-2.9, -1.9], wcr_ci_upper=[0.4, float("inf")])
+    page = summary_html(tables, design={"local_authorities": 6}, few_clusters_threshold=10)
+    check_summary(page, tables)
+    assert "too few for the mixed model's interval to be trusted on its own" in page
+    assert "interval that carries the weight includes no difference" in page  # the bootstrap's, not the LMM's
+    assert 'data-column="wcr_ci_lower"' in page and 'data-column="wcr_ci_upper"' in page
+    many = summary_html(tables, design={"local_authorities": 25}, few_clusters_threshold=10)
+    assert "carries the weight" not in many and "excludes no difference" in many
+
+
+def test_an_unbounded_bootstrap_interval_is_written_as_unbounded():
+    tables = published()
+    tables["primary_ols_cr2"] = tables["primary_ols_cr2"].assign(
+        wcr_ci_lower=[float("-inf"), -1.0], wcr_ci_upper=[float("inf"), 1.0])
+    page = summary_html(tables, design={"local_authorities": 2})
+    check_summary(page, tables)
+    assert ">unbounded</span> to <span" in page
+
+
+def test_a_single_local_authority_is_said_in_words():
+    tables = published()
+    page = summary_html(tables, design={"local_authorities": 1})
+    check_summary(page, tables)
+    assert "centres\nin a single local authority." in page
+    assert "compares centres of one council with each other" in page
+    assert "CR2" not in page
+
+
+def test_the_model_sentence_names_the_structure_and_a_boundary_fit():
+    from analysis.report import model_sentence
+
+    fit = {"random_intercepts": ["outer", "inner"], "singular": True, "boundary_levels": ["outer"],
+           "reml_loglik": -570.4, "confirming_methods": ["bfgs", "lbfgs"]}
+    sentence = model_sentence(fit)
+    assert "local authority and for centre" in sentence and "boundary (singular) fit" in sentence
+    assert "between local authorities is estimated at zero" in sentence
+    one = model_sentence({**fit, "random_intercepts": ["inner"], "singular": False})
+    assert "no local-authority level" in one and "singular" not in one

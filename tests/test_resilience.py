@@ -5,6 +5,9 @@
 - Two runs from a clean results/ (different Python hash seeds, one of them interrupted) give byte-identical
   tables, figures and data products.
 - Raw inputs are only read: never modified, never copied into results/, and no log quotes their values.
+- A run that fails leaves nothing in the published folders: every published output, this run's or an
+  earlier run's, is moved to results/withdrawn/<UTC time>/ with a WITHDRAWN.txt; a run refused before any
+  job touches nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import ast
 import base64
 import hashlib
 import os
+import re
 import shutil
 import signal
 import stat
@@ -22,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import ROOT, set_cell
 from tests.workflow import copy_project, files_under, snakemake, snakemake_command, workflow_env
@@ -90,6 +95,9 @@ def test_a_run_killed_in_a_model_rule_resumes_to_the_same_outputs(resumed_run, s
     assert killed_fits, f"the kill did not land in a model fit (incomplete: {interrupted})"
     for path in killed_fits:  # each interrupted model was fitted again
         assert f"wildcards: model={Path(path).name.removesuffix('_fit.json')}" in log
+    # SIGKILL gives Snakemake no chance to run its onerror handler, so nothing was withdrawn; the resumed run
+    # completed every output.
+    assert not (workdir / "results/withdrawn").exists()
     resumed, uninterrupted = outputs(workdir), outputs(synthetic_run)
     assert sorted(resumed) == sorted(uninterrupted)
     differ = [name for name in resumed if resumed[name] != uninterrupted[name]]
@@ -178,17 +186,120 @@ def test_the_workflow_runs_on_read_only_raw_files(synthetic_raw, tmp_path):
         raw.chmod(stat.S_IRWXU)
 
 
-def test_a_failed_rerun_says_that_the_outputs_left_are_from_the_earlier_run(synthetic_run, synthetic_raw,
-                                                                           tmp_path):
+# What may leave a secure environment (README "Releasing results"), relative to results/.
+PUBLISHED = ("tables", "figures", "report", "report.zip", "manifest.json", "provenance.json",
+             "disclosure_check.json")
+
+
+def published(results: Path) -> dict[str, bytes]:
+    """Every file in the published folders and files, with its content."""
+    return {name: (results / name).read_bytes() for name in files_under(results)
+            if name.split("/")[0] in PUBLISHED}
+
+
+def withdrawn(results: Path) -> Path:
+    """The one folder a failed run withdrew its published outputs to."""
+    folders = sorted((results / "withdrawn").iterdir())
+    assert len(folders) == 1, folders
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ", folders[0].name)  # UTC time of the failure
+    return folders[0]
+
+
+def copy_run(synthetic_run: Path, tmp_path: Path) -> Path:
     work = tmp_path / "copy"
     shutil.copytree(synthetic_run, work, symlinks=True)
+    return work
+
+
+def test_a_failed_rerun_withdraws_every_earlier_output(synthetic_run, synthetic_raw, tmp_path):
+    work = copy_run(synthetic_run, tmp_path)
+    results = work / "results"
+    (results / "report.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # an earlier snakemake --report archive
     raw = tmp_path / "raw"
     shutil.copytree(synthetic_raw, raw)
     row = set_cell(raw, "survey.csv", 3, "k6_1", "9")
-    tables = {p.name: p.read_bytes() for p in (work / "results/tables").iterdir()}
+    before = published(results)
+    for name in ("tables/primary.csv", "figures/forest.png", "report/report.html", "report/appendix.tex",
+                 "report.zip", "manifest.json", "provenance.json", "disclosure_check.json"):
+        assert name in before, name
     result = snakemake(work, raw)
     assert result.returncode != 0
     assert f"survey.csv, column 'k6_1', row {row}: is outside the valid range 1 to 5" in result.stderr
-    assert "outputs left under results/ are from an earlier run and do not reflect" in result.stderr
-    # The earlier run's tables are untouched; the failed run wrote none.
-    assert {p.name: p.read_bytes() for p in (work / "results/tables").iterdir()} == tables
+    # Nothing is left in the published folders (nor the folders themselves).
+    assert published(results) == {}
+    assert not [name for name in PUBLISHED if (results / name).exists()]
+    # The earlier run's outputs are withdrawn, byte for byte, under their relative paths, with a notice.
+    folder = withdrawn(results)
+    assert f"were withdrawn to results/withdrawn/{folder.name}/" in result.stderr
+    assert "they do not reflect the inputs of this run and are not cleared for release" in result.stderr
+    moved = {name: (folder / name).read_bytes() for name in files_under(folder) if name != "WITHDRAWN.txt"}
+    assert moved == before
+    notice = (folder / "WITHDRAWN.txt").read_text()
+    assert notice.startswith("WITHDRAWN: NOT CLEARED FOR RELEASE")
+    for words in ("because the pipeline run failed", "do not reflect the inputs of the run that failed",
+                  "not cleared for", "The failed run started at"):
+        assert words in notice.replace("\n", " "), words
+    assert all(f"\n  {name}\n" in notice for name in before)
+    # Restricted outputs are neither published nor withdrawn: they stay where they are.
+    assert (results / "data/analysis.parquet").exists()
+
+
+def test_a_run_that_fails_after_publishing_leaves_the_published_folders_empty(synthetic_run, synthetic_raw,
+                                                                               tmp_path):
+    work = copy_run(synthetic_run, tmp_path)
+    results = work / "results"
+    # A late job fails: the model diagnostics the report reads are unreadable, so execute_report, which also
+    # needs every published table and figure, fails after this run has published two tables again (forced)
+    # and checked them. (Breaking the notebook instead would change the code's hash and republish everything.)
+    (results / "models/primary_fit.json").write_text("not JSON\n")
+    republished = ["tables/sample_flow.csv", "tables/cleaning_log.csv"]
+    started = time.time() - 1  # file times may be rounded down to the second
+    result = snakemake(work, synthetic_raw, "results/report/report.ipynb",
+                       "--forcerun", *(f"results/{name}" for name in republished))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Error in rule execute_report" in output and "rule publish_table" in output
+    assert published(results) == {}
+    folder = withdrawn(results)
+    assert "were withdrawn to results/withdrawn/" in result.stderr and (folder / "WITHDRAWN.txt").exists()
+    # Withdrawn: the tables this run published before it failed, and the earlier run's outputs beside them.
+    assert all((folder / name).stat().st_mtime >= started for name in republished)
+    earlier = (synthetic_run / "results/tables/primary.csv").read_bytes()
+    assert (folder / "tables/primary.csv").read_bytes() == earlier
+    assert (folder / "tables/primary.csv").stat().st_mtime < started
+    report = (synthetic_run / "results/report/report.html").read_bytes()
+    assert (folder / "report/report.html").read_bytes() == report
+
+
+def test_a_table_breaking_the_disclosure_rule_fails_the_run_and_is_deleted_not_withdrawn(
+        synthetic_run, synthetic_raw, tmp_path):
+    """A published table with a small cell fails the disclosure check, which names it and deletes it (with
+    its renderings) before its job fails; the withdrawal runs after the failed jobs have ended, so that
+    table is gone, not kept among the withdrawn outputs, and the check's record is never written."""
+    work = copy_run(synthetic_run, tmp_path)
+    results = work / "results"
+    table = results / "tables/primary.csv"
+    frame = pd.read_csv(table, dtype=str, keep_default_na=False)
+    frame.loc[1, "n_mothers"] = "7"  # a small cell, as if a rule had published an exact count
+    frame.to_csv(table, index=False, lineterminator="\n")
+    result = snakemake(work, synthetic_raw, "results/disclosure_check.json")
+    assert result.returncode != 0
+    assert "primary.csv, column 'n_mothers', row 3" in result.stdout + result.stderr
+    assert "below 10" in result.stdout + result.stderr
+    assert published(results) == {}
+    names = files_under(withdrawn(results))
+    assert not [name for name in names if name.startswith("tables/primary.")]
+    assert "tables/primary_coefficients.csv" in names and "report/report.html" in names
+
+
+def test_a_run_refused_before_any_job_touches_nothing(synthetic_run, synthetic_raw, tmp_path):
+    work = copy_run(synthetic_run, tmp_path)
+    plan_path = work / "config/config.yaml"
+    plan = yaml.safe_load(plan_path.read_text())
+    plan["exposure"]["base_year"] = "2014-15"  # after end_year: the plan is inconsistent
+    plan_path.write_text(yaml.safe_dump(plan))
+    before = {name: (work / "results" / name).read_bytes() for name in files_under(work / "results")}
+    result = snakemake(work, synthetic_raw)
+    assert result.returncode != 0
+    assert "exposure.base_year 2014-15 is not before end_year 2013-14" in result.stderr
+    assert {name: (work / "results" / name).read_bytes() for name in files_under(work / "results")} == before

@@ -27,12 +27,15 @@ def copy_project(workdir: Path) -> Path:
     return workdir
 
 
-def snakemake_command(raw_dir: Path, *args: str, cores: int = 2, scenario: bool = True) -> list[str]:
+def snakemake_command(raw_dir: Path, *args: str, cores: int = 2, scenario: bool = True,
+                      config: tuple[str, ...] = ()) -> list[str]:
     """Snakemake on `raw_dir` (args: targets, then options), with the test scenario layered over the
-    shipped plan; scenario=False runs it as a user would, on the workflow's own config/config.yaml only."""
-    plan = ["--configfile", "config/config.yaml", str(SCENARIO)] if scenario else []
+    shipped plan as a plan file (--config plan_file=..., the documented route: read as plain YAML, never
+    evaluated); scenario=False runs it on the workflow's own config/config.yaml only. `config`: further
+    --config key=value entries."""
+    plan = [f"plan_file={SCENARIO}"] if scenario else []
     return [sys.executable, "-m", "snakemake", *args, "--workflow-profile", LOCAL_PROFILE,
-            "--cores", str(cores), *plan, "--config", f"raw_dir={raw_dir}"]
+            "--cores", str(cores), "--config", f"raw_dir={raw_dir}", *plan, *config]
 
 
 def workflow_env(**extra: str) -> dict:
@@ -41,9 +44,10 @@ def workflow_env(**extra: str) -> dict:
 
 
 def snakemake(workdir: Path, raw_dir: Path, *args: str, cores: int = 2, scenario: bool = True,
-              env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_command(raw_dir, *args, cores=cores, scenario=scenario), cwd=workdir,
-                          env=env or workflow_env(), capture_output=True, text=True, timeout=900)
+              env: dict | None = None, config: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    command = snakemake_command(raw_dir, *args, cores=cores, scenario=scenario, config=config)
+    return subprocess.run(command, cwd=workdir, env=env or workflow_env(), capture_output=True, text=True,
+                          timeout=900)
 
 
 def run_workflow(workdir: Path, raw_dir: Path, *args: str, **options) -> subprocess.CompletedProcess:

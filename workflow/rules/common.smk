@@ -10,6 +10,7 @@ from analysis.pdf import find_chromium
 from analysis.plan import check_plan
 from analysis.primary import sample_covariates
 from analysis.provenance import code_files, package_versions, utc_now
+from analysis.publication import withdraw
 from analysis.robustness import specifications
 from analysis.simulate import MARKER_FILE
 
@@ -54,15 +55,35 @@ def scaled(floor, per_input_mb):
     return resource
 
 
+def failure_details(log):
+    """Lines for WITHDRAWN.txt: when the failed run started and where Snakemake's log of it is."""
+    lines = []
+    if Path(RUN_STARTED).is_file():
+        lines.append(f"The failed run started at {Path(RUN_STARTED).read_text().strip()}.")
+    logs = [log] if isinstance(log, (str, Path)) else list(log or [])
+    if logs:
+        lines.append(f"Snakemake's log of the failed run: {', '.join(map(str, logs))}")
+    return lines
+
+
 onstart:
     write_text(utc_now() + "\n", RUN_STARTED)
 
 
 onerror:
-    # A failed run writes nothing that looks like a result, but an earlier run's outputs stay in place.
-    if Path("results/manifest.json").exists():
-        print("This run failed: outputs left under results/ are from an earlier run and do not reflect the "
-              "current inputs (results/manifest.json records that run's inputs and times).", file=sys.stderr)
+    # Nothing in the published folders may be mistaken for a result of the inputs this run failed on: every
+    # published output there (this run's or an earlier run's) is moved to results/withdrawn/<UTC time>/ with a
+    # WITHDRAWN.txt. Snakemake calls this after the failed jobs ended, so a table the disclosure check deleted
+    # is already gone. Not called when the plan is refused (no job ran) nor when the run is killed (SIGKILL).
+    try:
+        withdrawal = withdraw(published_outputs(), reason="the pipeline run failed",
+                              details=failure_details(log))
+    except Exception as err:  # say so loudly: the published folders may still hold outputs
+        print(f"This run failed, and its published outputs could not be withdrawn ({err}): nothing under "
+              "results/ is cleared for release.", file=sys.stderr)
+    else:
+        if withdrawal is not None:
+            print(withdrawal.message(), file=sys.stderr)
 
 
 # Titles of the published tables (results/tables/<name>.csv, .md and .tex). Each is computed exactly under
@@ -177,6 +198,13 @@ def deliverables():
         "results/disclosure_check.json",
         "results/provenance.json",
     ]
+
+
+def published_outputs():
+    """Everything in the published folders and files (README "Releasing results"): the deliverables, plus
+    the manifest and the snakemake --report archive (results/report.zip), which are not inputs of the
+    manifest rule. After a failed run these, and every other file in their folders, are withdrawn."""
+    return [*deliverables(), "results/manifest.json", "results/report.zip"]
 
 
 def final_outputs():

@@ -188,6 +188,8 @@ rule execute_report:
         code=analysis_code(),
     output:
         notebook="results/report/report.ipynb",
+    params:
+        few_clusters=config["few_clusters"],
     log:
         "results/logs/execute_report.log",
     benchmark:

@@ -16,7 +16,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 
 def se_method(cluster: str) -> str:
@@ -48,6 +47,7 @@ def gee_logistic(y: pd.Series, X: pd.DataFrame, clusters: pd.Series):
 def standardised_risk_difference(params: np.ndarray, covariance: np.ndarray, X: pd.DataFrame,
                                  contrast_term: str, group_terms: list[str]) -> tuple[float, float]:
     """Risk difference (contrast group minus reference) standardised over X's rows, and its delta SE."""
+    from scipy.special import expit  # imported where used, as scipy.stats
     beta = np.asarray(params)
     exposed = X.copy()
     exposed[group_terms] = 0.0

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.chained import ChainedImputer
 from analysis.design import ModelSpec, cluster_design, design_matrix, indicator_columns
@@ -110,6 +109,7 @@ def rubin_pool(estimates, variances, df_complete: float) -> pd.DataFrame:
 
 def _t_inference(table: pd.DataFrame, level: float) -> pd.DataFrame:
     """Add statistic, two-sided p value and `level` interval from t with each row's df."""
+    from scipy import stats  # imported where used: at import it costs every pipeline job about 0.7 s
     table = table.copy()
     table["statistic"] = table["estimate"] / table["std_error"]
     table["p_value"] = 2 * stats.t.sf(np.abs(table["statistic"]), table["df"])

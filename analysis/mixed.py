@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.optimize
 
 from analysis.fastreml import SufficientStatistics, profile
 from analysis.linalg import redundant_columns
@@ -297,6 +296,8 @@ def _attempt(stats: SufficientStatistics, method: str, start: np.ndarray, ratio:
     if method in BOUNDED_METHODS:
         options["bounds"] = [(0.0, None)] * len(x0)
     function = (lambda x: criterion(x, gradient=True)) if method in GRADIENT_METHODS else criterion
+    import scipy.optimize  # imported where used: at import it costs every pipeline job about 0.5 s
+
     converged = False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # judged below by the likelihood reached, not by warnings

@@ -223,7 +223,7 @@ def _row(spec: ModelSpec, summary: FitSummary, contrast: str, estimand: str, sca
     }
 
 
-def not_estimable_note(level: str, spec: ModelSpec) -> str:
+def not_estimable_note(level: str) -> str:
     return f"not estimable: no mothers in the analysis are at {level} centres"
 
 
@@ -245,7 +245,7 @@ def contrast_rows(summary: FitSummary, spec: ModelSpec) -> list[dict]:
             if level in summary.absent_levels:
                 scales = ["odds ratio", "risk difference"] if summary.scale == "log odds" else ["difference"]
                 rows.extend(_row(spec, summary, contrast, difference, scale, np.nan, np.nan, np.nan,
-                                 note=not_estimable_note(level, spec)) for scale in scales)
+                                 note=not_estimable_note(level)) for scale in scales)
                 continue
             c = coefficients.loc[term]
             extra = {}

@@ -60,10 +60,11 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
     """The columns a reader needs, rounded for reading (the CSV keeps full precision)."""
     shown = table[[c for c in DISPLAY_COLUMNS if c in table.columns]].copy()
     for column in ("estimate", "std_error", "ci_lower", "ci_upper"):
-        if column in shown:
-            shown[column] = shown[column].map(lambda v: f"{v:.2f}")
+        if column in shown:  # no estimate: a contrast of a group without mothers (its note says so)
+            shown[column] = shown[column].map(lambda v: "not estimable" if pd.isna(v) else f"{v:.2f}")
     if "p_value" in shown:
-        shown["p_value"] = shown["p_value"].map(lambda p: "<0.001" if p < 0.001 else f"{p:.3f}")
+        shown["p_value"] = shown["p_value"].map(
+            lambda p: "-" if pd.isna(p) else "<0.001" if p < 0.001 else f"{p:.3f}")
     return shown.rename(columns=DISPLAY_COLUMNS)
 
 

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
+from scipy import linalg
 
 from analysis.errors import first_few, printable
 from analysis.linalg import RANK_TOLERANCE, redundant_columns
@@ -455,6 +455,7 @@ def ols_cr2(y, X, clusters, level: float = 0.95) -> pd.DataFrame:
     CR2 matrix), ``n``, ``n_clusters`` and ``level``. Because ``covariance`` is an array, ``pd.concat`` of two
     such tables raises (pandas compares attrs with ==); clear or pop the attrs before concatenating.
     """
+    from scipy import stats  # imported where used: at import it costs every pipeline job about 0.7 s
     _check_level(level)
     fit = _prepare(y, X, clusters)
     cr2 = _cr2(fit)
@@ -649,6 +650,7 @@ def wild_cluster_bootstrap(y, X, clusters, term: str, null: float = 0.0, B: int 
     number of replications used, ``enumerated`` whether they are all 6^G weight vectors (``seed`` is then not
     used), ``note`` a sentence on enumeration and infinite or imprecise interval edges ("" if none).
     """
+    from scipy import stats  # imported where used: at import it costs every pipeline job about 0.7 s
     _check_level(level)
     B = _replications(B)
     if not (isinstance(null, numbers.Real) and np.isfinite(null)):

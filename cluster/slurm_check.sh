@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Proves the SLURM profile on a real SLURM: starts single-node SLURM 22.05 on this machine, runs the whole
-# pipeline (robustness grid included) through `--executor slurm` with workflow/profiles/slurm, runs it again
-# locally with workflow/profiles/local, checks that every output but the run-specific manifest is
-# byte-identical, and stops the daemons it started.
+# pipeline (every rule, robustness grid included) through `--executor slurm` with workflow/profiles/slurm,
+# runs it again locally with workflow/profiles/local, checks that every output but the run-specific manifest
+# is byte-identical, and stops the daemons it started. Both runs use the tests' lighter plan file
+# (tests/scenarios/tiny_fast: fewer specifications, imputations and bootstrap replications): what is checked
+# is that every kind of job runs through SLURM and gives the same outputs, not the size of the grid.
 #
 #   cluster/slurm_check.sh [RAW_DIR]        (as root, from anywhere; `make slurm-check` runs it)
 #
@@ -20,6 +22,7 @@ export PATH="$(dirname "$PYTHON"):$PATH" OPENBLAS_NUM_THREADS=1 SLURM_LOCAL_STAT
 trap '"$ROOT/cluster/slurm_localhost.sh" stop' EXIT
 
 RAW=${1:-$WORK/raw}
+PLAN=$ROOT/tests/scenarios/tiny_fast/config.yaml
 [ -n "${1:-}" ] || "$PYTHON" -m analysis.simulate "$RAW" --preset tiny
 
 for mode in local slurm; do
@@ -31,7 +34,7 @@ echo "== pipeline through SLURM (workflow/profiles/slurm)"
 start=$(date +%s)
 (cd "$WORK/slurm" && "$PYTHON" -m snakemake --workflow-profile workflow/profiles/slurm \
     --slurm-status-command squeue --slurm-no-account --slurm-init-seconds-before-status-checks 2 \
-    --config raw_dir="$RAW" > "$WORK/slurm.log" 2>&1) || { tail -50 "$WORK/slurm.log"; exit 1; }
+    --config raw_dir="$RAW" plan_file="$PLAN" > "$WORK/slurm.log" 2>&1) || { tail -50 "$WORK/slurm.log"; exit 1; }
 slurm_seconds=$(( $(date +%s) - start ))
 submitted=$(grep -c "Job .* has been submitted with SLURM jobid" "$WORK/slurm.log" || true)
 echo "   $submitted SLURM jobs, $slurm_seconds s ($WORK/slurm.log)"
@@ -39,7 +42,7 @@ echo "   $submitted SLURM jobs, $slurm_seconds s ($WORK/slurm.log)"
 echo "== the same pipeline locally (workflow/profiles/local)"
 start=$(date +%s)
 (cd "$WORK/local" && "$PYTHON" -m snakemake --workflow-profile workflow/profiles/local \
-    --config raw_dir="$RAW" > "$WORK/local.log" 2>&1) || { tail -50 "$WORK/local.log"; exit 1; }
+    --config raw_dir="$RAW" plan_file="$PLAN" > "$WORK/local.log" 2>&1) || { tail -50 "$WORK/local.log"; exit 1; }
 echo "   $(( $(date +%s) - start )) s ($WORK/local.log)"
 
 echo "== comparing outputs"

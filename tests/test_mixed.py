@@ -132,7 +132,7 @@ def test_an_optimiser_that_only_meets_a_non_finite_criterion_is_ignored(plan, mo
             raise np.linalg.LinAlgError("not positive definite")
         return real_profile(stats, *theta, **kwargs)
 
-    monkeypatch.setattr(mixed.scipy.optimize, "minimize", minimize)
+    monkeypatch.setattr(scipy.optimize, "minimize", minimize)
     monkeypatch.setattr(mixed, "profile", profile)
     fit, _ = fit_primary(frame, plan)
     assert np.isfinite(fit.reml_loglik)

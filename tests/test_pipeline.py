@@ -8,11 +8,14 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import models
 from analysis.disclosure import DisclosureRule, check_tables, count_columns, protect_table
 from analysis.simulate import MARKER_FILE, PRESETS, simulate, write
+from tests import corpus_cases
 from tests.browser import load_page
 from tests.summary_check import check_summary
 from tests.workflow import run_workflow, snakemake
@@ -76,17 +79,46 @@ def test_report_states_headline_direction_and_synthetic_banner(synthetic_run):
     assert not [o for o in outputs if o.get("name") == "stderr"]  # no warnings printed in the report
 
 
-def test_real_data_show_no_synthetic_banner(tmp_path):
+def test_a_council_evaluating_its_own_centres_gets_what_its_data_support(tmp_path):
+    """Real data (no synthetic marker) from one council: every centre in one local authority, none rural,
+    and no centre's budget grew. The whole workflow runs and every output says what it could not do: no LA
+    level, the rural covariate dropped, growing vs cut not estimable, the headline on stable vs cut, nothing
+    left out one LA at a time, and no synthetic banner anywhere."""
     raw = tmp_path / "raw"
     write(simulate(PRESETS["tiny"]), raw)
     (raw / MARKER_FILE).unlink()
-    (tmp_path / "work").mkdir()
-    result = run_workflow(tmp_path / "work", raw)
+    corpus_cases.set_column(raw / "centres.csv", ["la_code"], "E10000020")
+    corpus_cases.set_column(raw / "centres.csv", ["urban_rural"], "urban")
+    corpus_cases.set_budget_change(raw / "centre_funding.csv", "2013-14", "2011-12", [0.8, 1.0])
+    work = tmp_path / "work"
+    result = run_workflow(work, raw)
     assert result.returncode == 0, result.stderr[-4000:]
-    html = (tmp_path / "work/results/report/report.html").read_text()
-    assert "SYNTHETIC DEMONSTRATION DATA" not in html
-    assert "SYNTHETIC" not in (tmp_path / "work/results/tables/primary.md").read_text()
-    assert not json.loads((tmp_path / "work/results/data/data_source.json").read_text())["synthetic"]
+    results = work / "results"
+    html = (results / "report/report.html").read_text()
+    assert "SYNTHETIC" not in html and "SYNTHETIC" not in (results / "tables/primary.md").read_text()
+    assert not json.loads((results / "data/data_source.json").read_text())["synthetic"]
+
+    primary = pd.read_csv(results / "tables/primary.csv").set_index("contrast")
+    assert pd.isna(primary.loc["growing vs cut", "estimate"])
+    assert primary.loc["growing vs cut", "note"] == models.not_estimable_note("growing")
+    assert np.isfinite(primary.loc["stable vs cut", ["estimate", "ci_lower", "ci_upper", "df"]]).all()
+    design_note = primary.loc["stable vs cut", "design_note"]
+    assert "single local authority" in design_note and "'rural' is zero for every row" in design_note
+    fit = json.loads((results / "models/primary_fit.json").read_text())
+    assert fit["random_intercepts"] == ["inner"] and fit["design"]["local_authorities"] == 1
+    assert fit["design"]["robust_se_cluster"] == "centre_id"
+    assert "cluster-robust by centre" in pd.read_csv(results / "tables/primary_ols_cr2.csv")["se_method"][0]
+    assert pd.read_csv(results / "data/tables/leave_one_la_out.csv").empty
+
+    assert check_summary(html, published_tables(work)) >= 10
+    for words in ("Mothers at stable centres scored", "in a single local authority",
+                  "Mothers at growing centres could not be compared",
+                  "compares centres of one council with each other", "What these data could support",
+                  "is not possible: the data hold a single local authority"):
+        assert words in html, words
+    assert "single local authority" in (results / "report/appendix.md").read_text()
+    forest = pd.read_csv(results / "tables/forest.csv")
+    assert (forest["contrast"] == "stable vs cut").all() and forest["estimate"].notna().all()
 
 
 def test_published_tables_obey_the_disclosure_rule_and_exact_ones_stay_restricted(synthetic_run):

@@ -1,6 +1,10 @@
 """Children's-centre funding and maternal mental health: the science of the pipeline.
 
 Modules, in pipeline order: contract and cleaning (raw data), scoring (K6, GHQ-12), exposure (funding
-groups), sample (primary sample), design, fastreml and mixed (the primary model), results, figures and report
-(outputs), stages (what the workflow's scripts call), simulate (synthetic demonstration data).
+groups), sample (primary sample), design and linalg (design matrices and what the data can support), inputs
+(the engines' input checks), fastreml, mixed and smallsample (the primary model and its small-sample
+inference), robust, binary, panel, missing and chained (the other estimators), models (every model of the
+plan), sensitivity and robustness, results, figures, report and appendix (outputs), disclosure, provenance
+and publication (what may leave, and withdrawing it after a failed run), plan (checks of the analysis plan),
+stages (what the workflow's scripts call), simulate (synthetic demonstration data).
 """

@@ -51,6 +51,10 @@ def redundant_columns(X, names=None, factor: np.ndarray | None = None) -> list[R
     `factor` may pass the triangular factor of X (or any matrix with the same column geometry, such as the
     R of a QR of X computed cluster by cluster) instead of X itself."""
     R = triangular_factor(X) if factor is None else np.asarray(factor, dtype=float)
+    # Each column scaled to its largest absolute value: the rule compares a column with its own length, so
+    # scaling a column changes no verdict, and squared norms neither underflow nor overflow (1e-160, 1e200).
+    scale = np.max(np.abs(R), axis=0) if R.size else np.ones(R.shape[1])
+    R = R / np.where(scale > 0, scale, 1.0)
     p = R.shape[1]
     names = [f"x{j}" for j in range(p)] if names is None else [str(n) for n in names]
     kept: list[int] = []

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.fastreml import SufficientStatistics, profile
+from analysis.inputs import checked_inputs
 from analysis.linalg import redundant_columns
 
 log = logging.getLogger(__name__)
@@ -157,61 +158,24 @@ class NestedFit:
 # Input checks: the engine used as a library refuses what it cannot fit.
 
 
-def _missing(values) -> np.ndarray:
-    return pd.isna(pd.Series(values, copy=False)).to_numpy()
-
-
-def _first_rows(mask: np.ndarray) -> str:
-    rows = np.flatnonzero(mask)
-    shown = ", ".join(str(r) for r in rows[:5])
-    return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
-
-
 def check_inputs(y, X, outer, inner) -> tuple[np.ndarray, pd.DataFrame]:
-    """y and X as float arrays after checking every input; ValueError says what is wrong and where (rows are
-    0-based positions). `outer` may be None (no outer level)."""
-    X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
-    X = X.rename(columns=str)
+    """y as floats and X as a float DataFrame, after checking every input (analysis.inputs: lengths, index
+    alignment, numbers, missing and infinite values, missing labels, magnitudes), the rank of X (named
+    redundant columns) and the levels (at least two clusters in each, levels that can be told apart);
+    ValueError says what is wrong and where (rows are 0-based positions). `outer` may be None."""
+    y, xa, terms, coded = checked_inputs(y, X, {"outer": outer, "inner": inner})
+    X = pd.DataFrame(xa, columns=terms)
     n = len(X)
-    lengths = {"y": len(y), "inner": len(inner), **({"outer": len(outer)} if outer is not None else {})}
-    wrong = {k: v for k, v in lengths.items() if v != n}
-    if wrong:
-        raise ValueError(f"X has {n} rows but " + ", ".join(f"{k} has {v}" for k, v in wrong.items()))
-    if X.shape[1] == 0:
-        raise ValueError("X has no columns")
-    text = [c for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c].dtype)
-                                         or pd.api.types.is_bool_dtype(X[c].dtype))]
-    if text:
-        raise ValueError(f"X columns {text} are not numeric: code them as numbers (indicators) first")
-    problems = []
-    for name, values in [("y", y), *((f"X column '{c}'", X[c]) for c in X.columns)]:
-        missing = _missing(values)
-        if missing.any():
-            problems.append(f"{name} is missing in {missing.sum()} rows ({_first_rows(missing)})")
-            continue
-        infinite = ~np.isfinite(np.asarray(values, dtype=float))
-        if infinite.any():
-            problems.append(f"{name} is infinite in {infinite.sum()} rows ({_first_rows(infinite)})")
-    for name, labels in (("outer", outer), ("inner", inner)):
-        if labels is not None:
-            missing = _missing(labels)
-            if missing.any():
-                problems.append(f"{name} cluster label is missing in {missing.sum()} rows "
-                                f"({_first_rows(missing)})")
-    if problems:
-        raise ValueError("cannot fit: " + "; ".join(problems) + " (drop or complete those rows first)")
-    y = np.asarray(y, dtype=float)
-    Xa = X.to_numpy(dtype=float)
     if n <= X.shape[1]:
         raise ValueError(f"{n} rows cannot identify {X.shape[1]} fixed effects")
-    redundant = redundant_columns(Xa, list(X.columns))
+    redundant = redundant_columns(xa, terms)
     if redundant:
         raise ValueError("the fixed-effects design is rank deficient: "
                          + "; ".join(r.describe() for r in redundant)
                          + " (drop the redundant column(s) before fitting)")
-    inner_codes = pd.factorize(pd.Series(inner, copy=False))[0].astype(np.int64)
+    inner_codes = coded["inner"][0].astype(np.int64)
     if outer is not None:
-        outer_codes, outer_labels = pd.factorize(pd.Series(outer, copy=False))
+        outer_codes, outer_labels = coded["outer"]
         n_outer = len(outer_labels)
         if n_outer < 2:
             raise ValueError("there is only one outer cluster, so its variance cannot be estimated; fit the "

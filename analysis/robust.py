@@ -52,7 +52,8 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
-from analysis.errors import first_few, printable
+from analysis.errors import printable
+from analysis.inputs import checked_inputs, names_text
 from analysis.linalg import RANK_TOLERANCE, redundant_columns
 
 # Webb's six-point distribution: mean 0, variance 1, symmetric. With few clusters it has many more distinct
@@ -67,11 +68,6 @@ _PSEUDO_INVERSE_TOL = 1e-12
 # when the residual variance is below 1e-30 x the fitted values' mean square; a fit that is exact in real
 # arithmetic leaves up to about 1e-29 of rounding at a million rows, so the rule here is looser.
 _PERFECT_FIT = 1e-26
-
-# The CR2 and bootstrap algebra forms products of up to fourth powers of the data's scale (X'X, its
-# inverse, squared scores): a column of X, or y, whose largest absolute value lies outside this range is
-# refused (change its units) rather than allowed to overflow or underflow into a wrong or NaN answer.
-_MAGNITUDE_RANGE = (1e-50, 1e50)
 
 # Under the working model (independent errors, variance 1) the expected CR2 variance of a coefficient equals
 # its model-based variance M_jj (CR2 is unbiased there), less whatever lies in directions where a cluster has
@@ -129,180 +125,14 @@ class _ClusteredFit:
         return xx, xe
 
 
-# --- Input checks ------------------------------------------------------------------------------------------
-
-def _rows(mask: np.ndarray) -> str:
-    """'row 3' / 'rows 3, 17, 20, 21, 40 and 2 more' (0-based positions)."""
-    rows = np.flatnonzero(mask)
-    return f"{'row' if len(rows) == 1 else 'rows'} {first_few(rows.tolist())}"
-
-
-def _count(number: int, word: str) -> str:
-    return f"{number:,} {word}{'' if number == 1 else 's'}"
-
-
-def _names(names) -> str:
-    return ", ".join(f"'{printable(name)}'" for name in names)
-
-
-def _is_real_number(value) -> bool:
-    return isinstance(value, numbers.Real | np.bool_) and not isinstance(value, np.complexfloating)
-
-
-def _as_float(values) -> tuple[np.ndarray, np.ndarray] | str:
-    """A 1-D input as (float values, missing mask), or a description of why it is not numeric.
-
-    Missing means NaN, None, pd.NA or NaT. Numbers, booleans and nullable numeric pandas columns are numeric;
-    an object column is numeric when every value present is a real number."""
-    if isinstance(values, pd.Series | pd.Index):
-        dtype = values.dtype
-        if pd.api.types.is_complex_dtype(dtype):
-            return f"complex ({dtype})"
-        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
-            missing = np.asarray(pd.isna(values), dtype=bool)
-            return values.to_numpy(dtype=float, na_value=np.nan), missing
-        if not pd.api.types.is_object_dtype(dtype):
-            return f"of type {dtype}"
-        values = values.to_numpy()
-    array = np.asarray(values)
-    if array.dtype.kind in "biuf":
-        converted = array.astype(float)
-        return converted, np.isnan(converted)
-    if array.dtype.kind != "O":
-        return f"of type {array.dtype}"
-    missing = np.asarray(pd.isna(array), dtype=bool)
-    present = array[~missing]
-    for value in present:
-        if not _is_real_number(value):
-            return f"not numeric (it holds {printable(repr(value))})"
-    converted = np.full(array.shape, np.nan)
-    converted[~missing] = present.astype(float)
-    return converted, missing
-
-
-def _one_column(values, name: str):
-    """A 1-D view of y or clusters: a Series, a one-column DataFrame or an array of shape (n,) or (n, 1)."""
-    if isinstance(values, pd.DataFrame):
-        if values.shape[1] != 1:
-            raise ValueError(f"{name} must be one value per row, got a DataFrame with {values.shape[1]} "
-                             "columns")
-        return values.iloc[:, 0]
-    if isinstance(values, pd.Series | pd.Index):
-        return values
-    array = np.asarray(values)
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one value per row (one-dimensional), got shape {array.shape}")
-    return array
-
-
-def _design(X) -> tuple[list[str], np.ndarray | None, np.ndarray | None, list[str]]:
-    """Term names, X as floats (n, k), its missing mask and descriptions of non-numeric columns."""
-    if isinstance(X, pd.DataFrame):
-        terms = [str(c) for c in X.columns]
-        if all(isinstance(t, np.dtype) and t.kind in "biuf" for t in X.dtypes):  # the usual case: one pass
-            xa = X.to_numpy(dtype=float)
-            return terms, xa, np.isnan(xa), []
-        columns = [X.iloc[:, i] for i in range(X.shape[1])]
-    else:
-        array = np.asarray(X)
-        if array.ndim != 2:
-            raise ValueError(f"X must be two-dimensional (rows x columns), got shape {array.shape}")
-        terms = [f"x{i}" for i in range(array.shape[1])]
-        if array.dtype.kind in "biuf":
-            xa = array.astype(float)
-            return terms, xa, np.isnan(xa), []
-        columns = [array[:, i] for i in range(array.shape[1])]
-    converted = [_as_float(column) for column in columns]
-    not_numeric = [f"'{printable(name)}' ({result})" for name, result in zip(terms, converted, strict=True)
-                   if isinstance(result, str)]
-    if not_numeric or not converted:
-        return terms, None, None, not_numeric
-    return (terms, np.column_stack([values for values, _ in converted]),
-            np.column_stack([missing for _, missing in converted]), [])
-
-
-def _check_alignment(y, X, clusters) -> None:
-    """Rows are matched by position; pandas inputs whose indexes differ are almost always misaligned."""
-    indexed = [(name, obj.index) for name, obj in (("y", y), ("X", X), ("clusters", clusters))
-               if isinstance(obj, pd.Series | pd.DataFrame)]
-    for name, index in indexed[1:]:
-        if not index.equals(indexed[0][1]):
-            raise ValueError(f"{indexed[0][0]} and {name} are pandas objects with different indexes; rows "
-                             "are matched by position, so put them in the same row order (e.g. "
-                             "reset_index(drop=True) on both) or pass arrays")
-
+# --- Input checks (analysis.inputs: shared with the mixed-model engine) ------------------------------------
 
 def _checked_inputs(y, X, clusters) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray]:
     """y (n,), X (n, k) as floats, the term names, cluster codes (n,) and sorted labels (G,); ValueError
     naming every problem found otherwise."""
-    y_in = _one_column(y, "y")
-    labels_in = _one_column(clusters, "clusters")
-    terms, xa, x_missing, not_numeric = _design(X)
-    n = len(X)
-    if len(y_in) != n or len(labels_in) != n:
-        raise ValueError(f"y has {len(y_in):,} rows, X has {n:,} and clusters has {len(labels_in):,}: each "
-                         "must have one entry per row (rows are matched by position)")
-    if n == 0:
-        raise ValueError("y, X and clusters have no rows")
-    if not terms:
-        raise ValueError("X has no columns (include the intercept column yourself)")
-    duplicated = sorted({t for t in terms if terms.count(t) > 1})
-    if duplicated:
-        raise ValueError(f"X has more than one column named {_names(duplicated)}: every term needs its own "
-                         "name")
-    _check_alignment(y, X, clusters)
-
-    problems = []
-    y_values = _as_float(y_in)
-    if isinstance(y_values, str):
-        problems.append(f"y is {y_values}")
-    if not_numeric:
-        one = len(not_numeric) == 1
-        problems.append(f"X {'column' if one else 'columns'} {', '.join(not_numeric)} "
-                        f"{'is' if one else 'are'} not numeric: code categories as indicator columns first")
-    if problems:
-        raise ValueError("cannot fit: " + "; ".join(problems))
-
-    ya, y_missing = y_values
-    label_array = labels_in.to_numpy() if isinstance(labels_in, pd.Series | pd.Index) else labels_in
-    try:  # missing labels (None, NaN, NA, NaT) get code -1
-        codes, labels = pd.factorize(label_array, sort=True)
-    except TypeError as err:
-        raise ValueError(f"cluster labels cannot be put in order ({err}); use labels of one type") from err
-    label_missing = codes < 0
-    if y_missing.any():
-        problems.append(f"y has {_count(int(y_missing.sum()), 'missing value')} (NaN, None or NA) at "
-                        f"{_rows(y_missing)}")
-    y_infinite = np.isinf(ya)
-    if y_infinite.any():
-        problems.append(f"y has {_count(int(y_infinite.sum()), 'infinite value')} at {_rows(y_infinite)}")
-    for mask, word in ((x_missing, "missing value"), (np.isinf(xa), "infinite value")):
-        if mask.any():
-            per_column = mask.sum(axis=0)
-            where = ", ".join(f"'{printable(terms[i])}' ({per_column[i]:,})"
-                              for i in np.flatnonzero(per_column))
-            problems.append(f"X has {_count(int(mask.sum()), word)}"
-                            f"{' (NaN, None or NA)' if word == 'missing value' else ''} in "
-                            f"{'column' if np.count_nonzero(per_column) == 1 else 'columns'} {where}, at "
-                            f"{_rows(mask.any(axis=1))}")
-    if label_missing.any():
-        problems.append(f"clusters has {_count(int(label_missing.sum()), 'missing label')} (NaN, None or NA) "
-                        f"at {_rows(label_missing)}: a row without a cluster is not merged into any cluster, "
-                        "so drop it or give it a label")
-    if problems:
-        raise ValueError("cannot fit: " + "; ".join(problems) + " (rows are 0-based positions)")
-    low, high = _MAGNITUDE_RANGE
-    largest = {"y": float(np.abs(ya).max()),
-               **{f"X column '{printable(t)}'": float(v) for t, v in zip(terms, np.abs(xa).max(axis=0),
-                                                                           strict=True)}}
-    extreme = [f"{name} (largest absolute value {value:.3g})" for name, value in largest.items()
-               if value > 0.0 and not low <= value <= high]
-    if extreme:
-        raise ValueError(f"cannot fit: {', '.join(extreme)} outside [{low:g}, {high:g}]: the products the "
-                         "computation forms would overflow or underflow in floating point; change the units")
-    return ya, xa, terms, codes, np.asarray(labels)
+    ya, xa, terms, coded = checked_inputs(y, X, {"clusters": clusters})
+    codes, labels = coded["clusters"]
+    return ya, xa, terms, codes, labels
 
 
 def _prepare(y, X, clusters) -> _ClusteredFit:
@@ -337,7 +167,7 @@ def _prepare(y, X, clusters) -> _ClusteredFit:
         raise ValueError(f"X is rank deficient (R's lm rule: QR with tolerance {RANK_TOLERANCE:g}): "
                          + "; ".join(r.describe() for r in redundant)
                          + f". Drop the redundant {'column' if len(redundant) == 1 else 'columns'} "
-                         + _names(r.column for r in redundant) + " before fitting")
+                         + names_text(r.column for r in redundant) + " before fitting")
     residual_ss, fitted_ss = float(big[k, k]) ** 2, float(qty @ qty)
     if residual_ss / (n - k) <= _PERFECT_FIT * fitted_ss / n:
         raise ValueError("y is an exact linear combination of the columns of X (an essentially perfect fit: "
@@ -418,23 +248,24 @@ def _require_cr2(fit: _ClusteredFit, cr2: _CR2, columns) -> None:
     variance, df = np.diag(cr2.covariance), cr2.df
     bad = [j for j in columns if not np.isfinite([variance[j], cr2.expected_share[j]]).all()]
     if bad:  # the data's range is checked first, so this is not expected
-        raise ValueError(f"the CR2 variance of {_names(fit.terms[j] for j in bad)} could not be computed in "
-                         "floating point (not finite)")
+        raise ValueError(f"the CR2 variance of {names_text(fit.terms[j] for j in bad)} could not be computed "
+                         "in floating point (not finite)")
     zero = [j for j in columns if not cr2.expected_share[j] > _STRUCTURAL_ZERO]
     if zero:
         raise ValueError(
-            f"no cluster-robust standard error exists for {_names(fit.terms[j] for j in zero)}: its CR2 "
+            f"no cluster-robust standard error exists for {names_text(fit.terms[j] for j in zero)}: its CR2 "
             "variance is zero whatever the outcome, because the coefficient depends on the data only through "
             "what the model fits exactly within every cluster (leverage 1), as when a cluster-level exposure "
             "is compared across no more clusters than the model has cluster-level terms (e.g. 2 clusters, an "
             "intercept and the exposure). Use more clusters or fewer cluster-level terms")
     bad = [j for j in columns if not variance[j] > 0.0]
     if bad:
-        raise ValueError(f"the CR2 variance of {_names(fit.terms[j] for j in bad)} is zero for these data "
-                         "(the adjusted residual scores are all zero), so no standard error can be computed")
+        raise ValueError(f"the CR2 variance of {names_text(fit.terms[j] for j in bad)} is zero for these "
+                         "data (the adjusted residual scores are all zero), so no standard error can be "
+                         "computed")
     bad = [j for j in columns if not (np.isfinite(df[j]) and df[j] > 0.0)]
     if bad:
-        raise ValueError(f"the Satterthwaite degrees of freedom of {_names(fit.terms[j] for j in bad)} "
+        raise ValueError(f"the Satterthwaite degrees of freedom of {names_text(fit.terms[j] for j in bad)} "
                          f"could not be computed ({', '.join(f'{df[j]:g}' for j in bad)})")
 
 

@@ -11,6 +11,7 @@
 # RAW_DIR defaults to the simulator's tiny synthetic dataset. SLURM and munge come from Debian packages
 # (installed when missing). The localhost cluster keeps no accounting database, so the executor is told to
 # poll job states with squeue and not to look for an account; a university cluster needs neither option.
+# Job states are polled every 2 s (Snakemake's default is 10 s, right for a shared cluster, slow here).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
@@ -34,6 +35,7 @@ echo "== pipeline through SLURM (workflow/profiles/slurm)"
 start=$(date +%s)
 (cd "$WORK/slurm" && "$PYTHON" -m snakemake --workflow-profile workflow/profiles/slurm \
     --slurm-status-command squeue --slurm-no-account --slurm-init-seconds-before-status-checks 2 \
+    --seconds-between-status-checks 2 \
     --config raw_dir="$RAW" plan_file="$PLAN" > "$WORK/slurm.log" 2>&1) || { tail -50 "$WORK/slurm.log"; exit 1; }
 slurm_seconds=$(( $(date +%s) - start ))
 submitted=$(grep -c "Job .* has been submitted with SLURM jobid" "$WORK/slurm.log" || true)

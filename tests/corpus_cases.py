@@ -37,6 +37,11 @@ class Case:
     stage: str = "clean"  # the stage that must react: clean, exposure (needs the clean data), or models (the
     # primary sample and model: a design the data may or may not support)
     messages: tuple[str, ...] = field(default=())
+    workflow: bool = False  # also run through Snakemake (every warning and later-stage case is anyway)
+
+    @property
+    def through_snakemake(self) -> bool:
+        return self.workflow or self.expect == "warning" or self.stage != "clean"
 
 
 def load_cases() -> list[Case]:
@@ -45,7 +50,7 @@ def load_cases() -> list[Case]:
         (operation, arguments), = entry["change"].items()
         case = Case(id=entry["id"], description=entry["description"], operation=operation,
                     arguments=arguments or {}, expect=entry["expect"], stage=entry.get("stage", "clean"),
-                    messages=tuple(entry.get("messages", ())))
+                    messages=tuple(entry.get("messages", ())), workflow=bool(entry.get("workflow", False)))
         if case.expect not in OUTCOMES or case.operation not in OPERATIONS:
             raise ValueError(f"corpus case {case.id}: unknown expect or change")
         cases.append(case)

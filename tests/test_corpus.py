@@ -1,4 +1,6 @@
-"""The broken-input corpus (tests/corpus/cases.yaml), case by case: in the cleaning code and in Snakemake.
+"""The broken-input corpus (tests/corpus/cases.yaml), case by case: every case in the cleaning code (and, for
+designs, the sample and models), and through Snakemake every warning and design case and at least one case
+of each kind of raw-data fault (`workflow: true` in the corpus).
 
 Every case must stop the run with a message naming the file, the column and the first rows (error), or
 log its documented warning and go on (warning), or be accepted with the same cleaned data as the unchanged
@@ -28,6 +30,7 @@ from tests.corpus_cases import apply, build, expected_messages, load_cases
 from tests.workflow import copy_project, files_under, snakemake
 
 CASES = load_cases()
+WORKFLOW_CASES = [case for case in CASES if case.through_snakemake]
 CLEAN_FILES = ("centres", "centre_funding", "deflators", "survey")
 
 
@@ -44,6 +47,11 @@ def test_the_corpus_covers_every_kind_of_fault_the_contract_names():
                      "column_in_wrong_case", "quoted_fields", "extra_whitespace"]:
         assert required in ids, required
     assert all(case.messages for case in CASES if case.expect != "accepted" or case.id == "blank_lines")
+    # Through Snakemake: every outcome and stage, and the faults whose handling differs in the workflow (a
+    # missing file never reaches the cleaning code's reader; an escape sequence must not reach the terminal).
+    through = {case.id for case in WORKFLOW_CASES}
+    assert {(c.expect, c.stage) for c in CASES} == {(c.expect, c.stage) for c in WORKFLOW_CASES}
+    assert {"missing_file", "non_utf8_bytes", "ansi_escape_in_a_mother_id", "nul_in_a_mother_id"} <= through
     # One case per class of value the cleaning rules read or refuse (data/raw/README.md, "Cleaning rules").
     for required in ["budget_with_a_decimal_comma", "budget_with_a_dot_between_thousands",
                      "budget_with_two_dots", "budget_in_arabic_indic_digits", "k6_item_in_full_width_digits",
@@ -143,16 +151,16 @@ def run_case(case, raw_master: Path, base: Path) -> tuple[CorpusRun, dict]:
 
 @pytest.fixture(scope="module")
 def corpus_runs(tiny_raw_master, tmp_path_factory):
-    """Every case (and the unchanged dataset, key None) through Snakemake, two at a time."""
+    """Every workflow case (and the unchanged dataset, key None) through Snakemake, two at a time."""
     base = tmp_path_factory.mktemp("corpus")
-    cases = [None, *CASES]
+    cases = [None, *WORKFLOW_CASES]
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = pool.map(lambda c: run_case(c, tiny_raw_master, base / (c.id if c else "_valid")), cases)
         return {case.id if case else None: run for case, run in zip(cases, runs, strict=True)}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("case", WORKFLOW_CASES, ids=lambda case: case.id)
 def test_the_pipeline_reacts_as_the_corpus_says(case, corpus_runs):
     run, context = corpus_runs[case.id]
     for message in expected_messages(case, context):
@@ -185,7 +193,7 @@ def test_the_pipeline_reacts_as_the_corpus_says(case, corpus_runs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", [c for c in CASES if c.expect == "error"], ids=lambda case: case.id)
+@pytest.mark.parametrize("case", [c for c in WORKFLOW_CASES if c.expect == "error"], ids=lambda case: case.id)
 def test_a_failed_run_never_names_the_raw_folder(case, corpus_runs):
     """README: nothing under results/ names the raw folder (raw_dir may be a secure path). A failed run
     leaves only its logs: none of them holds the folder's path, whatever the fault (a missing file too)."""

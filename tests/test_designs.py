@@ -139,3 +139,16 @@ def test_the_mixed_models_report_satterthwaite_t_intervals(plan, sample):
     normal = fitted(sample, spec_of(plan, df_method="normal"), plan)[1]
     assert np.isinf(normal["df"]).all()
     assert (normal["ci_upper"] - normal["ci_lower"] < rows["ci_upper"] - rows["ci_lower"]).all()
+
+
+def test_the_rank_rule_does_not_depend_on_a_columns_units():
+    """A column measured in tiny or huge units is judged as in ordinary ones (squared norms would underflow
+    or overflow), and a zero column is named as such."""
+    from analysis.linalg import redundant_columns
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(2, 200))
+    for scale in (1e-160, 1.0, 1e200):
+        X = np.column_stack([np.ones(200), scale * a, b, 2 * scale * a, np.zeros(200)])
+        found = [r.describe() for r in redundant_columns(X, ["Intercept", "a", "b", "twice_a", "zero"])]
+        assert found == ["'twice_a' is a linear combination of 'a'", "'zero' is zero for every row"], scale

@@ -181,18 +181,22 @@ def refused(y, X, outer, inner, match):
 
 
 def test_missing_values_are_refused_with_their_rows(chem97):
+    """The shared input checks (analysis.inputs, as the OLS engine's): every problem named, rows 0-based."""
     y, X, outer, inner = chem97
-    refused(y.mask(y.index.isin([3, 8])), X, outer, inner, r"y is missing in 2 rows \(3, 8\)")
+    refused(y.mask(y.index.isin([3, 8])), X, outer, inner,
+            r"y has 2 missing values \(NaN, None or NA\) at rows 3, 8")
     refused(y, X.assign(age=X["age"].mask(X.index == 5)), outer, inner,
-            r"X column 'age' is missing in 1 rows")
+            r"X has 1 missing value \(NaN, None or NA\) in column 'age' \(1\), at row 5")
     # A missing inner id used to be merged silently into the previous cluster.
     refused(y, X, outer, inner.astype(object).mask(inner.index == 5),
-            r"inner cluster label is missing .*\(5\)")
-    refused(y, X, outer.astype(object).mask(outer.index == 7), inner,
-            r"outer cluster label is missing")
-    refused(y.where(y.index != 2, np.inf), X, outer, inner, r"y is infinite in 1 rows \(2\)")
-    refused(y.iloc[:-1], X, outer, inner, r"X has 3000 rows but y has 2999")
+            r"inner has 1 missing label \(NaN, None or NA\) at row 5: a row without a cluster is not merged")
+    refused(y, X, outer.astype(object).mask(outer.index == 7), inner, r"outer has 1 missing label")
+    refused(y.where(y.index != 2, np.inf), X, outer, inner, r"y has 1 infinite value at row 2")
+    refused(y.iloc[:-1], X, outer, inner, r"y has 2,999 rows, X has 3,000, outer has 3,000 and inner has")
     refused(y, X.assign(name="a"), outer, inner, r"not numeric")
+    # pandas inputs are matched by position: a y in another row order is refused, not silently misaligned.
+    refused(y.sort_values(), X, outer, inner, r"y and X are pandas objects with different indexes")
+    refused(y, X.assign(gcsecnt=X["gcsecnt"] * 1e60), outer, inner, r"change the units")
 
 
 def test_redundant_columns_are_refused_and_named(chem97):

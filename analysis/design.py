@@ -25,6 +25,7 @@ import patsy
 
 from analysis.errors import DesignError, PlanError
 from analysis.exposure import GROUPS
+from analysis.inputs import label_kinds, rows_text
 from analysis.linalg import Redundant, redundant_columns
 
 ESTIMATORS = ("lmm_reml", "ols_cr2", "gee_logistic")
@@ -141,6 +142,7 @@ def build_design(frame: pd.DataFrame, spec: ModelSpec) -> Design:
     if missing:
         raise PlanError(f"model '{spec.name}' in the analysis plan names variables absent from the analysis "
                         f"data: {', '.join(missing)}")
+    check_model_frame(frame, spec)
     notes: list[str] = []
     parts = [pd.DataFrame({"Intercept": np.ones(len(frame))}, index=frame.index)]
     exposure, absent = exposure_columns(frame[spec.exposure], spec)
@@ -178,6 +180,34 @@ def build_design(frame: pd.DataFrame, spec: ModelSpec) -> Design:
     return Design(frame[spec.outcome].astype(float), X, dropped, absent, notes)
 
 
+def check_model_frame(frame: pd.DataFrame, spec: ModelSpec) -> None:
+    """The rows a design is built from must be complete and readable, or no indicator can be trusted: a
+    missing or unknown exposure group would get all-zero indicators and be counted in the reference group.
+    ValueError names the column and the first rows (0-based positions) otherwise."""
+    problems = []
+    for name in spec.variables:
+        values = frame[name]
+        absent = np.asarray(values.isna(), dtype=bool)
+        if absent.any():
+            problems.append(f"'{name}' is missing at {rows_text(absent)}")
+            continue
+        if name == spec.exposure and spec.exposure_kind == "groups":
+            unknown = np.asarray(~values.astype(object).isin(GROUPS), dtype=bool)
+            if unknown.any():
+                problems.append(f"'{name}' holds a value other than {', '.join(GROUPS)} at "
+                                f"{rows_text(unknown)}")
+        elif name in spec.clusters or name in spec.categorical:
+            kinds = label_kinds(values.astype(object).to_numpy())
+            if len(kinds) > 1:
+                problems.append(f"'{name}' mixes {' and '.join(sorted(kinds))}: use values of one type")
+        elif not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+            problems.append(f"'{name}' is not numeric (of type {values.dtype})")
+    if problems:
+        hint = " (drop incomplete rows first, as analysis.models.complete_cases does)" \
+            if any(" is missing at " in problem for problem in problems) else ""
+        raise ValueError(f"model '{spec.name}': cannot build the design: " + "; ".join(problems) + hint)
+
+
 def design_matrix(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.Series, pd.DataFrame]:
     """Outcome vector and fixed-effects design of `build_design` (its notes are logged there by callers that
     report them; see analysis.models)."""
@@ -209,6 +239,11 @@ class ClusterDesign:
 
 def cluster_design(frame: pd.DataFrame, clusters: tuple[str, ...]) -> ClusterDesign:
     outer, inner = clusters
+    for name in clusters:
+        absent = np.asarray(frame[name].isna(), dtype=bool)
+        if absent.any():
+            raise ValueError(f"'{name}' is missing at {rows_text(absent)} (0-based positions): a row without "
+                             "a cluster cannot be placed in the design")
     n_outer = int(frame[outer].nunique())
     n_inner = int(frame[[outer, inner]].drop_duplicates().shape[0])
     return ClusterDesign(outer if n_outer > 1 else None, inner, n_outer, n_inner)

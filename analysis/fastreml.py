@@ -151,6 +151,8 @@ def profile(stats: SufficientStatistics, theta_outer: float, theta_inner: float,
     chol = np.linalg.cholesky(xtvx)
     beta = np.linalg.solve(xtvx, xtvy)
     rss = float(ytvy - xtvy @ beta)
+    if not rss > 0.0:  # rounding in the cross-products has eaten the residual variation
+        raise np.linalg.LinAlgError("no residual variation is left in the cross-products")
     dof = stats.n - p
     log_det_h = float(np.sum(np.log1p(n_c * gamma_c)) + np.sum(np.log1p(gamma_a * m)))
     log_det_xtvx = 2.0 * float(np.sum(np.log(np.diag(chol))))

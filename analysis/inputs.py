@@ -5,8 +5,11 @@ they refuse, with every problem named at once (rows are 0-based positions), what
 wrong number or a confusing error: y, X and cluster labels of different lengths; pandas inputs whose
 indexes differ (rows are matched by position); non-numeric columns; duplicate column names; missing values
 (NaN, None, pd.NA, NaT) or infinite ones; a missing cluster label (never merged into a neighbouring
-cluster); and a column of X, or y, whose largest absolute value lies outside [1e-50, 1e50], where the
-products the engines form would overflow or underflow in floating point.
+cluster, nor read as the label 'nan' when labels come as a list); cluster labels mixing numbers and text
+(pandas would keep 1 and '1' apart, NumPy would merge them); and a column of X, or y, whose largest
+absolute value lies outside [1e-50, 1e50], where the products the engines form would overflow or underflow
+in floating point. (The extremes of that range, combined, can still overflow the small-sample algebra's
+higher powers: there the fit fails with an error rather than a number.)
 """
 
 from __future__ import annotations
@@ -68,8 +71,30 @@ def as_float(values) -> tuple[np.ndarray, np.ndarray] | str:
         if not _is_real_number(value):
             return f"not numeric (it holds {printable(repr(value))})"
     converted = np.full(array.shape, np.nan)
-    converted[~missing] = present.astype(float)
+    try:
+        converted[~missing] = present.astype(float)
+    except OverflowError:  # a Python int beyond floating point's range (about 1.8e308)
+        return "holding a whole number beyond the range of floating point, about 1.8e308"
     return converted, missing
+
+
+def label_kinds(values) -> set[str]:
+    """The kinds of the labels present (missing ones aside): 'numbers', 'text', 'true/false values' or a
+    type name. One kind is needed: pandas would treat 1 and '1' as two clusters, NumPy as one."""
+    array = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    if array.dtype.kind != "O":
+        return {"labels"}
+    kinds = set()
+    for value in pd.unique(array[~np.asarray(pd.isna(array), dtype=bool)]):
+        if isinstance(value, bool | np.bool_):
+            kinds.add("true/false values")
+        elif isinstance(value, numbers.Number):
+            kinds.add("numbers")
+        elif isinstance(value, str):
+            kinds.add("text")
+        else:
+            kinds.add(type(value).__name__)
+    return kinds
 
 
 def one_column(values, name: str):
@@ -81,7 +106,8 @@ def one_column(values, name: str):
         return values.iloc[:, 0]
     if isinstance(values, pd.Series | pd.Index):
         return values
-    array = np.asarray(values)
+    # A list or tuple kept as Python objects: NumPy would turn [1, "a", nan] into strings ("nan" a label).
+    array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
@@ -166,6 +192,10 @@ def checked_inputs(y, X, labels: dict) -> tuple[np.ndarray, np.ndarray, list[str
     coded = {}
     for name, values in labels_in.items():
         array = values.to_numpy() if isinstance(values, pd.Series | pd.Index) else values
+        kinds = label_kinds(array)
+        if len(kinds) > 1:
+            raise ValueError(f"{name} labels mix {' and '.join(sorted(kinds))} (1 and '1' would be two "
+                             "clusters or one depending on the container): use labels of one type")
         try:  # missing labels (None, NaN, NA, NaT) get code -1
             codes, levels = pd.factorize(array, sort=True)
         except TypeError as err:

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 RANK_TOLERANCE = 1e-7  # R's lm and lme4's rankMatrix(method = "qr")
+# An essentially perfect fit has no residual variation to estimate a variance from. R's summary.lm warns when
+# the residual variance is below 1e-30 x the fitted values' mean square; a fit that is exact in real
+# arithmetic leaves up to about 1e-29 of rounding at a million rows, so the rule here is looser.
+PERFECT_FIT = 1e-26
 # An earlier column is named as part of the combination when its weight moves the redundant column by more
 # than this share of its length.
 _NAMED_SHARE = 1e-6
@@ -81,3 +85,17 @@ def _combination(kept: np.ndarray, column: np.ndarray, names: list[str]) -> tupl
     contribution = np.abs(weights) * np.linalg.norm(kept, axis=0)
     share = contribution / max(float(np.linalg.norm(column)), np.finfo(float).tiny)
     return tuple(name for name, s in zip(names, share, strict=True) if s > _NAMED_SHARE)
+
+
+def perfect_fit_problem(factor: np.ndarray, n: int, purpose: str) -> str | None:
+    """Why y cannot be modelled, from the triangular factor of [X | y] (p + 1 columns), or None: y an exact
+    linear combination of the columns of X (residual variance below PERFECT_FIT x the fitted values' mean
+    square), leaving no residual variation for `purpose`."""
+    k = factor.shape[1] - 1
+    residual_ss = float(factor[k, k]) ** 2 if factor.shape[0] > k else 0.0
+    fitted = factor[:k, k]
+    if residual_ss / (n - k) > PERFECT_FIT * float(fitted @ fitted) / n:
+        return None
+    return ("y is an exact linear combination of the columns of X (an essentially perfect fit: the residual "
+            f"variance is below {PERFECT_FIT:g} x the fitted values' mean square), so there is no residual "
+            f"variation {purpose}")

@@ -22,6 +22,7 @@ lme4's rule (a relative standard deviation below 1e-4).
 from __future__ import annotations
 
 import logging
+import numbers
 import warnings
 from dataclasses import dataclass, field
 
@@ -30,7 +31,7 @@ import pandas as pd
 
 from analysis.fastreml import SufficientStatistics, profile
 from analysis.inputs import checked_inputs
-from analysis.linalg import redundant_columns
+from analysis.linalg import perfect_fit_problem, redundant_columns, triangular_factor
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,20 @@ class FitSettings:
     loglik_tolerance: float = 1e-4  # fits within this of the best REML log-likelihood "reach" it
     estimate_tolerance_se: float = 0.01  # fits reaching it may differ by at most this many SEs
 
+    def __post_init__(self):
+        problems = []
+        unknown = [m for m in self.methods if m not in SCIPY_METHODS]
+        if not self.methods or unknown:
+            problems.append(f"methods must name one or more of {', '.join(SCIPY_METHODS)}"
+                            + (f" (unknown: {', '.join(map(repr, unknown))})" if unknown else ""))
+        if not self.start_ratios or not all(_finite_positive(r) and r < 1e6 for r in self.start_ratios):
+            problems.append("start_ratios must be one or more finite numbers in (0, 1e6)")
+        for name in ("loglik_tolerance", "estimate_tolerance_se"):
+            if not _finite_positive(getattr(self, name)):
+                problems.append(f"{name} must be a finite positive number")
+        if problems:
+            raise ValueError("FitSettings: " + "; ".join(problems))
+
     @classmethod
     def from_config(cls, entry: dict) -> FitSettings:
         return cls(
@@ -75,6 +90,20 @@ class FitSettings:
             loglik_tolerance=float(entry["loglik_tolerance"]),
             estimate_tolerance_se=float(entry["estimate_tolerance_se"]),
         )
+
+
+def _finite_positive(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value)) \
+        and value > 0
+
+
+def check_start(start) -> np.ndarray:
+    """A start for the search: two finite sqrt variance ratios in [0, 1e6) (outer, inner)."""
+    values = np.asarray(start, dtype=object).ravel()
+    if len(values) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                   and np.isfinite(v) and 0 <= v < 1e6 for v in values):
+        raise ValueError(f"start must be two sqrt variance ratios in [0, 1e6) (outer, inner), got {start!r}")
+    return values.astype(float)
 
 
 @dataclass
@@ -158,24 +187,31 @@ class NestedFit:
 # Input checks: the engine used as a library refuses what it cannot fit.
 
 
-def check_inputs(y, X, outer, inner) -> tuple[np.ndarray, pd.DataFrame]:
-    """y as floats and X as a float DataFrame, after checking every input (analysis.inputs: lengths, index
-    alignment, numbers, missing and infinite values, missing labels, magnitudes), the rank of X (named
-    redundant columns) and the levels (at least two clusters in each, levels that can be told apart);
-    ValueError says what is wrong and where (rows are 0-based positions). `outer` may be None."""
+def check_inputs(y, X, outer, inner) -> tuple[np.ndarray, pd.DataFrame, np.ndarray | None, np.ndarray]:
+    """y as floats, X as a float DataFrame, and the outer labels and inner cluster codes of each row as the
+    checks read them, after checking every input (analysis.inputs: lengths, index alignment, numbers, missing
+    and infinite values, missing labels, labels of one type, magnitudes), the rank of X (named redundant
+    columns), that y is not an exact fit, and the levels (at least two clusters in each, levels that can be
+    told apart); ValueError says what is wrong and where (rows are 0-based positions). `outer` may be None."""
     y, xa, terms, coded = checked_inputs(y, X, {"outer": outer, "inner": inner})
     X = pd.DataFrame(xa, columns=terms)
     n = len(X)
     if n <= X.shape[1]:
         raise ValueError(f"{n} rows cannot identify {X.shape[1]} fixed effects")
-    redundant = redundant_columns(xa, terms)
+    factor = triangular_factor(np.column_stack([xa, y]))
+    redundant = redundant_columns(xa, terms, factor=factor[:, :-1])
     if redundant:
         raise ValueError("the fixed-effects design is rank deficient: "
                          + "; ".join(r.describe() for r in redundant)
                          + " (drop the redundant column(s) before fitting)")
+    perfect = perfect_fit_problem(factor, n, "to estimate variance components from")
+    if perfect:
+        raise ValueError(perfect)
     inner_codes = coded["inner"][0].astype(np.int64)
+    outer_rows = None
     if outer is not None:
         outer_codes, outer_labels = coded["outer"]
+        outer_rows = outer_labels[outer_codes]
         n_outer = len(outer_labels)
         if n_outer < 2:
             raise ValueError("there is only one outer cluster, so its variance cannot be estimated; fit the "
@@ -190,7 +226,7 @@ def check_inputs(y, X, outer, inner) -> tuple[np.ndarray, pd.DataFrame]:
     if outer is not None and n_inner == n_outer:
         raise ValueError("each outer cluster holds exactly one inner cluster, so the two variances cannot be "
                          "told apart; fit one level (outer=None)")
-    return y, X
+    return y, X, outer_rows, coded["inner"][0]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -287,8 +323,8 @@ def fit_nested_lmm(
     """REML fit of y ~ X + (1 | outer) + (1 | outer:inner), checked across optimisers (searches from
     `start`, the two sqrt variance ratios, when given; see `fit_statistics`). `outer` None fits
     y ~ X + (1 | inner). Inputs are checked first (`check_inputs`)."""
-    y_values, X = check_inputs(y, X, outer, inner)
-    stats = SufficientStatistics.from_data(y_values, X.to_numpy(float), outer, inner)
+    y_values, X, outer_rows, inner_codes = check_inputs(y, X, outer, inner)
+    stats = SufficientStatistics.from_data(y_values, X.to_numpy(float), outer_rows, inner_codes)
     return fit_statistics(stats, list(X.columns), settings, start=start)
 
 
@@ -312,11 +348,13 @@ def fit_statistics(stats: SufficientStatistics, terms: list[str], settings: FitS
     gradient vanishes there."""
     search, *_ = settings.methods
     starts = [(ratio, np.array([ratio, ratio])) for ratio in settings.start_ratios] if start is None \
-        else [(None, np.asarray(start, float))]
+        else [(None, check_start(start))]
     attempts = [_attempt(stats, search, point, ratio) for ratio, point in starts]
     best = max(attempts, key=lambda a: a.reml_loglik)
     if not np.isfinite(best.reml_loglik):
-        raise FitDisagreement("every REML search failed; see the log for each optimiser")
+        raise FitDisagreement("every REML search failed; see the log for each optimiser. Values far from "
+                              "zero relative to their spread (such as y or a covariate around 1e6 that "
+                              "varies by 1) lose precision in the cross-products the fit uses: centre them")
     # Confirm: every optimiser searches again from the best point, so that a second method can confirm it.
     attempts += [_attempt(stats, method, best.params, None) for method in settings.methods]
     best = max(attempts, key=lambda a: a.reml_loglik)

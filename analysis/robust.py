@@ -17,19 +17,22 @@ Two tools, for a linear model y = X beta + e with errors correlated within clust
     Webb (2014) six-point weight per cluster and replication, bootstrap-t with CR1 standard errors, a
     symmetric two-sided p-value, and a confidence interval by test inversion.
 
-Both scale to millions of rows: nothing n x n or n_g x n_g is ever formed. One pass over the data computes,
-per cluster, the triangular factor R_g of a thin QR of [X_g | y_g]; everything after that works with k x k
-and G x G matrices (k = columns of X, G = clusters). See the comments in ``_cr2`` and ``_WCRDistribution``
-for the algebra.
+Both scale to millions of rows and to many clusters: nothing n x n, n_g x n_g or G x G is ever formed. One
+pass over the data computes, per cluster, the triangular factor R_g of a thin QR of [X_g | y_g]; everything
+after that works with k x k matrices per cluster (k = columns of X, G = clusters; memory O(G k^2)). See the
+comments in ``_cr2`` and ``_WCRDistribution`` for the algebra.
 
 Both are meant to be called on anyone's data, so they refuse what they cannot answer (ValueError, saying what
 and where; rows are 0-based positions): missing (NaN, None, pd.NA) or infinite values in y, X or the cluster
-labels (a row without a cluster label is never merged into another cluster), inputs of different lengths or
+labels (a row without a cluster label is never merged into another cluster, whatever the container), cluster
+labels mixing numbers and text, inputs of different lengths or
 pandas inputs with different indexes (rows are matched by position), non-numeric or duplicated columns, no
 rows, a column of X or y whose largest absolute value is outside [1e-50, 1e50] (change its units), fewer
 than two clusters, no more rows than columns, a design with a redundant column (named, by the rank rule every
 engine shares: analysis.linalg, R's lm / lme4 rule), an essentially perfect fit (no residual variation) and a
-coefficient whose CR2 variance is zero whatever the outcome. Every call ends in bounded time: the bootstrap
+coefficient whose CR2 variance is zero whatever the outcome; and for the bootstrap, fewer than
+MIN_RANDOM_REPLICATIONS random draws, a seed that is not a whole number >= 0, a term that is not a column of
+X, or a level outside (0, 1). Every call ends in bounded time: the bootstrap
 holds at most MAX_REPLICATIONS replications (5 numbers each; the weights are made in chunks), enumerates all
 6^G Webb weight vectors when there are no more of them than replications asked for (an exact p-value), and
 searches each interval edge with a bounded number of p-value evaluations; an edge beyond the search range
@@ -54,7 +57,7 @@ from scipy import linalg
 
 from analysis.errors import printable
 from analysis.inputs import checked_inputs, names_text
-from analysis.linalg import RANK_TOLERANCE, redundant_columns
+from analysis.linalg import RANK_TOLERANCE, perfect_fit_problem, redundant_columns
 
 # Webb's six-point distribution: mean 0, variance 1, symmetric. With few clusters it has many more distinct
 # sign/size patterns (6^G) than Rademacher (2^G), so the bootstrap p-value is far less lumpy.
@@ -64,19 +67,17 @@ WEBB_WEIGHTS = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, 
 # matters only when a cluster has leverage 1 in some direction (e.g. cluster-specific dummies).
 _PSEUDO_INVERSE_TOL = 1e-12
 
-# An essentially perfect fit has no residual variation to estimate a standard error from. R's summary.lm warns
-# when the residual variance is below 1e-30 x the fitted values' mean square; a fit that is exact in real
-# arithmetic leaves up to about 1e-29 of rounding at a million rows, so the rule here is looser.
-_PERFECT_FIT = 1e-26
-
 # Under the working model (independent errors, variance 1) the expected CR2 variance of a coefficient equals
 # its model-based variance M_jj (CR2 is unbiased there), less whatever lies in directions where a cluster has
 # leverage 1. Below this share of M_jj nothing is left: the CR2 variance is zero whatever the outcome.
 _STRUCTURAL_ZERO = 1e-10
 
 # The bootstrap keeps 5 numbers and a flag per replication and costs O(B) per null value tried: at most this
-# many replications (about 100 MB and 10 s on a laptop; Monte Carlo sd of a p-value of 0.05 below 2e-4).
+# many replications (about 100 MB; about 10 s on a laptop with tens of clusters, growing with G and k; Monte
+# Carlo sd of a p-value of 0.05 below 2e-4).
 MAX_REPLICATIONS = 1_000_000
+# Fewer random draws leave p-values in steps of more than 0.01 and interval edges set by a handful of draws.
+MIN_RANDOM_REPLICATIONS = 99
 # Weights are made and reduced in chunks of about this many numbers (8 MB per array), never all B x G at once.
 _CHUNK_ELEMENTS = 1 << 20
 # p = share of replications with |t*| >= |t|, so ties count as extreme. A weight vector that gives every
@@ -168,11 +169,9 @@ def _prepare(y, X, clusters) -> _ClusteredFit:
                          + "; ".join(r.describe() for r in redundant)
                          + f". Drop the redundant {'column' if len(redundant) == 1 else 'columns'} "
                          + names_text(r.column for r in redundant) + " before fitting")
-    residual_ss, fitted_ss = float(big[k, k]) ** 2, float(qty @ qty)
-    if residual_ss / (n - k) <= _PERFECT_FIT * fitted_ss / n:
-        raise ValueError("y is an exact linear combination of the columns of X (an essentially perfect fit: "
-                         f"the residual variance is below {_PERFECT_FIT:g} x the fitted values' mean "
-                         "square), so there is no residual variation to estimate a standard error from")
+    perfect = perfect_fit_problem(big, n, "to estimate a standard error from")
+    if perfect:
+        raise ValueError(perfect)
     r_inv = linalg.solve_triangular(r_full, np.eye(k))
     beta = r_inv @ qty
     r_blocks = r_aug[:, :k, :k]
@@ -212,7 +211,7 @@ def _cr2(fit: _ClusteredFit) -> _CR2:
     X_g M c lying where cluster g has leverage 1; ``expected_share`` = trace(Gram) / M_jj is 0 exactly when
     the CR2 variance is zero whatever the outcome (then the df would be 0/0).
     """
-    k, n_clusters = fit.k, fit.n_clusters
+    k = fit.k
     bread = fit.bread
     t = fit.r_blocks @ fit.r_inv
     one_minus, vecs = np.linalg.eigh(np.eye(k) - t @ t.transpose(0, 2, 1))
@@ -229,16 +228,19 @@ def _cr2(fit: _ClusteredFit) -> _CR2:
 
     xax = xx + np.einsum("gai,ga,gaj->gij", u_x, d_minus_1, u_x)
     xa2x = xx + np.einsum("gai,ga,gaj->gij", u_x, d2_minus_1, u_x)
-    qq = np.einsum("ia,gab,bi->gi", bread, xa2x, bread)  # (G, k): q_g'q_g for each coefficient
-    r = xax @ bread  # (G, k, k): column j is r_g for coefficient j
-    cross = np.einsum("gaj,haj->jgh", r, bread @ r)  # (k, G, G): r_g' M r_h
-    gram = -cross
-    idx = np.arange(n_clusters)
-    gram[:, idx, idx] += qq.T
-    expected = np.trace(gram, axis1=1, axis2=2)
+    qq = np.einsum("ia,gab,bi->ig", bread, xa2x, bread)  # (k, G): q_g'q_g for each coefficient
+    r = np.einsum("gab,bj->jga", xax, bread)  # (k, G, k): r_g for each coefficient j
+    # Gram = diag(q'q) - C with C_gh = r_g' M r_h = b_g'b_h, b_g = R^-T r_g (M = R^-1 R^-T). C = B B' has rank
+    # k, so its squared norm is that of the k x k B'B and no G x G matrix is formed (memory O(G k^2)).
+    b = np.einsum("ab,jga->jgb", fit.r_inv, r)
+    c_diagonal = np.einsum("jga,jga->jg", b, b)
+    c_norm2 = np.sum(np.einsum("jga,jgb->jab", b, b) ** 2, axis=(1, 2))
+    expected = np.sum(qq - c_diagonal, axis=1)
+    off_diagonal = np.maximum(c_norm2 - np.sum(c_diagonal**2, axis=1), 0.0)
+    squared = np.sum((qq - c_diagonal) ** 2, axis=1) + off_diagonal
     share = expected / np.diag(bread)
     with np.errstate(divide="ignore", invalid="ignore"):
-        df = expected**2 / np.einsum("jgh,jgh->j", gram, gram)
+        df = expected**2 / squared
     return _CR2(covariance=covariance, df=df, expected_share=share)
 
 
@@ -270,8 +272,20 @@ def _require_cr2(fit: _ClusteredFit, cr2: _CR2, columns) -> None:
 
 
 def _check_level(level: float) -> None:
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    if not (_is_number(level) and 0.0 < level < 1.0):
+        raise ValueError(f"level must be a number in (0, 1), such as 0.95, got {level!r}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) \
+        and bool(np.isfinite(value))
+
+
+def _check_seed(seed) -> None:
+    """A seed that reproduces the draws from what is written beside the result: a whole number >= 0."""
+    if not (_is_number(seed) and seed == int(seed) and seed >= 0):
+        raise ValueError(f"seed must be a whole number >= 0 (it is written beside the result so that the "
+                         f"draws can be made again), got {seed!r}")
 
 
 def ols_cr2(y, X, clusters, level: float = 0.95) -> pd.DataFrame:
@@ -484,18 +498,23 @@ def wild_cluster_bootstrap(y, X, clusters, term: str, null: float = 0.0, B: int 
     from scipy import stats  # imported where used: at import it costs every pipeline job about 0.7 s
     _check_level(level)
     B = _replications(B)
-    if not (isinstance(null, numbers.Real) and np.isfinite(null)):
+    _check_seed(seed)
+    if not _is_number(null):
         raise ValueError(f"null must be a finite number, got {null!r}")
     fit = _prepare(y, X, clusters)
-    if term not in fit.terms:
-        raise KeyError(f"term {term!r} is not a column of X: {fit.terms}")
-    j = fit.terms.index(term)
+    if str(term) not in fit.terms:
+        raise ValueError(f"term '{printable(term)}' is not a column of X (its columns: "
+                         f"{names_text(fit.terms)})")
+    j = fit.terms.index(str(term))
     cr2 = _cr2(fit)
     _require_cr2(fit, cr2, [j])
 
     n_clusters = fit.n_clusters
     vectors = len(WEBB_WEIGHTS) ** n_clusters  # Python int: no overflow
     enumerated = vectors <= B
+    if not enumerated and B < MIN_RANDOM_REPLICATIONS:
+        raise ValueError(f"B = {B} random replications cannot resolve a p-value or a {level:.3g} interval; "
+                         f"use at least {MIN_RANDOM_REPLICATIONS} (9,999 is usual)")
     rows = _chunk_rows(fit)
     if enumerated:
         chunks = _enumerated_webb_chunks(n_clusters, rows)

@@ -152,3 +152,24 @@ def test_the_rank_rule_does_not_depend_on_a_columns_units():
         X = np.column_stack([np.ones(200), scale * a, b, 2 * scale * a, np.zeros(200)])
         found = [r.describe() for r in redundant_columns(X, ["Intercept", "a", "b", "twice_a", "zero"])]
         assert found == ["'twice_a' is a linear combination of 'a'", "'zero' is zero for every row"], scale
+
+
+def test_a_design_is_built_only_from_complete_readable_rows(plan, sample):
+    """build_design used as a library: a missing or misspelt funding group would otherwise get all-zero
+    indicators and be counted among the cut centres, without a word."""
+    spec = spec_of(plan)
+    groups = sample["funding_group"].astype(object)
+    cases = [
+        (sample.assign(funding_group=groups.mask(sample.index.isin([3, 9]))),
+         r"'funding_group' is missing at rows 3, 9"),
+        (sample.assign(funding_group=groups.where(sample.index != 4, "Growing")),
+         r"'funding_group' holds a value other than cut, stable, growing at row 4\b"),
+        (sample.assign(mother_education=sample["mother_education"].astype(object).where(
+            sample.index != 2, "2")), r"'mother_education' mixes numbers and text"),
+        (sample.assign(mother_age=sample["mother_age"].astype(str)), r"'mother_age' is not numeric"),
+        (sample.assign(la_code=sample["la_code"].where(sample.index != 6)),
+         r"'la_code' is missing at row 6\b.*complete_cases"),
+    ]
+    for frame, match in cases:
+        with pytest.raises(ValueError, match=match):
+            build_design(frame, spec)

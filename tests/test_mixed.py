@@ -199,6 +199,45 @@ def test_missing_values_are_refused_with_their_rows(chem97):
     refused(y, X.assign(gcsecnt=X["gcsecnt"] * 1e60), outer, inner, r"change the units")
 
 
+def test_labels_are_read_one_way_whatever_the_container(chem97):
+    """Lists and tuples are not passed through NumPy's string conversion (which made a missing label the
+    cluster 'nan', and 1 and '1' one cluster), and labels mixing numbers and text are refused."""
+    y, X, outer, inner = chem97
+    as_list = list(inner)
+    as_list[4] = np.nan
+    refused(y, X, outer, as_list, r"inner has 1 missing label \(NaN, None or NA\) at row 4")
+    refused(y, X, tuple(outer.where(outer.index != 9, None)), inner, r"outer has 1 missing label .* at row 9")
+    mixed = [label if row % 2 else str(label) for row, label in enumerate(inner)]
+    refused(y, X, outer, mixed, r"inner labels mix numbers and text")
+    # A list, a one-column DataFrame and an (n, 1) array give the fit a Series would.
+    reference = fit_nested_lmm(y, X, outer, inner, FitSettings())
+    for outer_in, inner_in in ((list(outer), list(inner)), (outer.to_frame(), inner.to_numpy()[:, None])):
+        fit = fit_nested_lmm(y, X, outer_in, inner_in, FitSettings())
+        assert fit.reml_loglik == pytest.approx(reference.reml_loglik, abs=1e-9)
+        assert (fit.n_outer, fit.n_inner) == (reference.n_outer, reference.n_inner)
+
+
+def test_an_exact_fit_and_unreadable_numbers_are_refused(chem97):
+    y, X, outer, inner = chem97
+    refused(pd.Series(2.0, index=y.index), X, outer, inner, r"y is an exact linear combination")
+    refused(1 + 2 * X["gcsecnt"], X, outer, inner, r"essentially perfect fit")
+    huge = pd.Series([10**400] + [1] * (len(y) - 1), dtype=object)
+    refused(y, X.assign(big=huge), outer, inner, r"'big' \(holding a whole number beyond")
+
+
+def test_fit_settings_and_starts_are_checked(chem97):
+    for settings, match in ((dict(methods=("newton",)), "unknown: 'newton'"), (dict(methods=()), "methods"),
+                            (dict(start_ratios=()), "start_ratios"),
+                            (dict(start_ratios=(np.nan,)), "start_ratios"),
+                            (dict(loglik_tolerance=0), "loglik_tolerance")):
+        with pytest.raises(ValueError, match=match):
+            FitSettings(**settings)
+    y, X, outer, inner = chem97
+    for start in ((1.0,), (1e200, 1e200), (np.nan, 1.0), (-1.0, 1.0)):
+        with pytest.raises(ValueError, match="start must be two sqrt variance ratios"):
+            fit_nested_lmm(y, X, outer, inner, FitSettings(), start=start)
+
+
 def test_redundant_columns_are_refused_and_named(chem97):
     y, X, outer, inner = chem97
     refused(y, X.assign(copy=X["gcsecnt"]), outer, inner, r"'copy' is a linear combination of 'gcsecnt'")

@@ -16,7 +16,7 @@ import pytest
 
 from analysis.design import ModelSpec, design_matrix
 from analysis.mixed import FitSettings, fit_nested_lmm
-from analysis.smallsample import FixedEffectInference, variance_structure
+from analysis.smallsample import FixedEffectInference, fit_inference, variance_structure
 from tests.test_fastreml import nested_data
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lme4"
@@ -133,6 +133,39 @@ def test_normal_method_is_the_plain_wald_covariance(small_fit):
     assert kr.std_error >= normal.std_error  # the adjustment inflates the covariance here
     with pytest.raises(ValueError, match="unknown degrees-of-freedom method"):
         FixedEffectInference(structure, fit.estimates, "containment")
+
+
+@pytest.mark.parametrize("units", [1e6, 1e-8])
+def test_degrees_of_freedom_do_not_depend_on_the_units_of_y(small_fit, units):
+    """y in pence rather than pounds changes no degrees of freedom (lmerTest's absolute eigenvalue cut would,
+    once sigma is far from 1: at 1e6 it dropped a direction and doubled one df)."""
+    y, X, outer, inner, fit = small_fit
+    scaled = fit_nested_lmm(pd.Series(y * units), pd.DataFrame(X), pd.Series(outer) if fit.stats.has_outer
+                            else None, pd.Series(inner), FitSettings())
+    for method in ("satterthwaite", "kenward_roger"):
+        base = FixedEffectInference(variance_structure(fit.stats, fit.estimates, fit.variance_outer,
+                                                       fit.variance_inner, fit.variance_residual),
+                                    fit.estimates, method)
+        other = FixedEffectInference(variance_structure(scaled.stats, scaled.estimates, scaled.variance_outer,
+                                                        scaled.variance_inner, scaled.variance_residual),
+                                     scaled.estimates, method)
+        for L in np.eye(3):
+            assert other.contrast(L).df == pytest.approx(base.contrast(L).df, rel=1e-5)
+            assert other.contrast(L).std_error == pytest.approx(units * base.contrast(L).std_error, rel=1e-5)
+
+
+def test_contrasts_and_levels_are_checked(small_fit):
+    *_, fit = small_fit
+    inference = fit_inference(fit, "satterthwaite")
+    for bad in ([0.0, 0.0, 0.0], [1.0, np.nan, 0.0], [1.0, 0.0]):
+        with pytest.raises(ValueError, match="a contrast is 3 finite weights"):
+            inference.contrast(bad)
+    contrast = inference.contrast([0, 1.0, 0])
+    lower, upper = contrast.interval(0.95)
+    assert lower < contrast.estimate < upper
+    for bad in (1.5, 95, 0.0, True, "0.95"):
+        with pytest.raises(ValueError, match="level must be a number in"):
+            contrast.interval(bad)
 
 
 # ---- against lmerTest and pbkrtest ------------------------------------------------------------------------

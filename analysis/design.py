@@ -185,6 +185,8 @@ def check_model_frame(frame: pd.DataFrame, spec: ModelSpec) -> None:
     missing or unknown exposure group would get all-zero indicators and be counted in the reference group.
     ValueError names the column and the first rows (0-based positions) otherwise."""
     problems = []
+    if spec.exposure_kind == "linear" and not (np.isfinite(spec.exposure_per) and spec.exposure_per > 0):
+        problems.append(f"exposure_per must be a positive number, got {spec.exposure_per!r}")
     for name in spec.variables:
         values = frame[name]
         absent = np.asarray(values.isna(), dtype=bool)

@@ -25,7 +25,7 @@ a single outer cluster and `has_outer` is False.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -42,12 +42,34 @@ class SufficientStatistics:
     outer_labels: np.ndarray  # label of each outer cluster
     p: int
     has_outer: bool = True  # False: no outer random intercept (gamma_a is held at 0)
+    # Centring (from_data(centre=True)): the statistics are those of [X y] with s_k x the intercept column
+    # subtracted from every other column k (y included, last), s_k = mean_k / intercept value. None: as given.
+    intercept: int | None = None
+    shift: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def from_data(cls, y, X, outer, inner) -> SufficientStatistics:
+    def from_data(cls, y, X, outer, inner, centre: bool = False) -> SufficientStatistics:
         """From rows; `outer` None fits no outer level (every row in one outer cluster, gamma_a = 0).
 
+        centre=True, when X has a constant column (the intercept), subtracts from y and every other column of
+        X its mean (as a multiple of that column): the same model, the same REML criterion and variance
+        components, with the fixed effects reparametrised (only the intercept moves). Cross-products of
+        uncentred columns lose the residual variation to rounding when a column, or y, is far from zero
+        relative to its spread (a year such as 2013, or y around 1e4 varying by 1): centring keeps it.
+        `original_beta`, `original_covariance` and `fitted_contrast` map results back.
+
         The inputs must be complete: analysis.mixed.check_inputs says what is wrong with them if not."""
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y, dtype=float)
+        intercept = shift = None
+        if centre and len(y):
+            constant = np.flatnonzero(np.all(X == X[:1], axis=0) & (X[0] != 0))
+            if len(constant):
+                intercept = int(constant[0])
+                shift = np.r_[X.mean(axis=0), y.mean()] / X[0, intercept]
+                shift[intercept] = 0.0
+                X = X - np.outer(X[:, intercept], shift[:-1])
+                y = y - X[:, intercept] * shift[-1]
         has_outer = outer is not None
         if not has_outer:
             outer = np.zeros(len(np.asarray(y)), dtype=np.int64)
@@ -72,7 +94,34 @@ class SufficientStatistics:
                    inner_sums=np.add.reduceat(Z, starts, axis=0),
                    inner_sizes=np.diff(np.r_[starts, len(pair)]).astype(float),
                    inner_outer=pair[starts] // len(inner_labels),
-                   outer_labels=np.asarray(outer_labels), p=X.shape[1], has_outer=has_outer)
+                   outer_labels=np.asarray(outer_labels), p=X.shape[1], has_outer=has_outer,
+                   intercept=intercept, shift=shift)
+
+    # ---- results of the centred statistics, in the columns as given --------------------------------------
+
+    def original_basis(self) -> np.ndarray:
+        """B (p x p) with b = B b_fitted + shift_y e_intercept: identity when not centred."""
+        basis = np.eye(self.p)
+        if self.intercept is not None:
+            basis[self.intercept] -= self.shift[:-1]
+        return basis
+
+    def original_beta(self, beta: np.ndarray) -> np.ndarray:
+        beta = np.array(beta, dtype=float)
+        if self.intercept is not None:
+            beta[self.intercept] += self.shift[-1] - self.shift[:-1] @ beta
+        return beta
+
+    def fitted_beta(self, beta: np.ndarray) -> np.ndarray:
+        """The inverse of original_beta (the other columns' coefficients are the same in both)."""
+        beta = np.array(beta, dtype=float)
+        if self.intercept is not None:
+            beta[self.intercept] -= self.shift[-1] - self.shift[:-1] @ beta
+        return beta
+
+    def original_covariance(self, covariance: np.ndarray) -> np.ndarray:
+        basis = self.original_basis()
+        return basis @ covariance @ basis.T
 
     @cached_property
     def n(self) -> int:
@@ -98,18 +147,22 @@ class SufficientStatistics:
                                        shape=(n_blocks, self.n_inner))
 
     def column_factor(self) -> np.ndarray:
-        """A p x p matrix F with F'F = X'X: the columns of X up to rotation, for analysis.linalg's rank rule
-        (computed from the cross-products, so accurate to about the square root of machine precision)."""
-        values, vectors = np.linalg.eigh(self.cross[:self.p, :self.p])
+        """A p x p matrix F with F'F = X'X: the columns of X (as given, before any centring) up to rotation,
+        for analysis.linalg's rank rule (computed from the cross-products, so accurate to about the square
+        root of machine precision)."""
+        inverse = np.linalg.inv(self.original_basis())  # X = X_centred B^-1
+        values, vectors = np.linalg.eigh(inverse.T @ self.cross[:self.p, :self.p] @ inverse)
         return np.sqrt(np.clip(values, 0.0, None))[:, None] * vectors.T
 
     def select(self, columns: list[int]) -> SufficientStatistics:
         """The statistics of the model with only these columns of X (y is kept)."""
         keep = [*columns, self.p]
+        intercept = None if self.intercept is None else columns.index(self.intercept)  # it must be kept
         return SufficientStatistics(
             outer_cross=self.outer_cross[:, keep][:, :, keep], inner_sums=self.inner_sums[:, keep],
             inner_sizes=self.inner_sizes, inner_outer=self.inner_outer, outer_labels=self.outer_labels,
-            p=len(columns), has_outer=self.has_outer)
+            p=len(columns), has_outer=self.has_outer, intercept=intercept,
+            shift=None if self.shift is None else self.shift[keep])
 
     def without_outer(self, label) -> SufficientStatistics:
         """The statistics of the data without one outer cluster's rows (no pass over the rows)."""
@@ -119,7 +172,8 @@ class SufficientStatistics:
             outer_cross=np.delete(self.outer_cross, drop, axis=0), inner_sums=self.inner_sums[keep],
             inner_sizes=self.inner_sizes[keep],
             inner_outer=self.inner_outer[keep] - (self.inner_outer[keep] > drop),
-            outer_labels=np.delete(self.outer_labels, drop), p=self.p, has_outer=self.has_outer)
+            outer_labels=np.delete(self.outer_labels, drop), p=self.p, has_outer=self.has_outer,
+            intercept=self.intercept, shift=self.shift)
 
 
 @dataclass(frozen=True)

@@ -324,7 +324,7 @@ def fit_nested_lmm(
     `start`, the two sqrt variance ratios, when given; see `fit_statistics`). `outer` None fits
     y ~ X + (1 | inner). Inputs are checked first (`check_inputs`)."""
     y_values, X, outer_rows, inner_codes = check_inputs(y, X, outer, inner)
-    stats = SufficientStatistics.from_data(y_values, X.to_numpy(float), outer_rows, inner_codes)
+    stats = SufficientStatistics.from_data(y_values, X.to_numpy(float), outer_rows, inner_codes, centre=True)
     return fit_statistics(stats, list(X.columns), settings, start=start)
 
 
@@ -352,17 +352,16 @@ def fit_statistics(stats: SufficientStatistics, terms: list[str], settings: FitS
     attempts = [_attempt(stats, search, point, ratio) for ratio, point in starts]
     best = max(attempts, key=lambda a: a.reml_loglik)
     if not np.isfinite(best.reml_loglik):
-        raise FitDisagreement("every REML search failed; see the log for each optimiser. Values far from "
-                              "zero relative to their spread (such as y or a covariate around 1e6 that "
-                              "varies by 1) lose precision in the cross-products the fit uses: centre them")
+        raise FitDisagreement("every REML search failed; see the log for each optimiser")
     # Confirm: every optimiser searches again from the best point, so that a second method can confirm it.
     attempts += [_attempt(stats, method, best.params, None) for method in settings.methods]
     best = max(attempts, key=lambda a: a.reml_loglik)
 
     at = profile(stats, best.params[0], best.params[1])
     scale = at.residual_variance
-    covariance = scale * np.linalg.inv(at.xtvx)
-    se = np.sqrt(np.diag(covariance))
+    fitted_covariance = scale * np.linalg.inv(at.xtvx)  # of the fixed effects as fitted (centred columns)
+    se = np.sqrt(np.diag(fitted_covariance))
+    covariance = stats.original_covariance(fitted_covariance)
 
     reached = [a for a in attempts if best.reml_loglik - a.reml_loglik <= settings.loglik_tolerance]
     methods = {a.method for a in reached}
@@ -392,8 +391,8 @@ def fit_statistics(stats: SufficientStatistics, terms: list[str], settings: FitS
                     " and ".join(boundary))
     return NestedFit(
         terms=terms,
-        estimates=at.beta,
-        std_errors=se,
+        estimates=stats.original_beta(at.beta),
+        std_errors=np.sqrt(np.diag(covariance)),
         covariance=covariance,
         variance_outer=scale * best.params[0] ** 2 if stats.has_outer else np.nan,
         variance_inner=scale * best.params[1] ** 2,

@@ -267,19 +267,26 @@ class ContrastInference:
 
 class FixedEffectInference:
     """Estimate, standard error and degrees of freedom of any contrast L'b of one fit, by `method` (one of
-    DF_METHODS); what every contrast shares is computed once."""
+    DF_METHODS); what every contrast shares is computed once.
 
-    def __init__(self, structure: VarianceStructure, beta: np.ndarray, method: str):
+    `beta` is in the columns as given; `structure` may be computed in other coordinates (centred columns),
+    with `basis` B mapping them: b = B b_structure + constant, so that L'b is the contrast (B'L) there."""
+
+    def __init__(self, structure: VarianceStructure, beta: np.ndarray, method: str,
+                 basis: np.ndarray | None = None):
         if method not in DF_METHODS:
             raise ValueError(f"unknown degrees-of-freedom method {method!r}; one of {', '.join(DF_METHODS)}")
         self.structure, self.beta, self.method = structure, np.asarray(beta, dtype=float), method
-        self.covariance = structure.covariance
+        self.basis = np.eye(len(self.beta)) if basis is None else np.asarray(basis, dtype=float)
+        fitted_covariance = structure.covariance
         if method == "satterthwaite":
             self._varpar_covariance, jacobian = _lmertest_parameters(structure)
             # d Phi / d (theta, sigma), one p x p matrix per parameter
             self._derivative = np.einsum("kab,kv->vab", structure.covariance_derivative(), jacobian)
         elif method == "kenward_roger":
-            self.covariance = kenward_roger_covariance(structure)
+            fitted_covariance = kenward_roger_covariance(structure)
+        self._fitted_covariance = fitted_covariance
+        self.covariance = self.basis @ fitted_covariance @ self.basis.T
 
     def contrast(self, L) -> ContrastInference:
         L = np.asarray(L, dtype=float)
@@ -287,7 +294,8 @@ class FixedEffectInference:
             raise ValueError(f"a contrast is {len(self.beta)} finite weights, one per fixed effect, not all "
                              f"zero; got {L.tolist()!r}")
         estimate = float(L @ self.beta)
-        std_error = float(np.sqrt(L @ self.covariance @ L))
+        L = self.basis.T @ L  # the same contrast in the structure's coordinates
+        std_error = float(np.sqrt(L @ self._fitted_covariance @ L))
         if self.method == "normal":
             return ContrastInference(estimate, std_error, np.inf)
         if self.method == "kenward_roger":
@@ -300,7 +308,8 @@ class FixedEffectInference:
 
 
 def fit_inference(fit, method: str) -> FixedEffectInference:
-    """Small-sample inference of a NestedFit (analysis.mixed) by `method`."""
-    structure = variance_structure(fit.stats, fit.estimates, fit.variance_outer, fit.variance_inner,
-                                   fit.variance_residual)
-    return FixedEffectInference(structure, fit.estimates, method)
+    """Small-sample inference of a NestedFit (analysis.mixed) by `method`, computed in the coordinates the
+    fit used (centred columns: SufficientStatistics.from_data) and reported in the columns as given."""
+    structure = variance_structure(fit.stats, fit.stats.fitted_beta(fit.estimates), fit.variance_outer,
+                                   fit.variance_inner, fit.variance_residual)
+    return FixedEffectInference(structure, fit.estimates, method, basis=fit.stats.original_basis())

@@ -173,3 +173,6 @@ def test_a_design_is_built_only_from_complete_readable_rows(plan, sample):
     for frame, match in cases:
         with pytest.raises(ValueError, match=match):
             build_design(frame, spec)
+    linear = spec_of(plan, exposure_kind="linear", exposure="budget_change_pct", exposure_per=0)
+    with pytest.raises(ValueError, match="exposure_per must be a positive number"):
+        build_design(sample, linear)

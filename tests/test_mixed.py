@@ -225,6 +225,32 @@ def test_an_exact_fit_and_unreadable_numbers_are_refused(chem97):
     refused(y, X.assign(big=huge), outer, inner, r"'big' \(holding a whole number beyond")
 
 
+@pytest.mark.parametrize("offset", [2013.0, 1e6])
+def test_columns_far_from_zero_fit_as_well_as_centred_ones(chem97, offset):
+    """A year (2013, 2014) as a covariate, or an outcome around 1e6 varying by a few units, used to end in
+    FitDisagreement: the uncentred cross-products lost the residual variation to rounding. The fit now
+    centres the columns itself, so shifting a column moves only the intercept (by the closed form), and
+    shifting y moves only the intercept, by the shift."""
+    from analysis.smallsample import fit_inference
+
+    y, X, outer, inner = chem97
+    year = pd.Series(np.where(np.arange(len(y)) % 3 == 0, 1.0, 0.0), index=y.index)
+    base = fit_nested_lmm(y, X.assign(year=year), outer, inner, FitSettings())
+    shifted_x = fit_nested_lmm(y, X.assign(year=year + offset), outer, inner, FitSettings())
+    shifted_y = fit_nested_lmm(y + offset, X.assign(year=year), outer, inner, FitSettings())
+    def slope_df(fit):
+        return [fit_inference(fit, "satterthwaite").contrast(L).df for L in np.eye(4)[1:]]
+
+    base_df = slope_df(base)
+    for fit, intercept in ((shifted_x, base.estimates[0] - offset * base.estimates[3]),
+                           (shifted_y, base.estimates[0] + offset)):
+        assert fit.reml_loglik == pytest.approx(base.reml_loglik, abs=1e-6)
+        np.testing.assert_allclose(fit.estimates[1:], base.estimates[1:], rtol=1e-6)
+        assert fit.estimates[0] == pytest.approx(intercept, rel=1e-9)
+        np.testing.assert_allclose(fit.std_errors[1:], base.std_errors[1:], rtol=1e-6)
+        np.testing.assert_allclose(slope_df(fit), base_df, rtol=1e-5)
+
+
 def test_fit_settings_and_starts_are_checked(chem97):
     for settings, match in ((dict(methods=("newton",)), "unknown: 'newton'"), (dict(methods=()), "methods"),
                             (dict(start_ratios=()), "start_ratios"),

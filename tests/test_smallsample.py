@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 from analysis.design import ModelSpec, design_matrix
+from analysis.fastreml import SufficientStatistics
 from analysis.mixed import FitSettings, fit_nested_lmm
-from analysis.smallsample import FixedEffectInference, fit_inference, variance_structure
+from analysis.smallsample import fit_inference, variance_structure
 from tests.test_fastreml import nested_data
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lme4"
@@ -97,11 +98,14 @@ def test_the_structure_equals_the_dense_computation(small_fit):
     y, X, outer, inner, fit = small_fit
     variances = ([fit.variance_outer] if fit.stats.has_outer else []) + [fit.variance_inner,
                                                                          fit.variance_residual]
-    structure = variance_structure(fit.stats, fit.estimates, fit.variance_outer, fit.variance_inner,
+    # The structure of the columns as given (the fit itself works with centred columns).
+    stats = SufficientStatistics.from_data(y, X, outer if fit.stats.has_outer else None, inner)
+    structure = variance_structure(stats, fit.estimates, fit.variance_outer, fit.variance_inner,
                                    fit.variance_residual)
     phi, U, Q, info, gradient, hessian = dense_quantities(y, X, outer, inner, variances)
     np.testing.assert_allclose(structure.covariance, phi, rtol=1e-10)
-    np.testing.assert_allclose(structure.covariance, fit.covariance, rtol=1e-8)
+    np.testing.assert_allclose(fit.covariance, phi, rtol=1e-8)
+    np.testing.assert_allclose(fit_inference(fit, "normal").covariance, phi, rtol=1e-8)
     np.testing.assert_allclose(structure.U, U, rtol=1e-10, atol=1e-14 * np.abs(U).max())
     np.testing.assert_allclose(structure.Q, Q, rtol=1e-10, atol=1e-14 * np.abs(Q).max())
     np.testing.assert_allclose(structure.information, info, rtol=1e-10)
@@ -115,9 +119,7 @@ def test_satterthwaite_equals_lmertests_recipe_by_finite_differences(small_fit):
     y, X, outer, inner, fit = small_fit
     sigma = np.sqrt(fit.variance_residual)
     theta = ([fit.theta[0]] if fit.stats.has_outer else []) + [fit.theta[1]]
-    inference = FixedEffectInference(variance_structure(fit.stats, fit.estimates, fit.variance_outer,
-                                                        fit.variance_inner, fit.variance_residual),
-                                     fit.estimates, "satterthwaite")
+    inference = fit_inference(fit, "satterthwaite")
     for L in (np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), np.array([0, 1.0, -1.0])):
         expected = numerical_satterthwaite(y, X, outer, inner, [*theta, sigma], L)
         assert inference.contrast(L).df == pytest.approx(expected, rel=1e-4)
@@ -125,14 +127,12 @@ def test_satterthwaite_equals_lmertests_recipe_by_finite_differences(small_fit):
 
 def test_normal_method_is_the_plain_wald_covariance(small_fit):
     *_, fit = small_fit
-    structure = variance_structure(fit.stats, fit.estimates, fit.variance_outer, fit.variance_inner,
-                                   fit.variance_residual)
-    normal = FixedEffectInference(structure, fit.estimates, "normal").contrast([0, 1.0, 0])
+    normal = fit_inference(fit, "normal").contrast([0, 1.0, 0])
     assert np.isinf(normal.df) and normal.std_error == pytest.approx(fit.std_errors[1], rel=1e-10)
-    kr = FixedEffectInference(structure, fit.estimates, "kenward_roger").contrast([0, 1.0, 0])
+    kr = fit_inference(fit, "kenward_roger").contrast([0, 1.0, 0])
     assert kr.std_error >= normal.std_error  # the adjustment inflates the covariance here
     with pytest.raises(ValueError, match="unknown degrees-of-freedom method"):
-        FixedEffectInference(structure, fit.estimates, "containment")
+        fit_inference(fit, "containment")
 
 
 @pytest.mark.parametrize("units", [1e6, 1e-8])
@@ -143,12 +143,7 @@ def test_degrees_of_freedom_do_not_depend_on_the_units_of_y(small_fit, units):
     scaled = fit_nested_lmm(pd.Series(y * units), pd.DataFrame(X), pd.Series(outer) if fit.stats.has_outer
                             else None, pd.Series(inner), FitSettings())
     for method in ("satterthwaite", "kenward_roger"):
-        base = FixedEffectInference(variance_structure(fit.stats, fit.estimates, fit.variance_outer,
-                                                       fit.variance_inner, fit.variance_residual),
-                                    fit.estimates, method)
-        other = FixedEffectInference(variance_structure(scaled.stats, scaled.estimates, scaled.variance_outer,
-                                                        scaled.variance_inner, scaled.variance_residual),
-                                     scaled.estimates, method)
+        base, other = fit_inference(fit, method), fit_inference(scaled, method)
         for L in np.eye(3):
             assert other.contrast(L).df == pytest.approx(base.contrast(L).df, rel=1e-5)
             assert other.contrast(L).std_error == pytest.approx(units * base.contrast(L).std_error, rel=1e-5)
@@ -200,9 +195,7 @@ def fitted(plan):
     for name in REFERENCE["dataset"].unique():
         y, X, outer, inner = real_data(name, plan)
         fit = fit_nested_lmm(y, X, outer, inner, FitSettings())
-        structure = variance_structure(fit.stats, fit.estimates, fit.variance_outer, fit.variance_inner,
-                                       fit.variance_residual)
-        fits[name] = (fit, {method: FixedEffectInference(structure, fit.estimates, method)
+        fits[name] = (fit, {method: fit_inference(fit, method)
                             for method in ("satterthwaite", "kenward_roger")})
     return fits
 

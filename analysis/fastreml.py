@@ -61,15 +61,6 @@ class SufficientStatistics:
         The inputs must be complete: analysis.mixed.check_inputs says what is wrong with them if not."""
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
-        intercept = shift = None
-        if centre and len(y):
-            constant = np.flatnonzero(np.all(X == X[:1], axis=0) & (X[0] != 0))
-            if len(constant):
-                intercept = int(constant[0])
-                shift = np.r_[X.mean(axis=0), y.mean()] / X[0, intercept]
-                shift[intercept] = 0.0
-                X = X - np.outer(X[:, intercept], shift[:-1])
-                y = y - X[:, intercept] * shift[-1]
         has_outer = outer is not None
         if not has_outer:
             outer = np.zeros(len(np.asarray(y)), dtype=np.int64)
@@ -83,10 +74,17 @@ class SufficientStatistics:
         # Rows sorted by pair: each inner cluster, and each outer one, is then a contiguous block.
         order = np.argsort(pair, kind="stable")
         pair = pair[order]
-        X = np.asarray(X, dtype=float)
         Z = np.empty((len(pair), X.shape[1] + 1))
         Z[:, :-1] = X[order]
-        Z[:, -1] = np.asarray(y, dtype=float)[order]
+        Z[:, -1] = y[order]
+        intercept = shift = None
+        if centre and len(y):
+            constant = np.flatnonzero((Z[:, :-1].min(axis=0) == Z[:, :-1].max(axis=0)) & (Z[0, :-1] != 0))
+            if len(constant):
+                intercept = int(constant[0])
+                shift = Z.mean(axis=0) / Z[0, intercept]
+                shift[intercept] = 0.0
+                Z -= Z[:, [intercept]] * shift  # column k minus s_k x the intercept column
         starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
         outer_bounds = np.searchsorted(pair // len(inner_labels), np.arange(len(outer_labels) + 1))
         blocks = zip(outer_bounds[:-1], outer_bounds[1:], strict=True)

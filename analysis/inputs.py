@@ -191,16 +191,20 @@ def checked_inputs(y, X, labels: dict) -> tuple[np.ndarray, np.ndarray, list[str
     ya, y_missing = y_values
     coded = {}
     for name, values in labels_in.items():
-        array = values.to_numpy() if isinstance(values, pd.Series | pd.Index) else values
-        kinds = label_kinds(array)
+        # Missing labels (None, NaN, NA, NaT) get code -1; a Series of arrow strings is factorised as it is.
+        codes, levels = pd.factorize(values)
+        levels = np.asarray(levels)
+        kinds = label_kinds(levels)  # on the distinct labels only
         if len(kinds) > 1:
             raise ValueError(f"{name} labels mix {' and '.join(sorted(kinds))} (1 and '1' would be two "
                              "clusters or one depending on the container): use labels of one type")
-        try:  # missing labels (None, NaN, NA, NaT) get code -1
-            codes, levels = pd.factorize(array, sort=True)
+        try:  # sorted labels, so that clusters are numbered the same whatever the row order
+            order = np.argsort(levels, kind="stable")
         except TypeError as err:
             raise ValueError(f"{name} labels cannot be put in order ({err}); use labels of one type") from err
-        coded[name] = (codes, np.asarray(levels))
+        rank = np.empty(len(levels), dtype=np.int64)
+        rank[order] = np.arange(len(levels))
+        coded[name] = (np.where(codes >= 0, rank[np.maximum(codes, 0)], -1), levels[order])
     if y_missing.any():
         problems.append(f"y has {count_text(int(y_missing.sum()), 'missing value')} (NaN, None or NA) at "
                         f"{rows_text(y_missing)}")

@@ -211,7 +211,7 @@ def check_inputs(y, X, outer, inner) -> tuple[np.ndarray, pd.DataFrame, np.ndarr
     outer_rows = None
     if outer is not None:
         outer_codes, outer_labels = coded["outer"]
-        outer_rows = outer_labels[outer_codes]
+        outer_rows = pd.Categorical.from_codes(outer_codes, outer_labels)  # the labels, without a copy each
         n_outer = len(outer_labels)
         if n_outer < 2:
             raise ValueError("there is only one outer cluster, so its variance cannot be estimated; fit the "

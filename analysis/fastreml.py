@@ -46,9 +46,13 @@ class SufficientStatistics:
     # subtracted from every other column k (y included, last), s_k = mean_k / intercept value. None: as given.
     intercept: int | None = None
     shift: np.ndarray | None = field(default=None, repr=False)
+    # from_data(column_factors=True): the triangular factor of a QR of each outer cluster's rows of X (as
+    # given), L x p x p, so that the rank rule on any set of outer clusters is as exact as on the rows.
+    outer_factors: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def from_data(cls, y, X, outer, inner, centre: bool = False) -> SufficientStatistics:
+    def from_data(cls, y, X, outer, inner, centre: bool = False,
+                  column_factors: bool = False) -> SufficientStatistics:
         """From rows; `outer` None fits no outer level (every row in one outer cluster, gamma_a = 0).
 
         centre=True, when X has a constant column (the intercept), subtracts from y and every other column of
@@ -56,7 +60,10 @@ class SufficientStatistics:
         components, with the fixed effects reparametrised (only the intercept moves). Cross-products of
         uncentred columns lose the residual variation to rounding when a column, or y, is far from zero
         relative to its spread (a year such as 2013, or y around 1e4 varying by 1): centring keeps it.
-        `original_beta`, `original_covariance` and `fitted_contrast` map results back.
+        `original_beta`, `fitted_beta` and `original_covariance` map results between the two.
+
+        column_factors=True keeps each outer cluster's QR factor of X (for `column_factor` after
+        `without_outer`: the leave-one-out refits' rank rule), at the cost of a QR per outer cluster.
 
         The inputs must be complete: analysis.mixed.check_inputs says what is wrong with them if not."""
         X = np.asarray(X, dtype=float)
@@ -77,6 +84,15 @@ class SufficientStatistics:
         Z = np.empty((len(pair), X.shape[1] + 1))
         Z[:, :-1] = X[order]
         Z[:, -1] = y[order]
+        outer_bounds = np.searchsorted(pair // len(inner_labels), np.arange(len(outer_labels) + 1))
+        bounds = list(zip(outer_bounds[:-1], outer_bounds[1:], strict=True))
+        outer_factors = None
+        if column_factors:  # before centring: the factors are of X as given
+            p = X.shape[1]
+            outer_factors = np.zeros((len(bounds), p, p))
+            for block, (a, b) in enumerate(bounds):
+                factor = np.linalg.qr(Z[a:b, :-1], mode="r")
+                outer_factors[block, :factor.shape[0]] = factor
         intercept = shift = None
         if centre and len(y):
             constant = np.flatnonzero((Z[:, :-1].min(axis=0) == Z[:, :-1].max(axis=0)) & (Z[0, :-1] != 0))
@@ -86,14 +102,12 @@ class SufficientStatistics:
                 shift[intercept] = 0.0
                 Z -= Z[:, [intercept]] * shift  # column k minus s_k x the intercept column
         starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-        outer_bounds = np.searchsorted(pair // len(inner_labels), np.arange(len(outer_labels) + 1))
-        blocks = zip(outer_bounds[:-1], outer_bounds[1:], strict=True)
-        return cls(outer_cross=np.stack([Z[a:b].T @ Z[a:b] for a, b in blocks]),
+        return cls(outer_cross=np.stack([Z[a:b].T @ Z[a:b] for a, b in bounds]),
                    inner_sums=np.add.reduceat(Z, starts, axis=0),
                    inner_sizes=np.diff(np.r_[starts, len(pair)]).astype(float),
                    inner_outer=pair[starts] // len(inner_labels),
                    outer_labels=np.asarray(outer_labels), p=X.shape[1], has_outer=has_outer,
-                   intercept=intercept, shift=shift)
+                   intercept=intercept, shift=shift, outer_factors=outer_factors)
 
     # ---- results of the centred statistics, in the columns as given --------------------------------------
 
@@ -146,21 +160,28 @@ class SufficientStatistics:
 
     def column_factor(self) -> np.ndarray:
         """A p x p matrix F with F'F = X'X: the columns of X (as given, before any centring) up to rotation,
-        for analysis.linalg's rank rule (computed from the cross-products, so accurate to about the square
-        root of machine precision)."""
+        for analysis.linalg's rank rule. From the outer clusters' QR factors when kept (as exact as a QR of
+        the rows: a column that is zero in every remaining cluster is exactly zero); otherwise from the
+        cross-products, accurate to about the square root of machine precision."""
+        if self.outer_factors is not None:
+            return np.linalg.qr(self.outer_factors.reshape(-1, self.p), mode="r")
         inverse = np.linalg.inv(self.original_basis())  # X = X_centred B^-1
         values, vectors = np.linalg.eigh(inverse.T @ self.cross[:self.p, :self.p] @ inverse)
         return np.sqrt(np.clip(values, 0.0, None))[:, None] * vectors.T
 
     def select(self, columns: list[int]) -> SufficientStatistics:
         """The statistics of the model with only these columns of X (y is kept)."""
+        columns = [int(c) for c in columns]
         keep = [*columns, self.p]
-        intercept = None if self.intercept is None else columns.index(self.intercept)  # it must be kept
+        if self.intercept is not None and self.intercept not in columns:
+            raise ValueError("the statistics are of columns centred on the intercept, which must be kept")
+        intercept = None if self.intercept is None else columns.index(self.intercept)
         return SufficientStatistics(
             outer_cross=self.outer_cross[:, keep][:, :, keep], inner_sums=self.inner_sums[:, keep],
             inner_sizes=self.inner_sizes, inner_outer=self.inner_outer, outer_labels=self.outer_labels,
             p=len(columns), has_outer=self.has_outer, intercept=intercept,
-            shift=None if self.shift is None else self.shift[keep])
+            shift=None if self.shift is None else self.shift[keep],
+            outer_factors=None if self.outer_factors is None else self.outer_factors[:, :, columns])
 
     def without_outer(self, label) -> SufficientStatistics:
         """The statistics of the data without one outer cluster's rows (no pass over the rows)."""
@@ -171,7 +192,8 @@ class SufficientStatistics:
             inner_sizes=self.inner_sizes[keep],
             inner_outer=self.inner_outer[keep] - (self.inner_outer[keep] > drop),
             outer_labels=np.delete(self.outer_labels, drop), p=self.p, has_outer=self.has_outer,
-            intercept=self.intercept, shift=self.shift)
+            intercept=self.intercept, shift=self.shift,
+            outer_factors=None if self.outer_factors is None else np.delete(self.outer_factors, drop, axis=0))
 
 
 @dataclass(frozen=True)

@@ -204,7 +204,9 @@ def checked_inputs(y, X, labels: dict) -> tuple[np.ndarray, np.ndarray, list[str
             raise ValueError(f"{name} labels cannot be put in order ({err}); use labels of one type") from err
         rank = np.empty(len(levels), dtype=np.int64)
         rank[order] = np.arange(len(levels))
-        coded[name] = (np.where(codes >= 0, rank[np.maximum(codes, 0)], -1), levels[order])
+        sorted_codes = np.full(len(codes), -1, dtype=np.int64)
+        sorted_codes[codes >= 0] = rank[codes[codes >= 0]]
+        coded[name] = (sorted_codes, levels[order])
     if y_missing.any():
         problems.append(f"y has {count_text(int(y_missing.sum()), 'missing value')} (NaN, None or NA) at "
                         f"{rows_text(y_missing)}")

@@ -499,6 +499,7 @@ def wild_cluster_bootstrap(y, X, clusters, term: str, null: float = 0.0, B: int 
     _check_level(level)
     B = _replications(B)
     _check_seed(seed)
+    seed = int(seed)  # 5.0 is the seed 5
     if not _is_number(null):
         raise ValueError(f"null must be a finite number, got {null!r}")
     fit = _prepare(y, X, clusters)

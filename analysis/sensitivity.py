@@ -128,7 +128,7 @@ def mixed_model_refits(frame: pd.DataFrame, spec: ModelSpec,
     design = build_design(data, spec)
     y, X = design.y, design.X
     full = SufficientStatistics.from_data(y.to_numpy(float), X.to_numpy(float), data[clusters.outer],
-                                          data[clusters.inner], centre=True)
+                                          data[clusters.inner], centre=True, column_factors=True)
     settings = FitSettings.from_config(fit_settings)
     start = fit_statistics(full, list(X.columns), settings).theta
     for left_out in full.outer_labels:

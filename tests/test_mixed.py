@@ -207,6 +207,7 @@ def test_labels_are_read_one_way_whatever_the_container(chem97):
     as_list[4] = np.nan
     refused(y, X, outer, as_list, r"inner has 1 missing label \(NaN, None or NA\) at row 4")
     refused(y, X, tuple(outer.where(outer.index != 9, None)), inner, r"outer has 1 missing label .* at row 9")
+    refused(y, X, pd.Series(np.nan, index=y.index), inner, r"outer has 3,000 missing labels")
     mixed = [label if row % 2 else str(label) for row, label in enumerate(inner)]
     refused(y, X, outer, mixed, r"inner labels mix numbers and text")
     # A list, a one-column DataFrame and an (n, 1) array give the fit a Series would.

@@ -265,6 +265,7 @@ GUARD_CASES = [
     # Lists keep their Python objects: NumPy would make a missing label the cluster 'nan', and 1 and '1' one.
     ("cluster NaN in a list", lambda y, X, c: (y, X, [np.nan, *list(c)[1:]]),
      r"clusters has 1 missing label .*at row 0\b"),
+    ("every label missing", lambda y, X, c: (y, X, [None] * len(y)), r"clusters has 27 missing labels"),
     ("labels mixing numbers and text", lambda y, X, c: (y, X, [str(v) if i % 2 else v for i, v in enumerate(
         pd.factorize(c)[0])]), r"clusters labels mix numbers and text"),
     ("huge Python int", lambda y, X, c: (
@@ -377,6 +378,8 @@ def test_other_argument_guards():
     for bad in (-1, 1.5, "abc", np.nan, True, np.random.default_rng(1)):
         with pytest.raises(ValueError, match="seed must be a whole number >= 0"):
             wild_cluster_bootstrap(y, X, clusters, "exposure", seed=bad)
+    assert wild_cluster_bootstrap(y, X, clusters, "exposure", seed=5.0) == \
+        wild_cluster_bootstrap(y, X, clusters, "exposure", seed=5)
     with pytest.raises(ValueError, match="null must be a finite number"):
         wild_cluster_bootstrap(y, X, clusters, "exposure", null=True)
     with pytest.raises(ValueError, match=r"term 'nonexistent' is not a column of X \(its columns: 'Inter"):

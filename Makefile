@@ -28,12 +28,9 @@ run: $(VENV)/.installed
 	@echo "Appendix: $(CURDIR)/results/report/appendix.html"
 	@echo "Browsable archive of every deliverable: $(CURDIR)/results/report.zip"
 
-# The SLURM check mostly waits on the scheduler, so it runs alongside the tests; its output follows theirs.
 test: $(VENV)/.installed lint dry-run browser
-	@$(MAKE) --no-print-directory slurm-check > .slurm-check.log 2>&1 & slurm=$$!; \
-	$(BIN)/python -m pytest; tests=$$?; \
-	wait $$slurm; slurm=$$?; echo "== make slurm-check (ran alongside the tests)"; cat .slurm-check.log; \
-	rm -f .slurm-check.log; [ $$tests = 0 ] && [ $$slurm = 0 ]
+	$(BIN)/python -m pytest
+	$(MAKE) slurm-check
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check analysis workflow/scripts tests benchmarks cluster

@@ -40,6 +40,19 @@ def names_text(names) -> str:
     return ", ".join(f"'{printable(name)}'" for name in names)
 
 
+def is_number(value) -> bool:
+    """A finite real number, and not True/False (which Python counts as 1/0): the rule for every numeric
+    argument the engines take (levels, seeds, replications, tolerances, starts)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) \
+        and bool(np.isfinite(value))
+
+
+def check_level(level) -> None:
+    """A confidence level: a number in (0, 1)."""
+    if not (is_number(level) and 0.0 < level < 1.0):
+        raise ValueError(f"level must be a number in (0, 1), such as 0.95, got {level!r}")
+
+
 def _is_real_number(value) -> bool:
     return isinstance(value, numbers.Real | np.bool_) and not isinstance(value, np.complexfloating)
 

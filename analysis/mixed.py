@@ -22,7 +22,6 @@ lme4's rule (a relative standard deviation below 1e-4).
 from __future__ import annotations
 
 import logging
-import numbers
 import warnings
 from dataclasses import dataclass, field
 
@@ -30,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.fastreml import SufficientStatistics, profile
-from analysis.inputs import checked_inputs
+from analysis.inputs import checked_inputs, is_number
 from analysis.linalg import perfect_fit_problem, redundant_columns, triangular_factor
 
 log = logging.getLogger(__name__)
@@ -74,10 +73,11 @@ class FitSettings:
         if not self.methods or unknown:
             problems.append(f"methods must name one or more of {', '.join(SCIPY_METHODS)}"
                             + (f" (unknown: {', '.join(map(repr, unknown))})" if unknown else ""))
-        if not self.start_ratios or not all(_finite_positive(r) and r < 1e6 for r in self.start_ratios):
+        if not self.start_ratios or not all(is_number(r) and 0 < r < 1e6 for r in self.start_ratios):
             problems.append("start_ratios must be one or more finite numbers in (0, 1e6)")
         for name in ("loglik_tolerance", "estimate_tolerance_se"):
-            if not _finite_positive(getattr(self, name)):
+            value = getattr(self, name)
+            if not (is_number(value) and value > 0):
                 problems.append(f"{name} must be a finite positive number")
         if problems:
             raise ValueError("FitSettings: " + "; ".join(problems))
@@ -92,16 +92,10 @@ class FitSettings:
         )
 
 
-def _finite_positive(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value)) \
-        and value > 0
-
-
 def check_start(start) -> np.ndarray:
     """A start for the search: two finite sqrt variance ratios in [0, 1e6) (outer, inner)."""
     values = np.asarray(start, dtype=object).ravel()
-    if len(values) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
-                                   and np.isfinite(v) and 0 <= v < 1e6 for v in values):
+    if len(values) != 2 or not all(is_number(v) and 0 <= v < 1e6 for v in values):
         raise ValueError(f"start must be two sqrt variance ratios in [0, 1e6) (outer, inner), got {start!r}")
     return values.astype(float)
 

@@ -47,7 +47,6 @@ Miller, D. L. (2008) Review of Economics and Statistics 90(3), 414-427.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -56,7 +55,7 @@ import pandas as pd
 from scipy import linalg
 
 from analysis.errors import printable
-from analysis.inputs import checked_inputs, names_text
+from analysis.inputs import check_level, checked_inputs, is_number, names_text
 from analysis.linalg import RANK_TOLERANCE, perfect_fit_problem, redundant_columns
 
 # Webb's six-point distribution: mean 0, variance 1, symmetric. With few clusters it has many more distinct
@@ -271,19 +270,9 @@ def _require_cr2(fit: _ClusteredFit, cr2: _CR2, columns) -> None:
                          f"could not be computed ({', '.join(f'{df[j]:g}' for j in bad)})")
 
 
-def _check_level(level: float) -> None:
-    if not (_is_number(level) and 0.0 < level < 1.0):
-        raise ValueError(f"level must be a number in (0, 1), such as 0.95, got {level!r}")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) \
-        and bool(np.isfinite(value))
-
-
 def _check_seed(seed) -> None:
     """A seed that reproduces the draws from what is written beside the result: a whole number >= 0."""
-    if not (_is_number(seed) and seed == int(seed) and seed >= 0):
+    if not (is_number(seed) and seed == int(seed) and seed >= 0):
         raise ValueError(f"seed must be a whole number >= 0 (it is written beside the result so that the "
                          f"draws can be made again), got {seed!r}")
 
@@ -301,7 +290,7 @@ def ols_cr2(y, X, clusters, level: float = 0.95) -> pd.DataFrame:
     such tables raises (pandas compares attrs with ==); clear or pop the attrs before concatenating.
     """
     from scipy import stats  # imported where used: at import it costs every pipeline job about 0.7 s
-    _check_level(level)
+    check_level(level)
     fit = _prepare(y, X, clusters)
     cr2 = _cr2(fit)
     _require_cr2(fit, cr2, range(fit.k))
@@ -470,7 +459,7 @@ def _invert(dist: _WCRDistribution, half: float, alpha: float, se: float, side: 
 
 
 def _replications(B) -> int:
-    whole = isinstance(B, numbers.Real) and not isinstance(B, bool) and np.isfinite(B) and B == int(B)
+    whole = is_number(B) and B == int(B)
     if not (whole and 1 <= B <= MAX_REPLICATIONS):
         raise ValueError(f"B must be a whole number of replications from 1 to {MAX_REPLICATIONS:,}, got "
                          f"{B!r}")
@@ -496,11 +485,11 @@ def wild_cluster_bootstrap(y, X, clusters, term: str, null: float = 0.0, B: int 
     used), ``note`` a sentence on enumeration and infinite or imprecise interval edges ("" if none).
     """
     from scipy import stats  # imported where used: at import it costs every pipeline job about 0.7 s
-    _check_level(level)
+    check_level(level)
     B = _replications(B)
     _check_seed(seed)
     seed = int(seed)  # 5.0 is the seed 5
-    if not _is_number(null):
+    if not is_number(null):
         raise ValueError(f"null must be a finite number, got {null!r}")
     fit = _prepare(y, X, clusters)
     if str(term) not in fit.terms:

@@ -36,12 +36,12 @@ few dozen take milliseconds).
 from __future__ import annotations
 
 import logging
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from analysis.fastreml import SufficientStatistics
+from analysis.inputs import check_level
 
 log = logging.getLogger(__name__)
 
@@ -257,8 +257,7 @@ class ContrastInference:
     def interval(self, level: float) -> tuple[float, float]:
         from scipy import stats as distributions  # imported where used (about 0.7 s at import)
 
-        if not (isinstance(level, numbers.Real) and not isinstance(level, bool) and 0.0 < level < 1.0):
-            raise ValueError(f"level must be a number in (0, 1), such as 0.95, got {level!r}")
+        check_level(level)
 
         quantile = (distributions.norm.ppf(0.5 + level / 2) if np.isinf(self.df)
                     else distributions.t.ppf(0.5 + level / 2, self.df))

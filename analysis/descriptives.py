@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.design import CLUSTERS, cluster_design
 from analysis.exposure import GROUPS
 from analysis.labels import SCORE_LABELS, cluster_words
 from analysis.panel import build_panel
@@ -67,8 +68,7 @@ def score_by_wave(survey: pd.DataFrame, exposure: pd.DataFrame, score: str, base
     # statsmodels is imported where used: importing it costs every pipeline job about 2 s.
     import statsmodels.api as sm
 
-    # Clustered by local authority, or by centre when the data hold a single local authority.
-    cluster = "la_code" if panel["la_code"].nunique() > 1 else "centre_id"
+    cluster = cluster_design(panel, CLUSTERS).robust  # LAs, or centres when the data hold a single LA
     rows = []
     for (group, wave), cell in panel.groupby(["funding_group", "wave"], sort=False):
         row = {"score": score, "score_label": SCORE_LABELS.get(score, score), "funding_group": group,

@@ -29,6 +29,7 @@ from analysis.inputs import label_kinds, rows_text
 from analysis.linalg import Redundant, redundant_columns
 
 ESTIMATORS = ("lmm_reml", "ols_cr2", "gee_logistic")
+CLUSTERS = ("la_code", "centre_id")  # outer to inner: mothers are in centres, centres in local authorities
 EXPOSURE_KINDS = ("groups", "linear", "spline")
 
 
@@ -42,7 +43,7 @@ class ModelSpec:
     reference: str
     covariates: tuple[str, ...]
     categorical: dict[str, int | str] = field(default_factory=dict)  # covariate -> reference level
-    clusters: tuple[str, ...] = ("la_code", "centre_id")  # outer to inner
+    clusters: tuple[str, ...] = CLUSTERS
     ci_level: float = 0.95
     description: str = ""
     direction: str = ""

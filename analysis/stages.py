@@ -17,7 +17,7 @@ from analysis import io, models
 from analysis.appendix import appendix_html, appendix_latex, appendix_markdown
 from analysis.cleaning import clean_all
 from analysis.descriptives import funding_groups, score_by_wave
-from analysis.design import ModelSpec
+from analysis.design import CLUSTERS, ModelSpec, cluster_design
 from analysis.disclosure import DisclosureError, DisclosureRule, check_tables, protect_table, violations
 from analysis.exposure import ExposurePlan, exposure_by_centre
 from analysis.figures import (
@@ -332,8 +332,8 @@ def difference_in_differences(survey: str, centre_exposure: str, source: str, pl
                                pd.read_csv(centre_exposure, dtype={"funding_group": "string"}),
                                score=score, baseline_wave=baseline_wave)
     # Clustered by local authority, which decides funding; by centre when the data hold a single one.
-    cluster = "la_code" if panel["la_code"].nunique() > 1 else "centre_id"
-    result = did_mother_fe(panel, score=score, reference_wave=int(plan["reference_wave"]), cluster=cluster)
+    result = did_mother_fe(panel, score=score, reference_wave=int(plan["reference_wave"]),
+                           cluster=cluster_design(panel, CLUSTERS).robust)
     result.insert(0, "outcome", score)
     result.insert(1, "contrast", [f"{g} vs cut, wave {w} vs {plan['reference_wave']}"
                                   for g, w in zip(result["group"], result["wave"], strict=True)])

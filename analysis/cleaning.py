@@ -747,42 +747,99 @@ def clean_survey_rows(survey: pd.DataFrame, cleaning: CleaningLog) -> pd.DataFra
     return survey.reset_index(drop=True)
 
 
-def clean_all(raw_dir: Path) -> CleanData:
-    """Read, validate and clean the four raw files in `raw_dir`, cross-checking their keys."""
+def clean_all(raw_dir: Path, level: str = "centre", paths: dict[str, Path] | None = None) -> CleanData:
+    """Read, validate and clean the raw files of this exposure level (contract.raw_files), cross-checking
+    their keys. Each file is raw_dir/<name>, or where `paths` says (an importer's output).
+
+    At LA level, `funding` holds la_funding.csv, centres.csv may be absent when the survey names no centre,
+    and every survey record ends with its mother's la_code (her own, or her centre's) and her centre's
+    idaci_decile and urban_rural (blank without a centre), the centre characteristics a model may use."""
     raw_dir = Path(raw_dir)
+    paths = {spec.name: Path((paths or {}).get(spec.name, raw_dir / spec.name)) for spec in
+             contract.raw_files(level)}
     cleaning = CleaningLog()
     parsed = {}
     problems: list[Problem] = []
-    for spec in contract.RAW_FILES:
+    for spec in contract.raw_files(level):
+        if level == "la" and spec is contract.CENTRES and not paths[spec.name].exists():
+            continue  # a survey that names centres is refused below
         try:
-            parsed[spec.name] = parse_file(read_raw(raw_dir / spec.name, spec, cleaning), spec, cleaning)
+            parsed[spec.name] = parse_file(read_raw(paths[spec.name], spec, cleaning), spec, cleaning)
         except RawDataError as err:
             problems.extend(err.problems)
     if problems:
         raise RawDataError(problems)
 
-    centres = parsed["centres.csv"]
-    funding = parsed["centre_funding.csv"]
+    funding_spec = contract.LA_FUNDING if level == "la" else contract.CENTRE_FUNDING
+    centres = parsed.get(contract.CENTRES.name)
+    funding = parsed[funding_spec.name]
     deflators = parsed["deflators.csv"]
     survey = parsed["survey.csv"]
 
-    problems += _duplicated_key(centres, "centres.csv", ["centre_id"], "centre appears more than once")
-    problems += _duplicated_key(funding, "centre_funding.csv", ["centre_id", "financial_year"],
-                                "centre and financial year appear more than once")
+    if centres is not None:
+        problems += _duplicated_key(centres, "centres.csv", ["centre_id"], "centre appears more than once")
+    if level == "la":
+        problems += _duplicated_key(funding, funding_spec.name, ["la_code", "financial_year"],
+                                    "local authority and financial year appear more than once")
+        survey, la_problems = _mothers_local_authorities(survey, centres)
+        problems += la_problems
+    else:
+        problems += _duplicated_key(funding, funding_spec.name, ["centre_id", "financial_year"],
+                                    "centre and financial year appear more than once")
+        problems += _unknown_centres(funding, funding_spec.name, centres["centre_id"])
+        problems += _unknown_centres(survey, "survey.csv", centres["centre_id"])
     deflator_years = _duplicated_key(deflators, "deflators.csv", ["financial_year"],
                                      "financial year appears more than once")
     problems += deflator_years or _deflator_steps(deflators)
-    problems += _unknown_centres(funding, "centre_funding.csv", centres["centre_id"])
-    problems += _unknown_centres(survey, "survey.csv", centres["centre_id"])
     no_deflator = ~funding["financial_year"].isin(set(deflators["financial_year"]))
     if no_deflator.any():
         years = ", ".join(printable(y) for y in sorted(funding.loc[no_deflator, "financial_year"].unique()))
-        problems.append(Problem("centre_funding.csv", "financial_year",
+        problems.append(Problem(funding_spec.name, "financial_year",
                                 f"no GDP deflator in deflators.csv for {years}",
                                 _rows(funding, no_deflator)))
     if problems:
         raise RawDataError(problems)
 
+    if centres is None:
+        centres = pd.DataFrame({c.name: pd.Series(dtype="object") for c in contract.CENTRES.columns})
     survey = clean_survey_rows(survey, cleaning)
     survey = score_survey(survey, cleaning)
     return CleanData(centres, funding, deflators, survey, cleaning)
+
+
+# Centre characteristics a mother's record carries at LA level, where no centre table is joined later.
+CENTRE_CHARACTERISTICS = ["idaci_decile", "urban_rural"]
+
+
+def _mothers_local_authorities(survey: pd.DataFrame, centres: pd.DataFrame | None) -> tuple[pd.DataFrame,
+                                                                                            list[Problem]]:
+    """At LA level: each survey record's local authority, from its la_code or its centre's (they must agree
+    when both are given), and its centre's characteristics. A record with neither is refused."""
+    survey = survey.copy()
+    if "la_code" not in survey.columns:
+        survey["la_code"] = pd.Series(pd.NA, index=survey.index, dtype="object")
+    if "centre_id" not in survey.columns:
+        survey["centre_id"] = pd.Series(pd.NA, index=survey.index, dtype="object")
+    problems = []
+    named = survey["centre_id"].notna()
+    if named.any() and centres is None:
+        problems.append(Problem("survey.csv", "centre_id", "names centres, but there is no centres.csv to "
+                                "place them in local authorities: add it, or give la_code instead",
+                                _rows(survey, named)))
+        return survey, problems
+    register = (centres.set_index("centre_id") if centres is not None else
+                pd.DataFrame(columns=["la_code", *CENTRE_CHARACTERISTICS]))
+    problems += _unknown_centres(survey.loc[named], "survey.csv", register.index.to_series())
+    centre_la = survey["centre_id"].map(register["la_code"])
+    disagree = named & survey["la_code"].notna() & centre_la.notna() & (centre_la != survey["la_code"])
+    if disagree.any():
+        problems.append(Problem("survey.csv", "la_code", "is not the local authority of the record's centre "
+                                "in centres.csv", _rows(survey, disagree)))
+    survey["la_code"] = survey["la_code"].fillna(centre_la)
+    neither = survey["la_code"].isna()
+    if neither.any():
+        problems.append(Problem("survey.csv", "la_code", "is blank and the record names no centre, so the "
+                                "mother's local authority is unknown", _rows(survey, neither)))
+    for column in CENTRE_CHARACTERISTICS:
+        survey[column] = survey["centre_id"].map(register[column])
+    return survey, problems

@@ -1,4 +1,9 @@
-"""The raw-data contract: the four CSV files, their columns and what each column may hold.
+"""The raw-data contract: the CSV files, their columns and what each column may hold.
+
+Two exposure levels (the plan's exposure.level) read different files: "centre" (ECCE-style data with
+centre budgets) reads centres.csv, centre_funding.csv, deflators.csv and survey.csv; "la" (budgets known only
+per local authority, such as the section 251 returns) reads la_funding.csv in place of centre_funding.csv,
+centres.csv only when the survey names centres, and a survey that may carry la_code in place of centre_id.
 
 data/raw/README.md documents the same contract for data managers; tests/test_contract_doc.py keeps the two
 in step. Column kinds are parsed by analysis.cleaning.
@@ -64,8 +69,10 @@ CENTRES = RawFile(
         Column("centre_name", "text"),
         Column("la_code", "la_code"),
         Column("la_name", "text"),
-        Column("phase", "code", 1, 3),
-        Column("idaci_decile", "code", 1, 10),
+        # Blank allowed: the published register (GIAS) carries neither; a model using idaci_decile then
+        # excludes, and counts, mothers at centres without it.
+        Column("phase", "code", 1, 3, nullable=True),
+        Column("idaci_decile", "code", 1, 10, nullable=True),
         Column("urban_rural", "category", levels=("urban", "rural")),
     ),
 )
@@ -77,6 +84,17 @@ CENTRE_FUNDING = RawFile(
         Column("financial_year", "financial_year"),
         Column("budget_gbp", "money", nullable=True),
         Column("services_offered", "code", 0, 1000, required=False, nullable=True),
+    ),
+)
+
+# Budgets known only per local authority (exposure.level: la): its spend on children's centres by financial
+# year, as section 251 reports it (analysis.importers.s251 writes this file from DfE's releases).
+LA_FUNDING = RawFile(
+    "la_funding.csv",
+    (
+        Column("la_code", "la_code"),
+        Column("financial_year", "financial_year"),
+        Column("spend_gbp", "money", nullable=True),
     ),
 )
 
@@ -110,4 +128,26 @@ SURVEY = RawFile(
     missing_codes=MISSING_CODES,
 )
 
-RAW_FILES = (CENTRES, CENTRE_FUNDING, DEFLATORS, SURVEY)
+# At LA level a mother's local authority may be given directly, in place of (or beside) her centre.
+SURVEY_LA = RawFile(
+    SURVEY.name,
+    tuple(
+        Column("centre_id", "id", required=False, nullable=True) if c.name == "centre_id" else c
+        for c in SURVEY.columns
+    ) + (Column("la_code", "la_code", required=False, nullable=True),),
+    missing_codes=MISSING_CODES,
+)
+
+EXPOSURE_LEVELS = ("centre", "la")
+RAW_FILES = (CENTRES, CENTRE_FUNDING, DEFLATORS, SURVEY)  # exposure.level: centre
+LA_RAW_FILES = (CENTRES, LA_FUNDING, DEFLATORS, SURVEY_LA)  # exposure.level: la (centres.csv optional)
+
+
+# Money columns of each file (written to the penny by the import stage).
+MONEY_COLUMNS = {spec.name: tuple(c.name for c in spec.columns if c.kind == "money")
+                 for spec in (CENTRES, CENTRE_FUNDING, LA_FUNDING, DEFLATORS, SURVEY)}
+
+
+def raw_files(level: str = "centre") -> tuple[RawFile, ...]:
+    """The contract files read at this exposure level."""
+    return LA_RAW_FILES if level == "la" else RAW_FILES

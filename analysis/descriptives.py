@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.design import CLUSTERS, cluster_design
-from analysis.exposure import GROUPS
+from analysis.exposure import GROUPS, exposure_level
 from analysis.labels import SCORE_LABELS, cluster_words
 from analysis.panel import build_panel
 
@@ -20,14 +20,18 @@ NO_GROUP = "no funding group"
 
 def funding_groups(exposure: pd.DataFrame, cut_pct: float, growth_pct: float, window: str,
                    min_cell: int) -> pd.DataFrame:
-    """One row per funding group (and one for centres without a group): centres, LAs, budget change.
+    """One row per funding group (and one for units without a group): centres, LAs, budget change.
 
-    Quartiles of budget change are shown only for groups of at least `min_cell` centres.
+    At LA level the units are local authorities (their spend on children's centres): n_centres is blank.
+    Quartiles of budget change are shown only for groups of at least `min_cell` units.
     """
+    at_la = exposure_level(exposure) == "la"
+    what = "real-terms change in the local authority's children's-centre spend" if at_la else \
+        "real-terms budget change"
     definitions = {
-        "cut": f"real-terms budget change of {cut_pct:+g}% or less, {window}",
-        "stable": f"real-terms budget change between {cut_pct:+g}% and {growth_pct:+g}%, {window}",
-        "growing": f"real-terms budget change of {growth_pct:+g}% or more, {window}",
+        "cut": f"{what} of {cut_pct:+g}% or less, {window}",
+        "stable": f"{what} between {cut_pct:+g}% and {growth_pct:+g}%, {window}",
+        "growing": f"{what} of {growth_pct:+g}% or more, {window}",
     }
     rows = []
     for group in [*GROUPS, NO_GROUP]:
@@ -46,7 +50,7 @@ def funding_groups(exposure: pd.DataFrame, cut_pct: float, growth_pct: float, wi
             "definition": definition,
             "cut_threshold_pct": cut_pct,
             "growth_threshold_pct": growth_pct,
-            "n_centres": len(members),
+            "n_centres": pd.NA if at_la else len(members),
             "n_las": members["la_code"].nunique(),
             "budget_change_pct_q1": quartiles[0],
             "budget_change_pct_median": quartiles[1],

@@ -12,7 +12,9 @@ What the data can support is decided here, and said in words (`Design.notes`), n
     contrast is reported as not estimable; without mothers in the reference group nothing can be estimated;
   * a categorical covariate whose reference level does not occur is coded against its lowest level present;
   * with a single outer cluster (one local authority) the model has no outer level, and cluster-robust
-    standard errors cluster on the inner one (centres): `ClusterDesign`.
+    standard errors cluster on the inner one (centres); when each outer cluster holds a single inner one
+    (one centre per local authority, or an LA-level survey naming no centres) the two levels are one, the
+    local authority: `ClusterDesign`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import patsy
 from analysis.errors import DesignError, PlanError
 from analysis.exposure import GROUPS
 from analysis.inputs import label_kinds, rows_text
+from analysis.labels import mothers_in
 from analysis.linalg import Redundant, redundant_columns
 
 ESTIMATORS = ("lmm_reml", "ols_cr2", "gee_logistic")
@@ -55,6 +58,7 @@ class ModelSpec:
     spline_origin: float = 0.0
     bootstrap: dict = field(default_factory=dict)  # ols_cr2: {replications, seed} of the WCR bootstrap
     df_method: str = "satterthwaite"  # lmm_reml: satterthwaite, kenward_roger or normal (smallsample.py)
+    exposure_level: str = "centre"  # whose budget change the groups are: centre, or la (the plan's exposure)
 
     @classmethod
     def from_config(cls, name: str, entry: dict) -> ModelSpec:
@@ -78,6 +82,7 @@ class ModelSpec:
             spline_origin=float(spline.get("origin", 0.0)),
             bootstrap=dict(entry.get("bootstrap", {})),
             df_method=entry.get("df_method", "satterthwaite"),
+            exposure_level=entry.get("exposure_level", "centre"),
         )
 
     @property
@@ -149,8 +154,8 @@ def build_design(frame: pd.DataFrame, spec: ModelSpec) -> Design:
     exposure, absent = exposure_columns(frame[spec.exposure], spec)
     parts.append(exposure)
     for level in absent:
-        notes.append(f"No mothers at {level} centres: the {level} vs {spec.reference} contrast cannot be "
-                     "estimated.")
+        notes.append(f"No mothers {mothers_in(level, spec.exposure_level)}: the {level} vs {spec.reference} "
+                     "contrast cannot be estimated.")
     for name in spec.covariates:
         if name in spec.categorical:
             values = frame[name].astype(object)
@@ -222,8 +227,8 @@ def design_matrix(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.Series, pd.D
 class ClusterDesign:
     """The random-intercept levels the data can support, and the clustering of robust standard errors."""
 
-    outer: str | None  # None: a single outer cluster (one local authority), so no outer level
-    inner: str
+    outer: str | None  # None: one level only (a single local authority, or one centre per authority)
+    inner: str  # the random-intercept level of a one-level model: centres, or local authorities
     n_outer: int
     n_inner: int
 
@@ -233,10 +238,19 @@ class ClusterDesign:
         outer cluster."""
         return self.outer or self.inner
 
+    @property
+    def single_authority(self) -> bool:
+        return self.n_outer == 1
+
     def note(self) -> str:
-        if self.outer is None:
+        if self.single_authority:
             return ("The data hold a single local authority, so the model has no local-authority random "
                     "intercept, and cluster-robust standard errors cluster on centres.")
+        if self.outer is None:
+            return ("Each local authority has a single centre in the data (at LA level, mothers whose record "
+                    "names no centre are grouped by local authority), so centres and local authorities are "
+                    "one level: the model has one random intercept, for local authority, and cluster-robust "
+                    "standard errors cluster on local authorities.")
         return ""
 
 
@@ -249,7 +263,11 @@ def cluster_design(frame: pd.DataFrame, clusters: tuple[str, ...]) -> ClusterDes
                              "a cluster cannot be placed in the design")
     n_outer = int(frame[outer].nunique())
     n_inner = int(frame[[outer, inner]].drop_duplicates().shape[0])
-    return ClusterDesign(outer if n_outer > 1 else None, inner, n_outer, n_inner)
+    if n_outer == 1:
+        return ClusterDesign(None, inner, n_outer, n_inner)
+    if n_inner == n_outer:  # the two variances could not be told apart: one level, the local authority
+        return ClusterDesign(None, outer, n_outer, n_inner)
+    return ClusterDesign(outer, inner, n_outer, n_inner)
 
 
 def spline_basis(values, df: int, design_info=None):

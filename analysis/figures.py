@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.disclosure import count_text
-from analysis.exposure import GROUPS
+from analysis.exposure import GROUPS, exposure_level
 from analysis.io import atomic_path
 from analysis.labels import outcome_label
 
@@ -68,11 +68,13 @@ def pooled_bins(values: np.ndarray, min_count: int, lower: float,
 
 def budget_change_figure(exposure: pd.DataFrame, cut_pct: float, growth_pct: float, window: str,
                          min_count: int, path, synthetic: bool) -> None:
-    """Centres' real-terms budget change by funding group, thresholds marked, disclosure-safe.
+    """Centres' real-terms budget change by funding group, thresholds marked, disclosure-safe (at LA level,
+    local authorities' children's-centre spend).
 
-    Bars are pooled so each holds at least `min_count` centres and heights are centres per percentage
-    point (area = centres), so no bar reveals a small count; a group with fewer centres is not drawn.
+    Bars are pooled so each holds at least `min_count` units and heights are units per percentage point
+    (area = units), so no bar reveals a small count; a group with fewer units is not drawn.
     """
+    units = "local authorities" if exposure_level(exposure) == "la" else "centres"
     fig, ax = _pyplot().subplots(figsize=(8, 4.2))
     grouped = exposure.dropna(subset=["budget_change_pct"])
     step = 5.0  # outer edges on 5-point multiples, so the extremes do not reveal one centre's change
@@ -84,7 +86,7 @@ def budget_change_figure(exposure: pd.DataFrame, cut_pct: float, growth_pct: flo
         edges, counts = pooled_bins(values, min_count, *ranges[group])
         if len(counts) == 0:
             ax.bar([], [], color=GROUP_COLOURS[group],
-                   label=f"{group} (under {min_count} centres: not shown)")
+                   label=f"{group} (under {min_count} {units}: not shown)")
             continue
         widths = np.diff(edges)
         ax.bar(edges[:-1], counts / widths, width=widths, align="edge", color=GROUP_COLOURS[group],
@@ -93,9 +95,10 @@ def budget_change_figure(exposure: pd.DataFrame, cut_pct: float, growth_pct: flo
         ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
         ax.annotate(f"{threshold:+g}%", (threshold, ax.get_ylim()[1] * 0.95), ha="center",
                     fontsize=9, backgroundcolor="white")
-    ax.set_title(f"Real-terms budget change of children's centres, {window}")
+    ax.set_title(f"Real-terms change in local authorities' children's-centre spend, {window}" if units ==
+                 "local authorities" else f"Real-terms budget change of children's centres, {window}")
     ax.set_xlabel("Change in real-terms budget (%)")
-    ax.set_ylabel(f"Centres per percentage point\n(each bar pools at least {min_count} centres)")
+    ax.set_ylabel(f"{units.capitalize()} per percentage point\n(each bar pools at least {min_count} {units})")
     ax.legend(title="Funding group", frameon=False)
     _save(fig, path, synthetic)
 

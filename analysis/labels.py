@@ -27,3 +27,15 @@ CLUSTER_WORDS = {"la_code": "local authority", "centre_id": "centre"}
 
 def cluster_words(name: str) -> str:
     return CLUSTER_WORDS.get(name, name)
+
+
+# Where a mother's funding group comes from, in words: her centre's budget, or (exposure.level: la) her local
+# authority's spend on children's centres.
+LA_GROUP_WORDS = {"growing": "grew", "stable": "stayed stable", "cut": "was cut"}
+
+
+def mothers_in(group: str, exposure_level: str = "centre") -> str:
+    """'at growing centres', or at LA level 'in local authorities whose children's-centre spending grew'."""
+    if exposure_level == "la":
+        return f"in local authorities whose children's-centre spending {LA_GROUP_WORDS.get(group, group)}"
+    return f"at {group} centres"

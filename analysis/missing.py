@@ -22,6 +22,7 @@ import pandas as pd
 
 from analysis.chained import ChainedImputer
 from analysis.design import ModelSpec, cluster_design, design_matrix, indicator_columns
+from analysis.exposure import UNIT_WORD, exposure_level
 from analysis.mixed import FitSettings, fit_nested_lmm
 from analysis.sample import GROUP_STEP, INTERVIEW_STEP, mother_frame, ordered_columns, wave_suffix
 
@@ -51,7 +52,7 @@ def attrition_frame(survey: pd.DataFrame, exposure: pd.DataFrame, **plan) -> pd.
     score, baseline_wave, followup_wave = plan["score"], plan["baseline_wave"], plan["followup_wave"]
     masks = dict(steps)
     at_base = masks[INTERVIEW_STEP.format(wave=baseline_wave)]
-    grouped = masks[GROUP_STEP.format(wave=baseline_wave)]
+    grouped = masks[GROUP_STEP.format(wave=baseline_wave, unit=UNIT_WORD[exposure_level(exposure)])]
     log.info("attrition frame: %d mothers at wave %d, %d excluded because their centre has no funding "
              "group", int(at_base.sum()), baseline_wave, int((at_base & ~grouped).sum()))
     frame = frame.loc[at_base & grouped].copy()

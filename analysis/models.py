@@ -25,7 +25,7 @@ from analysis import binary
 from analysis.design import ClusterDesign, ModelSpec, build_design, cluster_design, spline_basis
 from analysis.errors import DesignError
 from analysis.inference import wald_columns
-from analysis.labels import cluster_words, outcome_label
+from analysis.labels import cluster_words, mothers_in, outcome_label
 from analysis.mixed import FitDisagreement, FitSettings, NestedFit, fit_nested_lmm
 from analysis.robust import ols_cr2, wild_cluster_bootstrap
 from analysis.smallsample import DF_WORDS, fit_inference
@@ -223,8 +223,8 @@ def _row(spec: ModelSpec, summary: FitSummary, contrast: str, estimand: str, sca
     }
 
 
-def not_estimable_note(level: str) -> str:
-    return f"not estimable: no mothers in the analysis are at {level} centres"
+def not_estimable_note(level: str, exposure_level: str = "centre") -> str:
+    return f"not estimable: no mothers in the analysis are {mothers_in(level, exposure_level)}"
 
 
 def contrast_rows(summary: FitSummary, spec: ModelSpec) -> list[dict]:
@@ -240,12 +240,14 @@ def contrast_rows(summary: FitSummary, spec: ModelSpec) -> list[dict]:
         for level in spec.contrast_levels():
             term = spec.exposure_term(level)
             contrast = f"{level} vs {spec.reference}"
-            difference = (f"Adjusted difference in mean {label} between mothers at {level} centres and "
-                          f"mothers at {spec.reference} centres")
+            at = mothers_in(level, spec.exposure_level)
+            at_reference = mothers_in(spec.reference, spec.exposure_level)
+            difference = (f"Adjusted difference in mean {label} between mothers {at} and "
+                          f"mothers {at_reference}")
             if level in summary.absent_levels:
                 scales = ["odds ratio", "risk difference"] if summary.scale == "log odds" else ["difference"]
                 rows.extend(_row(spec, summary, contrast, difference, scale, np.nan, np.nan, np.nan,
-                                 note=not_estimable_note(level)) for scale in scales)
+                                 note=not_estimable_note(level, spec.exposure_level)) for scale in scales)
                 continue
             c = coefficients.loc[term]
             extra = {}
@@ -261,8 +263,8 @@ def contrast_rows(summary: FitSummary, spec: ModelSpec) -> list[dict]:
                     summary.coefficients["estimate"].to_numpy(), summary.covariance, summary.design,
                     term, present)
                 rows.append(_row(spec, summary, contrast,
-                                 f"Standardised difference in the probability of {label} between mothers at "
-                                 f"{level} centres and mothers at {spec.reference} centres",
+                                 f"Standardised difference in the probability of {label} between mothers "
+                                 f"{at} and mothers {at_reference}",
                                  "risk difference", rd, rd_se))
             else:
                 rows.append(_row(spec, summary, contrast, difference, "difference", c["estimate"],
@@ -284,8 +286,9 @@ def contrast_rows(summary: FitSummary, spec: ModelSpec) -> list[dict]:
 
 def _odds_ratio_row(spec, summary, contrast, label, c) -> dict:
     row = _row(spec, summary, contrast,
-               f"Adjusted odds ratio of {label} for mothers at {contrast.split(' vs ')[0]} centres versus "
-               f"mothers at {spec.reference} centres (std_error is of the log odds ratio)",
+               f"Adjusted odds ratio of {label} for mothers "
+               f"{mothers_in(contrast.split(' vs ')[0], spec.exposure_level)} versus mothers "
+               f"{mothers_in(spec.reference, spec.exposure_level)} (std_error is of the log odds ratio)",
                "odds ratio", c["estimate"], c["std_error"])
     for key in ("estimate", "ci_lower", "ci_upper"):
         row[key] = float(np.exp(row[key]))

@@ -31,7 +31,8 @@ import pandas as pd
 import pyfixest as pf
 
 from analysis.errors import DesignError
-from analysis.exposure import GROUPS
+from analysis.exposure import GROUPS, UNIT_KEY, UNIT_WORD, exposure_level
+from analysis.sample import GROUP_STEP
 
 log = logging.getLogger(__name__)
 
@@ -61,29 +62,33 @@ def build_panel(
     funding group; each of their records with the score observed is a row, whatever centre it was at
     (movers keep their baseline exposure). flow counts mothers and rows after each step and rows excluded.
     """
-    for frame, name, needed in ((survey, "survey", ["mother_id", "wave", "centre_id", score]),
-                                (exposure, "exposure", ["centre_id", "la_code", "funding_group"])):
-        missing = [c for c in needed if c not in frame.columns]
+    level = exposure_level(exposure)
+    key = UNIT_KEY[level]
+    for frame, name, needed in ((survey, "survey", ["mother_id", "wave", "centre_id", "la_code", score]),
+                                (exposure, "exposure", [key, "la_code", "funding_group"])):
+        missing = [c for c in needed if c not in frame.columns and not (c == "la_code" and level == "centre")]
         if missing:
             raise KeyError(f"{name} lacks column(s) {', '.join(missing)}")
     if survey["mother_id"].isna().any() or survey["wave"].isna().any():
         raise ValueError("survey has records without mother_id or wave; clean it first")
     if survey.duplicated(["mother_id", "wave"]).any():
         raise ValueError("survey has more than one record for a mother and wave; clean it first")
-    if exposure["centre_id"].duplicated().any():
-        raise ValueError("exposure has more than one row for a centre")
+    if exposure[key].duplicated().any():
+        raise ValueError(f"exposure has more than one row for a {UNIT_WORD[level]}")
 
     rows = survey[["mother_id", "wave", score]].copy()
     rows["wave"] = rows["wave"].astype("int64")
-    base = survey.loc[survey["wave"] == baseline_wave, ["mother_id", "centre_id"]].set_index("mother_id")
-    centres = exposure.set_index("centre_id")
+    at_base = ["mother_id", *dict.fromkeys(["centre_id", key])]
+    base = survey.loc[survey["wave"] == baseline_wave, at_base].set_index("mother_id")
+    units = exposure.set_index(key)
     rows["centre_id"] = rows["mother_id"].map(base["centre_id"])
-    rows["la_code"] = rows["centre_id"].map(centres["la_code"])
-    rows["funding_group"] = rows["centre_id"].map(centres["funding_group"])
+    unit = rows["mother_id"].map(base[key])
+    rows["la_code"] = unit.map(units["la_code"]) if level == "centre" else unit
+    rows["funding_group"] = unit.map(units["funding_group"])
 
     steps = [
         (f"mother has a wave-{baseline_wave} record", rows["mother_id"].isin(base.index)),
-        (f"wave-{baseline_wave} centre has a funding group", rows["funding_group"].notna()),
+        (GROUP_STEP.format(wave=baseline_wave, unit=UNIT_WORD[level]), rows["funding_group"].notna()),
         (f"{score} observed", rows[score].notna()),
     ]
     keep = pd.Series(True, index=rows.index)

@@ -12,7 +12,7 @@ import yaml
 
 from analysis.cleaning import clean_all
 from analysis.design import ModelSpec, design_matrix, model_covariates
-from analysis.exposure import ExposurePlan, exposure_by_centre
+from analysis.exposure import ExposurePlan, exposure_table
 from analysis.mixed import FitSettings, NestedFit, fit_nested_lmm
 from analysis.sample import build_primary_sample
 
@@ -52,8 +52,8 @@ def fit_from_plan(frame: pd.DataFrame, name: str, entry: dict, fit_settings: dic
 
 def primary_frame(raw_dir: str | Path, plan: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Analysis sample and its flow, from the four raw files."""
-    data = clean_all(Path(raw_dir))
-    exposure = exposure_by_centre(data.centres, data.funding, data.deflators,
+    data = clean_all(Path(raw_dir), plan["exposure"].get("level", "centre"))
+    exposure = exposure_table(data.centres, data.funding, data.deflators,
                                   ExposurePlan.from_config(plan["exposure"]))
     return sample_from_plan(data.survey, exposure, plan["primary_sample"], sample_covariates(plan))
 

@@ -26,7 +26,7 @@ CHUNK_SIZE = 1 << 20
 # The files that define what the pipeline computes, relative to the project root.
 _CODE_FILE = "Snakefile"
 _CODE_TREE = "workflow"  # rules, scripts, notebooks, report captions, profiles
-_CODE_GLOBS = (("analysis", "*.py"), ("config/schema", "*"))
+_CODE_GLOBS = (("analysis", "**/*.py"), ("config/schema", "*"), ("data/import", "**/*"))
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -63,7 +63,8 @@ def _is_code_file(path: Path, base: Path) -> bool:
 def code_files(root: str | os.PathLike[str]) -> list[Path]:
     """The files defining the pipeline, sorted by their path relative to `root`.
 
-    root/Snakefile, everything under root/workflow, root/analysis/*.py and root/config/schema/*; caches,
+    root/Snakefile, everything under root/workflow, root/analysis/**/*.py, root/config/schema/* and the
+    importers' reference files (root/data/import: LA lookup, survey mappings); caches,
     compiled files and hidden files are skipped, and a missing folder simply contributes nothing.
     """
     root = Path(root)
@@ -123,11 +124,14 @@ def raw_input_hashes(files: Mapping[str, str | os.PathLike[str]]) -> dict[str, d
 
 
 def provenance_record(
-    raw_files: Mapping[str, str | os.PathLike[str]], config: Mapping[str, Any], root: str | os.PathLike[str]
+    raw_files: Mapping[str, str | os.PathLike[str]], config: Mapping[str, Any], root: str | os.PathLike[str],
+    imports: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything an output depends on, and its hash. No timestamps, no absolute paths."""
+    """Everything an output depends on, and its hash. No timestamps, no absolute paths. `imports`: what the
+    import stage recorded of each source read as published (format, file names, release, vintage)."""
     record: dict[str, Any] = {
         "raw_inputs": raw_input_hashes(raw_files),
+        **({"imports": dict(imports)} if imports else {}),
         "config_sha256": config_sha256(config),
         "code_sha256": code_sha256(root),
         "python": python_version(),

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.disclosure import count_text
-from analysis.labels import SCORE_LABELS, split_outcome
+from analysis.labels import SCORE_LABELS, mothers_in, split_outcome
 from analysis.results import headline_contrast
 
 MINUS = "\u2212"
@@ -75,15 +75,18 @@ def _row(table: pd.DataFrame, contrast: str) -> pd.Series:
 
 def summary_html(tables: dict[str, pd.DataFrame], primary: str = "primary",
                  few_clusters: str = "primary_ols_cr2", contrast: str | None = None,
-                 design: dict | None = None, few_clusters_threshold: int = 10) -> str:
+                 design: dict | None = None, few_clusters_threshold: int = 10,
+                 exposure_level: str = "centre") -> str:
     """The one-screen summary: what was compared, in whom, the headline with its interval, how sure we can
     be, and what the analysis cannot say. `tables` maps table names to published tables (results/tables).
 
     `contrast` defaults to the headline contrast (growing vs cut, or the next one estimable). `design` is the
     primary fit's design record (results/models/primary_fit.json): with a single local authority the
     summary says so; with fewer than `few_clusters_threshold` local authorities the few-cluster model's wild
-    cluster bootstrap interval carries the weight, and the summary says so. Its exact counts only choose the
-    wording: every number shown is a published table cell."""
+    cluster bootstrap interval carries the weight, and the summary says so. At LA level (`exposure_level`
+    la) the groups are local authorities' children's-centre spending, and the summary says that the local
+    authorities are the comparison's effective sample. Its exact counts only choose the wording: every number
+    shown is a published table cell."""
     contrast = contrast or headline_contrast(tables[primary])
     design = design or {}
 
@@ -100,7 +103,8 @@ def summary_html(tables: dict[str, pd.DataFrame], primary: str = "primary",
     direction = "lower" if head["estimate"] < 0 else "higher"
     level = fact(primary, "ci_level", "level")
     others = [c for c in tables[primary]["contrast"].drop_duplicates() if c != contrast]
-    other_lines = "".join(_other_contrast(tables[primary], c, fact, group_fact) for c in others)
+    other_lines = "".join(_other_contrast(tables[primary], c, fact, group_fact, exposure_level)
+                          for c in others)
     n_las = design.get("local_authorities")
     single = n_las == 1
     few = n_las is not None and 1 < n_las < few_clusters_threshold
@@ -135,18 +139,31 @@ def summary_html(tables: dict[str, pd.DataFrame], primary: str = "primary",
                     f"{'also excludes' if _excludes_zero(cr2) else 'includes'} no difference.")
     where = ("in a single local authority" if single
              else f"in {fact(primary, 'n_las', 'count')} local authorities")
-    return f"""<section id="summary" class="summary">
-<h2>Summary</h2>
-<p><b>What was compared.</b> Mothers using children's centres whose budgets <b>grew</b> in real terms
+    if exposure_level == "la":
+        compared = (f"""Mothers living in local authorities whose spending on children's centres
+<b>grew</b> in real terms (a change of {group_fact('growing', 'growth_threshold_pct', 'threshold')}% or more
+after inflation), or stayed <b>stable</b>, were compared with mothers in local authorities whose spending was
+<b>cut</b> ({group_fact('cut', 'cut_threshold_pct', 'threshold')}% or less)""")
+        who = f"{fact(primary, 'n_mothers', 'count')} mothers {where}."
+        sure += (" Spending is known only for whole local authorities, so the comparison rests on the "
+                 f"{fact(primary, 'n_las', 'count')} local authorities, not on the number of mothers: they "
+                 "are its effective sample size, and the intervals allow for it.")
+    else:
+        compared = (f"""Mothers using children's centres whose budgets <b>grew</b> in real terms
 (a change of {group_fact('growing', 'growth_threshold_pct', 'threshold')}% or more after inflation), or
 stayed <b>stable</b>, were compared with mothers at centres whose budgets were <b>cut</b>
-({group_fact('cut', 'cut_threshold_pct', 'threshold')}% or less), on their psychological distress at survey
+({group_fact('cut', 'cut_threshold_pct', 'threshold')}% or less)""")
+        who = (f"{fact(primary, 'n_mothers', 'count')} mothers at {fact(primary, 'n_centres', 'count')} "
+               f"centres\n{where}.")
+    at_group, at_reference = mothers_in(group, exposure_level), mothers_in(reference, exposure_level)
+    return f"""<section id="summary" class="summary">
+<h2>Summary</h2>
+<p><b>What was compared.</b> {compared}, on their psychological distress at survey
 wave {fact(primary, 'outcome', 'wave')} ({scale}: higher scores mean more distress), taking account of their
 distress at the first interview and their circumstances.</p>
-<p><b>Who.</b> {fact(primary, 'n_mothers', 'count')} mothers at {fact(primary, 'n_centres', 'count')} centres
-{where}.</p>
-<p><b>The headline.</b> Mothers at {group} centres scored {fact(primary, 'estimate', 'size')} points
-{direction} than similar mothers at {reference} centres (difference {fact(primary, 'estimate', 'signed')},
+<p><b>Who.</b> {who}</p>
+<p><b>The headline.</b> Mothers {at_group} scored {fact(primary, 'estimate', 'size')} points
+{direction} than similar mothers {at_reference} (difference {fact(primary, 'estimate', 'signed')},
 {level}% confidence interval {fact(primary, 'ci_lower', 'signed')} to {fact(primary, 'ci_upper', 'signed')}).
 Lower scores mean less distress, that is, better mental health.{other_lines}</p>
 <p><b>How sure can we be?</b> {sure}{few_text}</p>
@@ -157,27 +174,33 @@ the differences are associations, not proof that funding caused them.</p>
 </section>"""
 
 
-def _other_contrast(table: pd.DataFrame, contrast: str, fact, group_fact) -> str:
+def _other_contrast(table: pd.DataFrame, contrast: str, fact, group_fact, level: str = "centre") -> str:
     """One sentence on a further contrast: its estimate, or why it could not be estimated."""
     row = _row(table, contrast)
     group = contrast.split(" vs ")[0]
     if pd.isna(row["estimate"]):
         threshold = ""
         if group == "growing":
-            threshold = (" (no centre's real-terms budget grew by "
+            whose = ("local authority's children's-centre spending" if level == "la"
+                     else "centre's real-terms budget")
+            threshold = (f" (no {whose} grew by "
                          f"{group_fact(group, 'growth_threshold_pct', 'threshold')}% or more)")
-        return (f" Mothers at {group} centres could not be compared: none of the mothers in the analysis "
-                f"were at {group} centres{threshold}.")
+        return (f" Mothers {mothers_in(group, level)} could not be compared: none of the mothers in the "
+                f"analysis were {mothers_in(group, level)}{threshold}.")
     estimate, low, high = (fact("primary", column, "signed", contrast)
                            for column in ("estimate", "ci_lower", "ci_upper"))
-    return (f" Mothers at {group} centres: {estimate} ({fact('primary', 'ci_level', 'level', contrast)}% CI "
-            f"{low} to {high}).")
+    return (f" Mothers {mothers_in(group, level)}: {estimate} "
+            f"({fact('primary', 'ci_level', 'level', contrast)}% CI {low} to {high}).")
 
 
 def model_sentence(fit: dict) -> str:
     """The primary model in words, from its fit record (results/models/primary_fit.json): which random
     intercepts it has, whether the fit is on the boundary, and how its optimum was confirmed."""
-    if fit.get("random_intercepts") == ["inner"]:
+    if fit.get("random_intercepts") == ["inner"] and fit.get("design", {}).get("local_authorities", 1) > 1:
+        structure = ("linear mixed model (REML) with a random intercept for local authority; no separate "
+                     "centre level, since each local authority has a single centre (or none named) in the "
+                     "data")
+    elif fit.get("random_intercepts") == ["inner"]:
         structure = ("linear mixed model (REML) with a random intercept for centre; no local-authority "
                      "level, since the data hold a single local authority")
     else:
@@ -207,7 +230,10 @@ def _range(values: pd.Series) -> str:
 
 def alt_budget(groups: pd.DataFrame) -> str:
     rows = groups[groups["funding_group"] != "no funding group"]
-    parts = [f"{r['funding_group']}: {count_text(r['n_centres'])} centres" for _, r in rows.iterrows()]
+    at_la = rows["n_centres"].isna().all()
+    parts = [f"{r['funding_group']}: " + (f"{count_text(r['n_las'])} local authorities" if at_la
+                                          else f"{count_text(r['n_centres'])} centres")
+             for _, r in rows.iterrows()]
     first = rows.iloc[0]
     return ("Histogram of children's centres' real-terms budget change in per cent, coloured by funding "
             f"group, with dashed lines at {first['cut_threshold_pct']:+g}% and "

@@ -13,7 +13,7 @@ from copy import deepcopy
 import pandas as pd
 
 from analysis.design import ModelSpec
-from analysis.exposure import ExposurePlan, exposure_by_centre
+from analysis.exposure import ExposurePlan, exposure_table
 from analysis.models import contrast_rows, fit_model
 from analysis.primary import sample_from_plan
 from analysis.sample import wave_suffix
@@ -57,8 +57,8 @@ def specification_model(plan: dict, choice: dict) -> ModelSpec:
 def fit_specification(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,
                       survey: pd.DataFrame, plan: dict, spec_id: str, choice: dict) -> pd.DataFrame:
     exposure_plan = ExposurePlan(choice["base_year"], choice["end_year"], -choice["threshold_pct"],
-                                 choice["threshold_pct"])
-    exposure = exposure_by_centre(centres, funding, deflators, exposure_plan)
+                                 choice["threshold_pct"], level=plan["exposure"].get("level", "centre"))
+    exposure = exposure_table(centres, funding, deflators, exposure_plan)
     spec = specification_model(plan, choice)
     sample_plan = {**plan["primary_sample"], "score": choice["score"], "secondary_scores": [],
                    "binary_scores": {}}

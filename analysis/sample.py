@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import DesignError
+from analysis.exposure import UNIT_KEY, UNIT_WORD, exposure_level
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +41,23 @@ def _by_mother(survey: pd.DataFrame, mother: np.ndarray, n_mothers: int, wave: i
     return records.reindex(pd.RangeIndex(n_mothers))
 
 
-def survey_columns(score: str, covariates: list[str], carry_scores: tuple[str, ...] = ()) -> list[str]:
+def survey_columns(score: str, covariates: list[str], carry_scores: tuple[str, ...] = (),
+                   level: str = "centre") -> list[str]:
     """The cleaned-survey columns `mother_frame` reads for these scores and covariates (reading only these
-    keeps a job's memory and time down at national scale)."""
+    keeps a job's memory and time down at national scale). At LA level the records carry their local
+    authority and their centre's characteristics."""
     sources = [source for source, _ in DERIVED.values()]
-    wanted = ["mother_id", "wave", "centre_id", score, *carry_scores, *sources, *covariates]
-    return list(dict.fromkeys(wanted))
+    at_la = ["la_code", *(source for source, _ in CENTRE_VARIABLES.values())] if level == "la" else []
+    wanted = ["mother_id", "wave", "centre_id", *at_la, score, *carry_scores, *sources, *covariates]
+    return list(dict.fromkeys(c for c in wanted if level == "la" or c not in CENTRE_VARIABLES))
 
+
+# The cluster label of LA-level mothers whose record names no centre, followed by their la_code.
+NO_CENTRE = "no centre named, "
 
 # Names of the inclusion steps other code looks up.
 INTERVIEW_STEP = "interviewed at wave {wave}"
-GROUP_STEP = "wave-{wave} centre has a funding group"
+GROUP_STEP = "wave-{wave} {unit} has a funding group"
 
 
 def wave_suffix(score: str, wave: int) -> str:
@@ -70,15 +77,17 @@ def mother_frame(
 ) -> tuple[pd.DataFrame, list[tuple[str, np.ndarray]]]:
     """Every mother in the survey with the analysis variables, and the inclusion steps as masks.
 
-    The mother's centre, and so her exposure, is her baseline-wave centre; covariates are as measured at
-    the baseline wave. `carry_scores` are secondary scores carried at both waves without being required;
-    `binary_scores` maps a new name to (score, threshold), e.g. {"ghq_case": ("ghq_caseness", 4)} gives
+    The mother's centre, and so her exposure, is her baseline-wave centre (at LA level, her exposure is that
+    of her baseline-wave local authority); covariates are as measured at the baseline wave. `carry_scores`
+    are secondary scores carried at both waves without being required; `binary_scores` maps a new name to
+    (score, threshold), e.g. {"ghq_case": ("ghq_caseness", 4)} gives
     ghq_case_w1 = ghq_caseness_w1 >= 4. Returns (frame indexed by mother_id, [(step, passes), ...]).
     """
     mother, mother_ids = pd.factorize(survey["mother_id"], sort=True)
     base = _by_mother(survey, mother, len(mother_ids), baseline_wave)
     follow = _by_mother(survey, mother, len(mother_ids), followup_wave)
-    centre_vars = exposure.set_index("centre_id")
+    level = exposure_level(exposure)
+    units = exposure.set_index(UNIT_KEY[level])
 
     frame = pd.DataFrame(index=pd.RangeIndex(len(mother_ids)))
     steps: list[tuple[str, np.ndarray]] = [
@@ -97,24 +106,39 @@ def mother_frame(
         steps.append((f"{score.upper()} scored at wave {wave}",
                       frame[wave_suffix(score, wave)].notna().to_numpy()))
 
-    # Each mother's row of the centre table, found once (as integer positions) for every centre column.
-    centre_codes, centres = pd.factorize(frame["centre_id"])
-    at_centre = np.append(centre_vars.index.get_indexer(centres), -1)[centre_codes]
+    if level == "la":
+        frame["la_code"] = base["la_code"]
+        # A mother whose record names no centre is grouped, for clustering, with the others in her local
+        # authority who name none (design.cluster_design then sees one level when no one names a centre).
+        unnamed = frame["centre_id"].isna() & frame["la_code"].notna()
+        frame.loc[unnamed, "centre_id"] = NO_CENTRE + frame.loc[unnamed, "la_code"].astype(str)
+    # Each mother's row of the exposure table, found once (as integer positions) for every column of it.
+    unit_codes, found = pd.factorize(frame[UNIT_KEY[level]])
+    at_unit = np.append(units.index.get_indexer(found), -1)[unit_codes]
+
+    def unit_column(column: str) -> pd.Series:
+        """`column` of the mother's unit; missing where she has none or it is not in the table."""
+        values = units[column].reset_index(drop=True)
+        return values.reindex(at_unit).set_axis(frame.index)
 
     def centre_column(column: str) -> pd.Series:
-        """`column` of the mother's centre; missing where she has no centre or it is not in the table."""
-        values = centre_vars[column].reset_index(drop=True)
-        return values.reindex(at_centre).set_axis(frame.index)
+        """A characteristic of the mother's centre: at LA level her record carries it (cleaning)."""
+        return base[column] if level == "la" else unit_column(column)
 
-    for column in ["la_code", "funding_group", "budget_change_pct"]:
-        frame[column] = centre_column(column)
-    steps.append((GROUP_STEP.format(wave=baseline_wave), frame["funding_group"].notna().to_numpy()))
+    for column in ["la_code", "funding_group", "budget_change_pct"][(level == "la"):]:
+        frame[column] = unit_column(column)
+    steps.append((GROUP_STEP.format(wave=baseline_wave, unit=UNIT_WORD[level]),
+                  frame["funding_group"].notna().to_numpy()))
 
     baseline = [c for c in covariates if c != wave_suffix(score, baseline_wave)]
     for name in baseline:
         if name in CENTRE_VARIABLES:
             source, rule = CENTRE_VARIABLES[name]
             frame[name] = rule(centre_column(source))
+            if level == "la" and len(frame) and frame[name].isna().all():
+                raise DesignError(f"The covariate '{name}' is a characteristic of the mother's centre, and "
+                                  "no mother's record names a centre in centres.csv (LA-level exposure): "
+                                  "remove it from the plan's covariates, or give the survey's centres.")
         elif name in base.columns:
             frame[name] = base[name]
         else:

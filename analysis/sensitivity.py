@@ -122,6 +122,9 @@ def mixed_model_refits(frame: pd.DataFrame, spec: ModelSpec,
     data, _ = complete_cases(frame, spec)
     clusters = cluster_design(data, spec.clusters)
     if clusters.outer is None:
+        if not clusters.single_authority:  # one level, the local authority: refit from the rows
+            yield from refits(frame, spec, fit_settings)
+            return
         log.warning("leave-one-out: the data hold a single %s, so there is none to leave out",
                     spec.clusters[0])
         return

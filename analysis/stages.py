@@ -19,7 +19,7 @@ from analysis.cleaning import clean_all
 from analysis.descriptives import funding_groups, score_by_wave
 from analysis.design import CLUSTERS, ModelSpec, cluster_design
 from analysis.disclosure import DisclosureError, DisclosureRule, check_tables, protect_table, violations
-from analysis.exposure import ExposurePlan, exposure_by_centre
+from analysis.exposure import ExposurePlan, exposure_table
 from analysis.figures import (
     budget_change_figure,
     dose_response_figure,
@@ -29,6 +29,7 @@ from analysis.figures import (
     score_by_wave_figure,
     specification_curve_figure,
 )
+from analysis.importers.sources import read_source, write_imported
 from analysis.labels import SCORE_LABELS
 from analysis.missing import attrition_frame, ipw_estimate, multiple_imputation, response_weights
 from analysis.panel import build_panel, did_mother_fe
@@ -56,19 +57,30 @@ def data_source(raw_dir: Path) -> dict:
     }
 
 
-def clean(raw_dir: str, centres: str, funding: str, deflators: str, survey: str, cleaning_log: str,
-          source: str) -> None:
-    data = clean_all(Path(raw_dir))
+def import_source(source: str, entry: dict, contract_name: str, raw_dir: str, contract: str, import_log: str,
+                  provenance: str) -> None:
+    """Read one source as published and write its contract file, counted rules and provenance."""
+    imported = read_source(source, entry, Path(raw_dir))
+    write_imported(imported, contract_name, contract, import_log, provenance, source, entry)
+
+
+def clean(raw_dir: str, level: str, contract_files: dict, import_logs: list[str], centres: str, funding: str,
+          deflators: str, survey: str, cleaning_log: str, source: str) -> None:
+    """Clean the contract files of this exposure level: each in raw_dir, or where `contract_files` (contract
+    file name -> path) says an importer wrote it. The cleaning log starts with the importers' counted
+    rules."""
+    data = clean_all(Path(raw_dir), level, {name: Path(path) for name, path in contract_files.items()})
     io.write_parquet(data.centres, centres)
     io.write_parquet(data.funding, funding)
     io.write_parquet(data.deflators, deflators)
     io.write_parquet(data.survey, survey)
-    io.write_csv(data.log.to_frame(), cleaning_log)
+    imports = [pd.read_csv(path, dtype={"column": str}, keep_default_na=False) for path in import_logs]
+    io.write_csv(pd.concat([*imports, data.log.to_frame()], ignore_index=True), cleaning_log)
     io.write_json(data_source(Path(raw_dir)), source)
 
 
 def exposure(centres: str, funding: str, deflators: str, plan: dict, output: str) -> None:
-    table = exposure_by_centre(pd.read_parquet(centres), pd.read_parquet(funding),
+    table = exposure_table(pd.read_parquet(centres), pd.read_parquet(funding),
                             pd.read_parquet(deflators), ExposurePlan.from_config(plan))
     io.write_csv(table, output)
 
@@ -141,7 +153,12 @@ def _json(path: str) -> dict:
 
 
 def provenance(raw: dict, config: dict, output: str) -> None:
-    io.write_json(provenance_record(raw, config, Path.cwd()), output)
+    """The provenance record; an imported source's record (format, files, release and vintage) goes in it
+    under `imports`, and so into its hash."""
+    imports = {label.removeprefix("import_"): _json(path) for label, path in raw.items()
+               if label.startswith("import_")}
+    files = {label: path for label, path in raw.items() if not label.startswith("import_")}
+    io.write_json(provenance_record(files, config, Path.cwd(), imports), output)
 
 
 def manifest(provenance_file: str, outputs: list[str], config: dict, started_file: str, output: str) -> None:
@@ -285,7 +302,8 @@ def specification(centres: str, funding: str, deflators: str, survey: str, plan:
                   output: str) -> None:
     choice = specifications(plan)[spec_id]
     # Only the columns this specification's sample uses (a fraction of the survey at national scale).
-    wanted = survey_columns(choice["score"], list(specification_model(plan, choice).covariates))
+    wanted = survey_columns(choice["score"], list(specification_model(plan, choice).covariates),
+                            level=plan["exposure"].get("level", "centre"))
     present = pq.read_schema(survey).names
     rows = fit_specification(pd.read_parquet(centres), pd.read_parquet(funding), pd.read_parquet(deflators),
                              pd.read_parquet(survey, columns=[c for c in wanted if c in present]), plan,

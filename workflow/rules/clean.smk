@@ -1,17 +1,43 @@
-rule clean_raw_data:
-    """Validate the four raw files against the contract, clean them and score the questionnaires."""
+rule import_source:
+    """Read one input as published, in the format its sources entry names, and write the contract file that
+    the cleaning then checks like any other (analysis/importers, data/import/README.md)."""
     input:
-        unpack(raw_inputs),
+        published=lambda wildcards: published_files(wildcards.source),
+        code=analysis_code(),
+    output:
+        contract=str(IMPORTED_DIR / "{source}.csv"),
+        import_log=str(IMPORTED_DIR / "{source}_import_log.csv"),
+        provenance=str(IMPORTED_DIR / "{source}_provenance.json"),
+    wildcard_constraints:
+        source="|".join(SOURCES),
+    params:
+        entry=lambda wildcards: source_entry(config, wildcards.source),
+        contract_name=lambda wildcards: contract_file(wildcards.source, LEVEL),
+        raw_dir=config["raw_dir"],
+    log:
+        "results/logs/import_{source}.log",
+    benchmark:
+        "results/benchmarks/import_{source}.tsv"
+    script:
+        "../scripts/import_source.py"
+
+
+rule clean_raw_data:
+    """Validate the raw files against the contract, clean them and score the questionnaires."""
+    input:
+        unpack(clean_inputs),
         code=analysis_code(),
     output:
         centres="results/data/clean/centres.parquet",
-        funding="results/data/clean/centre_funding.parquet",
+        funding="results/data/clean/funding.parquet",
         deflators="results/data/clean/deflators.parquet",
         survey="results/data/clean/survey.parquet",
         cleaning_log="results/data/tables/cleaning_log.csv",
         source="results/data/data_source.json",
     params:
         raw_dir=config["raw_dir"],
+        level=LEVEL,
+        contract_files=contract_paths(),
     resources:
         mem_mb=scaled(500, 15),
         runtime=scaled(10, 0.1),

@@ -4,7 +4,15 @@ import sys
 from pathlib import Path
 
 import analysis
-from analysis.contract import RAW_FILES
+from analysis.importers.sources import (
+    IMPORTED_DIR,
+    SOURCES,
+    check_sources,
+    contract_file,
+    imported_sources,
+    source_entry,
+    source_paths,
+)
 from analysis.io import write_text
 from analysis.pdf import find_chromium
 from analysis.plan import check_plan
@@ -15,8 +23,15 @@ from analysis.robustness import specifications
 from analysis.simulate import MARKER_FILE
 
 check_plan(config)
+check_sources(config)
 
 RAW_DIR = Path(config["raw_dir"])
+LEVEL = config["exposure"]["level"]  # centre | la: whose budget change is a mother's exposure
+IMPORTED = imported_sources(config)  # sources read as published by an importer (rule import_source)
+# Each model states whose budget change its groups are, for its estimand's words ("mothers at growing
+# centres", or "in local authorities whose children's-centre spending grew").
+for _entry in config["models"].values():
+    _entry["exposure_level"] = LEVEL
 # The analysis plan without where the data live: provenance hashes the raw inputs by content, and a secure
 # path must not appear in published outputs.
 PLAN = {key: value for key, value in config.items() if key != "raw_dir"}
@@ -116,9 +131,13 @@ SPECIFICATIONS = specifications(config)
 
 
 def analysis_code():
-    """The analysis package's source files: an input of every rule, so that a change to the science
-    reruns what it affects (Snakemake tracks a rule's own script, not the modules it imports)."""
-    return sorted(str(p) for p in Path(analysis.__file__).parent.glob("*.py"))
+    """The analysis package's source files and the importers' reference files: an input of every rule, so
+    that a change to the science reruns what it affects (Snakemake tracks a rule's own script, not the
+    modules it imports)."""
+    package = Path(analysis.__file__).parent
+    reference = Path("data/import")  # the importers' LA lookup and shipped survey mappings
+    return sorted([*(str(p) for p in package.rglob("*.py") if "__pycache__" not in p.parts),
+                   *(str(p) for p in reference.rglob("*") if p.is_file())])
 
 
 def provenance_code():
@@ -126,16 +145,45 @@ def provenance_code():
     return [str(p) for p in code_files(Path("."))]
 
 
-def raw_inputs(wildcards):
-    """The raw CSVs that exist, plus the simulator's marker file when the data are synthetic.
+def contract_paths():
+    """Contract file name -> where the cleaning reads it: raw_dir, or the import stage's output."""
+    return {contract_file(source, LEVEL): (str(IMPORTED_DIR / f"{source}.csv") if source in IMPORTED
+                                           else str(RAW_DIR / contract_file(source, LEVEL)))
+            for source in SOURCES}
 
-    A missing raw file is left to clean_raw_data, which names it in the data manager's words (Snakemake's
-    own missing-input error would not)."""
-    paths = {Path(spec.name).stem: RAW_DIR / spec.name for spec in RAW_FILES}
-    inputs = {name: str(path) for name, path in paths.items() if path.exists()}
-    if (RAW_DIR / MARKER_FILE).exists():
-        inputs["synthetic_marker"] = str(RAW_DIR / MARKER_FILE)
-    return inputs
+
+def synthetic_marker():
+    marker = RAW_DIR / MARKER_FILE
+    return {"synthetic_marker": str(marker)} if marker.exists() else {}
+
+
+def clean_inputs(wildcards):
+    """The contract files the cleaning reads, the import logs, and the simulator's marker file when the data
+    are synthetic. A missing raw file is left to clean_raw_data, which names it in the data manager's words
+    (Snakemake's own missing-input error would not)."""
+    inputs = {Path(name).stem: path for name, path in contract_paths().items()
+              if Path(path).exists() or path.startswith(str(IMPORTED_DIR))}
+    inputs.update({f"import_log_{source}": str(IMPORTED_DIR / f"{source}_import_log.csv") for source in IMPORTED})
+    return {**inputs, **synthetic_marker()}
+
+
+def published_files(source):
+    """The files as published that a source's importer reads (its data, a mapping file or a lookup in
+    raw_dir), those that exist: the importer names a missing one."""
+    entry = source_entry(config, source)
+    names = [*source_paths(entry), *(entry[key] for key in ("mapping", "idaci_path") if entry.get(key))]
+    return [str(RAW_DIR / name) for name in names if (RAW_DIR / name).is_file()]
+
+
+def raw_inputs(wildcards):
+    """Every input file as given (contract CSVs and published files), hashed by provenance, and the import
+    stage's record of each imported source (release, vintage)."""
+    inputs = {Path(name).stem: path for name, path in contract_paths().items() if Path(path).exists()
+              and not path.startswith(str(IMPORTED_DIR))}
+    for source in IMPORTED:
+        inputs.update({f"{source}: {Path(path).name}": path for path in published_files(source)})
+        inputs[f"import_{source}"] = str(IMPORTED_DIR / f"{source}_provenance.json")
+    return {**inputs, **synthetic_marker()}
 
 
 def model_names():

@@ -2,7 +2,7 @@ rule classify_centres:
     """Real-terms budget change of each centre over the exposure window, and its funding group."""
     input:
         centres="results/data/clean/centres.parquet",
-        funding="results/data/clean/centre_funding.parquet",
+        funding="results/data/clean/funding.parquet",
         deflators="results/data/clean/deflators.parquet",
         code=analysis_code(),
     output:

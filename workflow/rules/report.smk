@@ -190,6 +190,7 @@ rule execute_report:
         notebook="results/report/report.ipynb",
     params:
         few_clusters=config["few_clusters"],
+        exposure_level=LEVEL,
     log:
         "results/logs/execute_report.log",
     benchmark:

@@ -2,7 +2,7 @@ rule specification:
     """One specification of the curve: its own exposure, sample and model, from the cleaned data."""
     input:
         centres="results/data/clean/centres.parquet",
-        funding="results/data/clean/centre_funding.parquet",
+        funding="results/data/clean/funding.parquet",
         deflators="results/data/clean/deflators.parquet",
         survey="results/data/clean/survey.parquet",
         code=analysis_code(),

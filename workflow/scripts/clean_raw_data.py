@@ -4,6 +4,8 @@ from analysis.stages import clean
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 out = smk.output
-run_logged(smk.log[0], clean, raw_dir=smk.params.raw_dir,
+import_logs = [path for name, path in smk.input.items() if name.startswith("import_log_")]
+run_logged(smk.log[0], clean, raw_dir=smk.params.raw_dir, level=smk.params.level,
+           contract_files=dict(smk.params.contract_files), import_logs=import_logs,
            centres=out.centres, funding=out.funding, deflators=out.deflators, survey=out.survey,
            cleaning_log=out.cleaning_log, source=out.source)

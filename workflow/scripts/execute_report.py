@@ -7,6 +7,7 @@ inp = smk.input
 parameters = {"tables": "results/tables", "figures": "results/figures", "diagnostics": inp.diagnostics,
               "source": inp.source, "provenance": inp.provenance, "disclosure_check": inp.disclosure_check,
               "few_clusters_threshold": int(smk.params.few_clusters["threshold"]),
-              "few_clusters_model": smk.params.few_clusters["model"]}
+              "few_clusters_model": smk.params.few_clusters["model"],
+              "exposure_level": smk.params.exposure_level}
 run_logged(smk.log[0], execute_report, notebook=inp.notebook, output=smk.output.notebook,
            parameters=parameters)

@@ -800,11 +800,26 @@ def clean_all(raw_dir: Path, level: str = "centre", paths: dict[str, Path] | Non
     if problems:
         raise RawDataError(problems)
 
+    if level == "la":
+        _warn_unfunded(survey, funding)
     if centres is None:
         centres = pd.DataFrame({c.name: pd.Series(dtype="object") for c in contract.CENTRES.columns})
     survey = clean_survey_rows(survey, cleaning)
     survey = score_survey(survey, cleaning)
     return CleanData(centres, funding, deflators, survey, cleaning)
+
+
+def _warn_unfunded(survey: pd.DataFrame, funding: pd.DataFrame) -> None:
+    """At LA level, name the survey's local authorities that la_funding.csv does not hold: their mothers get
+    no funding group (excluded from the models, counted in sample_flow.csv)."""
+    unfunded = sorted(set(survey["la_code"].dropna()) - set(funding["la_code"]))
+    if unfunded:
+        log.warning("survey.csv, column 'la_code': %d local authorities of the survey (or of its centres) "
+                    "are not in la_funding.csv (%s): their mothers have no funding group and are excluded "
+                    "from the models (counted in sample_flow.csv). A code of another year's geography? The "
+                    "GIAS register gives today's codes; section 251 spend keeps each year's unless its "
+                    "geography is 'current' (data/import/README.md)", len(unfunded),
+                    first_few(printable(code) for code in unfunded))
 
 
 # Centre characteristics a mother's record carries at LA level, where no centre table is joined later.

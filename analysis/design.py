@@ -290,14 +290,15 @@ def exposure_columns(values: pd.Series, spec: ModelSpec) -> tuple[pd.DataFrame, 
     if spec.exposure_kind == "groups":
         values = values.astype(object)
         present = set(values.dropna())
+        at_reference = mothers_in(spec.reference, spec.exposure_level)
         if spec.reference not in present:
-            raise DesignError(f"No mothers in the analysis are at {spec.reference} centres, the reference "
-                              f"group of model '{spec.name}': every contrast is against them, so none can be "
-                              "estimated (see the funding groups and the sample flow).")
+            raise DesignError(f"No mothers in the analysis are {at_reference}, the reference group of model "
+                              f"'{spec.name}': every contrast is against them, so none can be estimated (see "
+                              "the funding groups and the sample flow).")
         levels = [level for level in spec.contrast_levels() if level in present]
         if not levels:
-            raise DesignError(f"All mothers in the analysis are at {spec.reference} centres: there is no "
-                              f"other group to compare them with (model '{spec.name}').")
+            raise DesignError(f"All mothers in the analysis are {at_reference}: there is no other group to "
+                              f"compare them with (model '{spec.name}').")
         absent = [level for level in spec.contrast_levels() if level not in present]
         columns = indicator_columns(values, spec.exposure, spec.reference, levels=[spec.reference, *levels])
         return columns, absent

@@ -48,6 +48,12 @@ class ExposurePlan:
         )
 
 
+def read_exposure(path) -> pd.DataFrame:
+    """The exposure table as written: identifiers stay text (a GIAS URN such as 20001 is an identifier, and
+    must still match the survey's centre), and the group is a string."""
+    return pd.read_csv(path, dtype={"centre_id": str, "la_code": str, "funding_group": "string"})
+
+
 def exposure_level(exposure: pd.DataFrame) -> str:
     """The level of an exposure table: la when it is keyed by local authority (it has no centre_id)."""
     return "centre" if "centre_id" in exposure.columns else "la"

@@ -32,7 +32,7 @@ import pyfixest as pf
 
 from analysis.errors import DesignError
 from analysis.exposure import GROUPS, UNIT_KEY, UNIT_WORD, exposure_level
-from analysis.sample import GROUP_STEP
+from analysis.sample import GROUP_STEP, clustering_centre
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,8 @@ def build_panel(
     rows["centre_id"] = rows["mother_id"].map(base["centre_id"])
     unit = rows["mother_id"].map(base[key])
     rows["la_code"] = unit.map(units["la_code"]) if level == "centre" else unit
+    if level == "la":
+        rows["centre_id"] = clustering_centre(rows["centre_id"], rows["la_code"])
     rows["funding_group"] = unit.map(units["funding_group"])
 
     steps = [

@@ -55,6 +55,14 @@ def survey_columns(score: str, covariates: list[str], carry_scores: tuple[str, .
 # The cluster label of LA-level mothers whose record names no centre, followed by their la_code.
 NO_CENTRE = "no centre named, "
 
+def clustering_centre(centre_id: pd.Series, la_code: pd.Series) -> pd.Series:
+    """At LA level, the centre a mother is clustered in: her own, or where her record names none, the group of
+    mothers in her local authority who name none (design.cluster_design then sees one level, the local
+    authority, when no one names a centre)."""
+    unnamed = centre_id.isna() & la_code.notna()
+    return centre_id.astype(object).where(~unnamed, NO_CENTRE + la_code.astype(str))
+
+
 # Names of the inclusion steps other code looks up.
 INTERVIEW_STEP = "interviewed at wave {wave}"
 GROUP_STEP = "wave-{wave} {unit} has a funding group"
@@ -108,10 +116,7 @@ def mother_frame(
 
     if level == "la":
         frame["la_code"] = base["la_code"]
-        # A mother whose record names no centre is grouped, for clustering, with the others in her local
-        # authority who name none (design.cluster_design then sees one level when no one names a centre).
-        unnamed = frame["centre_id"].isna() & frame["la_code"].notna()
-        frame.loc[unnamed, "centre_id"] = NO_CENTRE + frame.loc[unnamed, "la_code"].astype(str)
+        frame["centre_id"] = clustering_centre(frame["centre_id"], frame["la_code"])
     # Each mother's row of the exposure table, found once (as integer positions) for every column of it.
     unit_codes, found = pd.factorize(frame[UNIT_KEY[level]])
     at_unit = np.append(units.index.get_indexer(found), -1)[unit_codes]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,8 @@ from analysis.cleaning import clean_all
 from analysis.descriptives import funding_groups, score_by_wave
 from analysis.design import CLUSTERS, ModelSpec, cluster_design
 from analysis.disclosure import DisclosureError, DisclosureRule, check_tables, protect_table, violations
-from analysis.exposure import ExposurePlan, exposure_table
+from analysis.errors import RawDataError
+from analysis.exposure import ExposurePlan, exposure_table, read_exposure
 from analysis.figures import (
     budget_change_figure,
     dose_response_figure,
@@ -65,11 +67,18 @@ def import_source(source: str, entry: dict, contract_name: str, raw_dir: str, co
 
 
 def clean(raw_dir: str, level: str, contract_files: dict, import_logs: list[str], centres: str, funding: str,
-          deflators: str, survey: str, cleaning_log: str, source: str) -> None:
+          deflators: str, survey: str, cleaning_log: str, source: str,
+          imported_from: dict | None = None) -> None:
     """Clean the contract files of this exposure level: each in raw_dir, or where `contract_files` (contract
     file name -> path) says an importer wrote it. The cleaning log starts with the importers' counted
-    rules."""
-    data = clean_all(Path(raw_dir), level, {name: Path(path) for name, path in contract_files.items()})
+    rules. A contract problem in an imported file names the files it was imported from (`imported_from`:
+    contract file name -> published file names), since those are the files a data manager has."""
+    try:
+        data = clean_all(Path(raw_dir), level, {name: Path(path) for name, path in contract_files.items()})
+    except RawDataError as err:
+        sources = imported_from or {}
+        raise RawDataError([replace(p, file=f"{p.file} (imported from {', '.join(sources[p.file])})")
+                            if p.file in sources else p for p in err.problems]) from None
     io.write_parquet(data.centres, centres)
     io.write_parquet(data.funding, funding)
     io.write_parquet(data.deflators, deflators)
@@ -88,7 +97,7 @@ def exposure(centres: str, funding: str, deflators: str, plan: dict, output: str
 def sample(survey: str, centre_exposure: str, plan: dict, covariates: list[str], analysis: str,
            flow: str) -> None:
     frame, steps = sample_from_plan(
-        pd.read_parquet(survey), pd.read_csv(centre_exposure, dtype={"funding_group": "string"}),
+        pd.read_parquet(survey), read_exposure(centre_exposure),
         plan, covariates)
     io.write_parquet(frame, analysis)
     io.write_csv(steps, flow)
@@ -169,7 +178,7 @@ def manifest(provenance_file: str, outputs: list[str], config: dict, started_fil
 
 
 def funding_group_table(centre_exposure: str, plan: dict, disclosure: dict, output: str) -> None:
-    table = funding_groups(pd.read_csv(centre_exposure, dtype={"funding_group": "string"}),
+    table = funding_groups(read_exposure(centre_exposure),
                            plan["cut_threshold_pct"], plan["growth_threshold_pct"],
                            f"{plan['base_year']} to {plan['end_year']}",
                            DisclosureRule.from_config(disclosure).suppress_below)
@@ -179,7 +188,7 @@ def funding_group_table(centre_exposure: str, plan: dict, disclosure: dict, outp
 def distress_by_wave(survey: str, centre_exposure: str, source: str, plan: dict, disclosure: dict,
                      output: str) -> None:
     table = score_by_wave(pd.read_parquet(survey),
-                          pd.read_csv(centre_exposure, dtype={"funding_group": "string"}),
+                          read_exposure(centre_exposure),
                           plan["score"], int(plan["baseline_wave"]), 0.95,
                           DisclosureRule.from_config(disclosure).suppress_below)
     table["synthetic_data"] = _synthetic(source)
@@ -259,7 +268,7 @@ def report_pdf(html: str, pdf: str) -> None:
 
 
 def budget_figure(centre_exposure: str, source: str, plan: dict, disclosure: dict, output: str) -> None:
-    exposure_table = pd.read_csv(centre_exposure)
+    exposure_table = read_exposure(centre_exposure)
     window = f"{plan['base_year']} to {plan['end_year']}"
     with io.atomic_path(output) as tmp:
         budget_change_figure(exposure_table, plan["cut_threshold_pct"], plan["growth_threshold_pct"],
@@ -325,7 +334,7 @@ def dose_figure(diagnostics: str, centre_exposure: str, source: str, plan: dict,
                 output: str) -> None:
     curve = pd.DataFrame(json.loads(Path(diagnostics).read_text())["curve"])
     with io.atomic_path(output) as tmp:
-        dose_response_figure(curve, pd.read_csv(centre_exposure), float(entry.get("ci_level", 0.95)),
+        dose_response_figure(curve, read_exposure(centre_exposure), float(entry.get("ci_level", 0.95)),
                              plan["cut_threshold_pct"], plan["growth_threshold_pct"], entry["outcome"], tmp,
                              _synthetic(source))
 
@@ -347,7 +356,7 @@ def difference_in_differences(survey: str, centre_exposure: str, source: str, pl
                               table: str, flow: str) -> None:
     score = plan["score"]
     panel, steps = build_panel(pd.read_parquet(survey),
-                               pd.read_csv(centre_exposure, dtype={"funding_group": "string"}),
+                               read_exposure(centre_exposure),
                                score=score, baseline_wave=baseline_wave)
     # Clustered by local authority, which decides funding; by centre when the data hold a single one.
     result = did_mother_fe(panel, score=score, reference_wave=int(plan["reference_wave"]),
@@ -377,7 +386,7 @@ def attrition_analyses(survey: str, centre_exposure: str, source: str, plan: dic
                        weighting: str) -> None:
     """Multiple imputation and inverse-probability weighting of the plan's named models."""
     synthetic = _synthetic(source)
-    exposure = pd.read_csv(centre_exposure, dtype={"funding_group": "string"})
+    exposure = read_exposure(centre_exposure)
     clean_survey = pd.read_parquet(survey)
 
     settings = plan["multiple_imputation"]

@@ -23,8 +23,8 @@ from analysis.importers.s251 import (
     financial_year_from_period,
     load_la_codes,
     read_amount,
-    read_s251,
 )
+from analysis.importers.s251 import read_s251 as read_s251_as_published
 from tests.formats.s251 import (
     FIXTURE_FILES,
     FIXTURES,
@@ -33,6 +33,12 @@ from tests.formats.s251 import (
     write_s251_ees_csv,
     write_s251_workbook,
 )
+
+
+def read_s251(paths, **options):
+    """Most tests here check the boundary rule, so they read under today's codes (geography: current)."""
+    return read_s251_as_published(paths, **{"geography": "current", **options})
+
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "import_s251.yaml"
 BOTH_YEARS = ["2012-13", "2013-14"]
@@ -191,7 +197,7 @@ def test_markers_are_not_reported(marker):
 
 
 def test_published_line_wordings_are_recognised():
-    published = {  # as in the DfE files quoted in data/import/s251.md
+    published = {  # as in the DfE files quoted in data/import/README.md
         "3.0.1 Spend on individual Sure Start Childrens Centres": "3.0.1",
         "1 Spend by individual Sure Start Children's Centres ": "3.0.1",
         "Spend on local authority provided or commissioned area-wide services": "3.0.2",
@@ -244,6 +250,25 @@ def test_division_before_and_after(tmp_path):
     spend = _as_dict(read_s251([path]).frame)
     assert spend == {("E06000061", "2020-21"): "", ("E06000062", "2020-21"): "",
                      ("E06000061", "2021-22"): "500", ("E06000062", "2021-22"): "300"}
+
+
+def test_as_published_keeps_each_year_under_its_own_code(tmp_path):
+    """The default geography: Northamptonshire before its division and Gateshead's old code stay as they
+    were that year, so that they meet a survey of the same years."""
+    frame = pd.DataFrame({"la_code": ["E10000021", "E06000061", "E06000062"],
+                          "financial_year": ["2020-21", "2021-22", "2021-22"],
+                          "spend_gbp": ["900", "500", "300"]})
+    path = tmp_path / "s251.csv"
+    write_s251_ees_csv(frame, path)
+    imported = read_s251_as_published([path])
+    assert _as_dict(imported.frame) == {("E10000021", "2020-21"): "900", ("E06000061", "2021-22"): "500",
+                                        ("E06000062", "2021-22"): "300"}
+    assert imported.provenance["geography"] == "as_published"
+    assert imported.provenance["replaced_within_files"] == ["E10000021"]
+    assert any("replaced within the files' years" in entry["rule"] and entry["n_rows"] == 1
+               for entry in imported.log)
+    with pytest.raises(PlanError, match="geography 'today'"):
+        read_s251_as_published([path], geography="today")
 
 
 def test_gateshead_old_code_is_its_new_code(tmp_path):
@@ -383,3 +408,31 @@ def test_corpus_case(case, tmp_path):
         assert _as_dict(imported.frame) == _as_dict(baseline.frame)
     for message in case.get("messages", []):
         assert any(message in rule for rule in _rules(imported)), _rules(imported)
+
+
+@pytest.mark.parametrize("unit", ["£ thousand", "£000s", "£'000s", "£k", "thousand pounds", "Thousands (£)",
+                                  "£ in thousands", "(£'000)"])
+def test_every_way_of_writing_thousands_is_read_as_thousands(tmp_path, unit):
+    """A title in thousands written another way must never be read as pounds (a thousandfold error)."""
+    path = tmp_path / "s251_2012-13.xlsx"
+    write_s251_workbook(fixture_frame(), "2012-13", path, unit="thousands")
+    book = openpyxl.load_workbook(path)
+    book["Table A1"]["A1"] = f"Local authority expenditure by line, 2012-13 ({unit})"
+    book.save(path)
+    as_written = {key: Decimal(value) for key, value in _as_dict(read_s251([path]).frame).items() if value}
+    # the committed fixture's title says "£ thousand": the same cells, the same pounds
+    in_thousands = {key: Decimal(value) for key, value in _as_dict(read_s251(
+        [FIXTURES / FILES["thousands"]]).frame).items() if value and key[1] == "2012-13"}
+    assert as_written and set(as_written) == set(in_thousands)
+    assert as_written == in_thousands
+
+
+@pytest.mark.parametrize("unit", ["£m", "£ million", "£bn", "thousands of thousands (£m)"])
+def test_a_unit_that_is_not_read_is_refused(tmp_path, unit):
+    path = tmp_path / "s251_2012-13.xlsx"
+    write_s251_workbook(fixture_frame(), "2012-13", path, unit="thousands")
+    book = openpyxl.load_workbook(path)
+    book["Table A1"]["A1"] = f"Local authority expenditure by line, 2012-13 ({unit})"
+    book.save(path)
+    with pytest.raises(RawDataError, match="state a unit that is not read"):
+        read_s251([path])

@@ -4,6 +4,7 @@ children's-centre spend, from la_funding.csv; the survey may name local authorit
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pandas as pd
@@ -146,3 +147,49 @@ def test_the_summary_says_the_local_authorities_are_the_effective_sample():
     assert "effective sample size" in page
     assert "local authorities whose children's-centre spending grew" in page
     assert "effective sample" not in summary_html(tables, design={"local_authorities": 25})
+
+
+@pytest.mark.parametrize("entry, words", [
+    ({"format": "contract", "path": "survey_v2.csv"}, "format contract reads survey.csv in raw_dir"),
+    ({"format": "mapped", "mapping": "mcs_parent_interview", "path": "a.dta", "paths": ["b.dta"]},
+     "give `path` or `paths`, not both"),
+    ({"format": "mapped", "mapping": "/elsewhere/m.yaml", "path": "a.dta"},
+     "must be a file name inside raw_dir"),
+    ({"format": "mapped", "path": "a.dta"}, "format 'mapped' needs `mapping`"),
+])
+def test_a_survey_source_the_pipeline_would_not_read_as_written_is_refused(plan, entry, words):
+    config = copy.deepcopy(plan)
+    config["sources"] = {"survey": entry}
+    with pytest.raises(PlanError, match=re.escape(words)):
+        check_sources(config)
+
+
+@pytest.mark.parametrize("source, entry, words", [
+    ("centres", {"format": "gias", "paths": ["a.csv", "b.csv"]}, "format gias reads one file, not 2"),
+    ("centres", {"format": "gias", "path": "a.csv", "idaci_path": "../iod.csv"},
+     "must be a file name inside"),
+    ("centres", {"format": "gias", "path": "a.csv", "open_during": ["2014-15", "2011-12"]},
+     "open_during: 2014-15 is after 2011-12"),
+    ("deflators", {"format": "hmt_gdp_deflators", "path": "d.xlsx", "vintage": "2024-03"},
+     "is not a release month written like March 2024"),
+    ("deflators", {"format": "hmt_gdp_deflators", "path": "d.xlsx", "line": "3.0.1"},
+     "line is not a setting of format 'hmt_gdp_deflators'"),
+])
+def test_published_sources_with_settings_that_cannot_be_read_are_refused(plan, source, entry, words):
+    config = copy.deepcopy(plan)
+    config["sources"] = {source: entry}
+    with pytest.raises(PlanError, match=re.escape(words)):
+        check_sources(config)
+
+
+def test_survey_authorities_without_spend_are_named(la_with_centres, tmp_path, caplog):
+    funding = pd.read_csv(la_with_centres / "la_funding.csv", dtype=str, keep_default_na=False)
+    dropped = sorted(funding["la_code"].unique())[0]
+    variant = tmp_path / "variant"
+    variant.mkdir()
+    for name in ("centres.csv", "deflators.csv", "survey.csv"):
+        (variant / name).write_bytes((la_with_centres / name).read_bytes())
+    funding[funding["la_code"] != dropped].to_csv(variant / "la_funding.csv", index=False)
+    with caplog.at_level("WARNING"):
+        clean_all(variant, "la")
+    assert f"not in la_funding.csv ({dropped})" in caplog.text

@@ -2,7 +2,7 @@
 
 The release (GOV.UK, after each ONS Quarterly National Accounts and each OBR forecast) is a sheet with title
 and note rows, then two blocks side by side: financial years and calendar years, each with the deflator
-index, its per cent change and money GDP. The rules, with sources, are in data/import/hmt_deflators.md:
+index, its per cent change and money GDP. The rules, with sources, are in data/import/README.md:
 
 - Read: .xlsx (every sheet is searched; exactly one must hold the table) or .csv (UTF-8, else
   Windows-1252). An .xls file is refused with a request to save it as .xlsx.
@@ -336,6 +336,9 @@ def _series(grid, header_row, year_col, where, base_header, result):
         number_value = _number(value)
         if number_value is None:
             problems.append(Problem(where, base_header, f"is not a number ({year})", (number,)))
+        elif number_value <= 0:
+            problems.append(Problem(where, base_header, f"is not a positive index ({year}): a price index is "
+                                    "above zero", (number,)))
         years.append(year)
         values.append(number_value)
         rows.append(number)

@@ -2,7 +2,7 @@
 
 GIAS is the Department for Education's register of establishments; children's centres are establishment
 type 47 ("Children's centre") and their linked sites type 48 ("Children's centre linked site"). The rules,
-with the publisher's documentation for each, are in data/import/gias.md. In short:
+with the publisher's documentation for each, are in data/import/README.md. In short:
 
 - The file is a GIAS establishment CSV as downloaded (edubasealldata*.csv, edubaseallchildrencentre*.csv or
   an establishment search export): one header row, columns named as GIAS names them ("URN", "LA (code)",
@@ -15,7 +15,7 @@ with the publisher's documentation for each, are in data/import/gias.md. In shor
 - Rows of other establishment types are dropped and counted. Linked sites (48) are dropped and counted
   unless include_linked_sites, since budgets are reported for the centre. The type name must agree with its
   code. A file with no children's centre is refused: DfE's "All establishment data" download no longer
-  carries children's centres (see data/import/gias.md).
+  carries children's centres (see data/import/README.md).
 - Dates are dd-mm-yyyy as GIAS writes them (a blank CloseDate: not closed; a blank OpenDate: open before
   the register's records begin, counted). With open_during=(first, last financial year), a centre is kept
   when it was open on any day from 1 April of the first year to 31 March of the year after the last;

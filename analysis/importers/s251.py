@@ -3,7 +3,7 @@
 read_s251(paths, line=..., measure=..., years=...) reads one or more files exactly as downloaded and returns
 an Imported whose frame has la_funding.csv's columns: la_code, financial_year, spend_gbp (nominal pounds as
 text, at most two decimals; blank = not reported). The rules, with the publisher's sources, are documented
-in data/import/s251.md. In short:
+in data/import/README.md. In short:
 
 Formats, chosen per file by extension:
 - .csv: the Explore Education Statistics (EES) file of "LA and school expenditure" (children's and young
@@ -26,8 +26,13 @@ Negative net expenditure (income above spending) is refused: it is not a spend o
 no rule could turn it into one.
 
 LA codes: an EES file's own new_la_code is taken as the GSS code; LA numbers (workbooks, or an EES row
-without new_la_code) are looked up in data/import/la_codes.csv (load_la_codes). Every LA-year is then written
-under the LA's current code, by one boundary rule: an LA whose area passed whole to one successor (a new
+without new_la_code) are looked up in data/import/la_codes.csv (load_la_codes), as the code in force that
+year. `geography` then says under which code each LA-year is written:
+- "as_published" (the default): the code of that year, unchanged, so that spend meets the survey's local
+  authorities of the same years (an evaluation of 2011-14 uses the authorities of 2011-14). A window that
+  straddles a boundary change gives the authorities concerned no change (no spend in one of its years):
+  they have no funding group, and are counted as such.
+- "current": today's codes, by one boundary rule: an LA whose area passed whole to one successor (a new
 code, or a merger of whole LAs) has its spend added to the successor's; an LA whose area was divided
 (Bedfordshire and Cheshire 2009, Dorset 2019, Northamptonshire 2021, Cumbria 2023) cannot be apportioned,
 so its row is dropped and every successor (and every LA merged with part of it) has blank spend that year.
@@ -67,7 +72,7 @@ MEASURES = {
 NET_CURRENT_EXPENDITURE = "net_current_expenditure"
 
 # Published wording of each children's-centre line, normalised by _wording(), and the line it is. Several
-# wordings are the same line in different years (data/import/s251.md lists which year uses which).
+# wordings are the same line in different years (data/import/README.md lists which year uses which).
 DESCRIPTIONS = {
     "spend on individual sure start childrens centres": "3.0.1",
     "spend by individual sure start childrens centres": "3.0.1",
@@ -122,9 +127,14 @@ FOOTNOTE = re.compile(
     r"|^\s*(x|z|c|\.\.|:|-)\s*(=|:|-)\s",
     re.IGNORECASE,
 )
-# A workbook title's unit: "£ thousand", "£000", "thousands of pounds"; else "£" or "pounds".
-THOUSANDS_UNIT = re.compile(r"£\s*(thousands?\b|'?000\b|k\b)|thousands of pounds", re.IGNORECASE)
+# Units a workbook title may state: thousands of pounds as DfE and spreadsheets write them (£ thousand,
+# £000s, £'000, £k, thousands of pounds, thousand pounds, £ in thousands, thousands (£)), or pounds. Any other
+# mention of a scale (millions, billions, a thousand not read as one of these) is refused, never read as
+# pounds.
+THOUSANDS_UNIT = re.compile(r"£\s*(in\s+)?(thousands?\b|'?000s?\b|k\b)|thousands?\s+(of\s+)?pounds|"
+                            r"thousands?\s*\(\s*£\s*\)|\(\s*£\s*'?000s?\s*\)", re.IGNORECASE)
 POUNDS_UNIT = re.compile(r"£|\bpounds\b", re.IGNORECASE)
+OTHER_SCALE = re.compile(r"thousand|'?\b000s?\b|million|billion|\bbn\b|£\s*(m|bn|k)\b|\bmn\b", re.IGNORECASE)
 FINANCIAL_YEAR_IN_TEXT = re.compile(r"(?<!\d)(\d{4})\s*(?:-|/|to|–)\s*(\d{2}|\d{4})(?!\d)")
 
 
@@ -482,7 +492,7 @@ def _read_workbook(path: Path, line: str, measure: str, imported: Imported, prob
     if len(found) != 1:
         what = "no sheet has" if not found else "more than one sheet has"
         problems.add(path.name, None, f"{what} the s251 LA-level column headings (LA, LA Name, the line "
-                     "number and description, the expenditure columns): see data/import/s251.md")
+                     "number and description, the expenditure columns): see data/import/README.md")
         return []
     sheet_name, grid, (header_index, layout) = found[0]
     file = f"{path.name}, sheet '{sheet_name}'"
@@ -521,7 +531,13 @@ def _read_sheet(file_name, file, grid, header_index, layout, line, measure, impo
 
     year = _workbook_year(file_name, file, title, problems)
     thousands = THOUSANDS_UNIT.search(title) is not None
-    pounds = POUNDS_UNIT.search(THOUSANDS_UNIT.sub("", title)) is not None
+    rest = THOUSANDS_UNIT.sub("", title)
+    if OTHER_SCALE.search(rest):
+        problems.add(file, None, "the title rows state a unit that is not read: only pounds (£) and "
+                                 "thousands of pounds (£ thousand, £000s) are; a workbook in millions is "
+                                 "refused rather than read as pounds")
+        return []
+    pounds = POUNDS_UNIT.search(rest) is not None
     if thousands == pounds:
         problems.add(file, None, "the title rows above the column headings must state the unit: pounds (£) "
                                  "or thousands of pounds (£ thousand)" if not thousands else
@@ -653,9 +669,14 @@ def _workbook_year(file_name: str, file: str, title: str, problems: _Problems) -
 
 # ---- all files together ----------------------------------------------------------------------------------
 
+GEOGRAPHIES = ("as_published", "current")
+
+
 def read_s251(paths: list[Path], *, line: str = "3.0.1", measure: str = NET_CURRENT_EXPENDITURE,
-              years: list[str] | None = None) -> Imported:
+              years: list[str] | None = None, geography: str = "as_published") -> Imported:
     """Read s251 files as downloaded into la_funding.csv's frame (see the module docstring)."""
+    if geography not in GEOGRAPHIES:
+        raise PlanError(f"s251 geography '{geography}' is not one of {', '.join(GEOGRAPHIES)}")
     if line not in LINES:
         raise PlanError(f"s251 line '{line}' is not one of the children's-centre lines {', '.join(LINES)}")
     if measure not in MEASURES:
@@ -668,7 +689,8 @@ def read_s251(paths: list[Path], *, line: str = "3.0.1", measure: str = NET_CURR
         raise PlanError("s251: no file given")
     imported = Imported(frame=pd.DataFrame(columns=["la_code", "financial_year", "spend_gbp"]))
     imported.provenance.update({"publisher": "Department for Education, section 251 outturn", "line": line,
-                                "measure": measure, "files": [Path(p).name for p in paths]})
+                                "measure": measure, "geography": geography,
+                                "files": [Path(p).name for p in paths]})
     problems, lookup = _Problems(), _Lookup()
     records: list[Record] = []
     for path in map(Path, paths):
@@ -696,7 +718,10 @@ def read_s251(paths: list[Path], *, line: str = "3.0.1", measure: str = NET_CURR
     label = ", ".join(Path(p).name for p in paths)  # rules and problems that concern all files together
     _refuse_repeats(records, problems)
     problems.raise_if_any()
-    spend = _apply_boundary_rule(records, lookup, imported, problems, label)
+    if geography == "current":
+        spend = _apply_boundary_rule(records, lookup, imported, problems, label)
+    else:
+        spend = _as_published(records, lookup, imported, problems, label)
     problems.raise_if_any()
     _check_years(spend, years, problems, label)
     problems.raise_if_any()
@@ -783,6 +808,29 @@ def _apply_boundary_rule(records: list[Record], lookup: _Lookup, imported: Impor
                    divided_rows)
     imported.count(label, "la_code", "LA-year of a successor of a divided LA left blank (no comparable spend "
                    "before the change)", len(blank))
+    return spend
+
+
+def _as_published(records: list[Record], lookup: _Lookup, imported: Imported, problems: _Problems,
+                  label: str) -> dict:
+    """{(GSS code of the year, year): pounds or None}: each LA-year under the code in force that year.
+    LA-years of an authority replaced within the files' years are counted (and listed in provenance): no
+    change in spend can be computed across the boundary change, so a window spanning it leaves them
+    ungrouped."""
+    spend = {}
+    for record in records:
+        if record.gss is None:
+            problems.add(record.file, None, f"LA {record.la_number} has no GSS code for {record.year} in "
+                         "data/import/la_codes.csv", record.row)
+        else:
+            spend[(record.gss, record.year)] = record.pounds
+    codes = {code for code, _ in spend}
+    changed = sorted(code for code in codes if code in lookup.by_gss
+                     and set(lookup.successors(lookup.by_gss[code])) & codes)
+    imported.count(label, "la_code", "LA-year of an authority replaced within the files' years, kept under "
+                   "its own code (geography: as_published)", sum(code in changed for code, _ in spend))
+    if changed:
+        imported.provenance["replaced_within_files"] = changed
     return spend
 
 

@@ -18,6 +18,7 @@ from analysis import io
 from analysis.contract import CENTRE_FUNDING, CENTRES, DEFLATORS, LA_FUNDING, MONEY_COLUMNS, SURVEY
 from analysis.errors import PlanError, Problem, RawDataError
 from analysis.importers import Imported
+from analysis.importers.deflators import VINTAGE
 
 # Where the import stage writes the contract files it makes (restricted: row-level data).
 IMPORTED_DIR = Path("results/data/imported")
@@ -35,7 +36,7 @@ LA_ONLY_FORMATS = {"dfe_s251"}  # local-authority spend: no centre budgets
 OPTIONS = {
     "contract": (),
     "gias": ("include_linked_sites", "open_during", "idaci_path"),
-    "dfe_s251": ("line", "measure", "years"),
+    "dfe_s251": ("line", "measure", "years", "geography"),
     "hmt_gdp_deflators": ("vintage", "base_year"),
     "mapped": ("mapping",),
 }
@@ -75,6 +76,9 @@ def check_sources(config: dict) -> None:
             problems.append(f"sources.{source}: {', '.join(foreign)} is not a setting of format "
                             f"'{entry['format']}'")
         if entry["format"] == "contract":
+            if source_paths(entry):
+                problems.append(f"sources.{source}: format contract reads {contract_file(source, level)} in "
+                                "raw_dir; `path` and `paths` name files as published, for the other formats")
             continue
         for key in REQUIRED_OPTIONS.get(entry["format"], ()):
             if not entry.get(key):
@@ -85,20 +89,53 @@ def check_sources(config: dict) -> None:
         if entry["format"] in LA_ONLY_FORMATS and level != "la":
             problems.append(f"sources.{source}.format '{entry['format']}' gives local-authority spend, not "
                             "centre budgets: set exposure.level to la")
-        if not source_paths(entry):
-            problems.append(f"sources.{source} names no file: give `path` (or `paths`), relative to raw_dir")
-        for path in source_paths(entry):
-            if Path(path).is_absolute() or ".." in Path(path).parts:
-                problems.append(f"sources.{source}: '{path}' must be a file name inside raw_dir")
+        problems += _file_problems(source, entry)
     if problems:
         raise PlanError("The plan's sources block is inconsistent:\n  - " + "\n  - ".join(problems))
+
+
+SINGLE_FILE_FORMATS = {"gias", "hmt_gdp_deflators"}
+
+
+def _file_problems(source: str, entry: dict) -> list[str]:
+    """The files an entry names: given once, as many as its format reads, each a name inside raw_dir (so the
+    secure folder is named once, in raw_dir), and its settings readable."""
+    problems = []
+    files = source_paths(entry)
+    if entry.get("path") and entry.get("paths"):
+        problems.append(f"sources.{source}: give `path` or `paths`, not both")
+    if not files:
+        problems.append(f"sources.{source} names no file: give `path` (or `paths`), relative to raw_dir")
+    if entry["format"] in SINGLE_FILE_FORMATS and len(files) > 1:
+        problems.append(f"sources.{source}: format {entry['format']} reads one file, not {len(files)}")
+    mapping = entry.get("mapping")
+    named = [*files, *(entry[k] for k in ("idaci_path",) if entry.get(k)),
+             *([mapping] if mapping and not _shipped(mapping) else [])]
+    for path in named:
+        if Path(path).is_absolute() or ".." in Path(path).parts:
+            problems.append(f"sources.{source}: '{path}' must be a file name inside raw_dir")
+    window = entry.get("open_during")
+    if window and len(window) == 2 and window[0] > window[1]:
+        problems.append(f"sources.{source}.open_during: {window[0]} is after {window[1]}")
+    if entry.get("vintage") and not VINTAGE.fullmatch(str(entry["vintage"]).strip()):
+        problems.append(f"sources.{source}.vintage: '{entry['vintage']}' is not a release month written like "
+                        "March 2024")
+    return problems
+
+
+def _shipped(mapping: str) -> bool:
+    """A shipped mapping is named bare (mcs_parent_interview); a user's is a YAML file in raw_dir."""
+    return "/" not in mapping and not mapping.endswith((".yaml", ".yml"))
 
 
 def read_source(source: str, entry: dict, raw_dir: Path) -> Imported:
     """Run the importer a source entry names on its files in raw_dir."""
     files = [Path(raw_dir) / p for p in source_paths(entry)]
+    named = [*files, *(Path(raw_dir) / entry[k] for k in ("idaci_path",) if entry.get(k)),
+             *([Path(raw_dir) / entry["mapping"]] if entry.get("mapping") and not _shipped(entry["mapping"])
+               else [])]
     missing = [Problem(f.name, None, "not found in the raw-data folder (raw_dir)")
-               for f in files if not f.is_file()]
+               for f in named if not f.is_file()]
     if missing:
         raise RawDataError(missing)
     fmt = entry["format"]
@@ -118,8 +155,7 @@ def read_source(source: str, entry: dict, raw_dir: Path) -> Imported:
     if fmt == "mapped":
         from analysis.importers.survey import load_mapping, read_mapped_survey
         mapping = entry["mapping"]
-        shipped_or_file = mapping if "/" not in mapping and not mapping.endswith((".yaml", ".yml")) else \
-            Path(raw_dir) / mapping
+        shipped_or_file = mapping if _shipped(mapping) else Path(raw_dir) / mapping
         return read_mapped_survey(load_mapping(shipped_or_file), files, mapping_name=Path(mapping).name)
     raise PlanError(f"sources.{source}.format '{fmt}' has no importer")
 
@@ -134,13 +170,21 @@ def _options(entry: dict, raw_dir: Path, paths: tuple[str, ...] = ()) -> dict:
     return options
 
 
+def _pounds(value) -> str:
+    """An amount as the contract's money rule reads it: text as the importer wrote it, or a number to
+    the penny."""
+    if isinstance(value, str):
+        return value
+    return "" if pd.isna(value) else f"{float(value):.2f}"
+
+
 def write_imported(imported: Imported, contract_name: str, output: str, log_output: str,
                    provenance_output: str, source: str, entry: dict) -> None:
     """Write what an importer made as the contract file (money to the penny, as the contract reads it), its
     counted rules for the cleaning log, and what provenance must record of the source."""
     frame = imported.frame.copy()
     for column in MONEY_COLUMNS.get(contract_name, ()):
-        frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else f"{float(v):.2f}")
+        frame[column] = frame[column].map(_pounds)
     io.write_csv(frame, output)
     io.write_csv(pd.DataFrame(imported.log, columns=["file", "column", "rule", "n_rows"]), log_output)
     io.write_json({"source": source, "format": entry["format"], "files": [Path(p).name for p in

@@ -1,7 +1,7 @@
 """Survey files as distributed (Stata .dta, SPSS .sav, tab-delimited, CSV), read through a declarative
 mapping file (YAML) into the contract's survey.csv.
 
-The mapping language is documented in data/import/survey_mapping.md and its shape is checked against
+The mapping language is documented in data/import/README.md and its shape is checked against
 data/import/mappings/mapping.schema.yaml. The rules:
 
 - Files: each wave names its tables by file-name templates (`mcs{number}_parent_interview.dta`, with the
@@ -119,7 +119,7 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
         return f"the key '{missing}' is missing"
     if error.validator == "additionalProperties":
         unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return f"unknown key(s) {', '.join(map(repr, unknown))}: see data/import/survey_mapping.md"
+        return f"unknown key(s) {', '.join(map(repr, unknown))}: see data/import/README.md"
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in error.validator_value)
         return f"must be one of: {allowed}"

@@ -3,7 +3,7 @@
 
 - write_mcs: Millennium Cohort Study sweeps as Stata files, one set per sweep (mcsN_parent_interview.dta,
   mcsN_hhgrid.dta), with the variable names, codes and value labels of the distributed files (sources in
-  data/import/survey_mapping.md); the centre or local authority goes in a geography file mcsN_geography.dta,
+  data/import/README.md); the centre or local authority goes in a geography file mcsN_geography.dta,
   which is not distributed (see the mapping's documentation).
 - write_ukhls: Understanding Society waves as w_indresp in SPSS (.sav) and/or tab-delimited (.tab) form, with
   the per-wave sample file w_sample.csv that the shipped mapping joins (pidp and centre or local authority).

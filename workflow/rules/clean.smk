@@ -38,6 +38,7 @@ rule clean_raw_data:
         raw_dir=config["raw_dir"],
         level=LEVEL,
         contract_files=contract_paths(),
+        imported_from=imported_from(),
     resources:
         mem_mb=scaled(500, 15),
         runtime=scaled(10, 0.1),

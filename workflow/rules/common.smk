@@ -167,6 +167,12 @@ def clean_inputs(wildcards):
     return {**inputs, **synthetic_marker()}
 
 
+def imported_from():
+    """Contract file name -> the published files it is imported from, for the cleaning's messages."""
+    return {contract_file(source, LEVEL): [Path(path).name for path in source_paths(source_entry(config, source))]
+            for source in IMPORTED}
+
+
 def published_files(source):
     """The files as published that a source's importer reads (its data, a mapping file or a lookup in
     raw_dir), those that exist: the importer names a missing one."""

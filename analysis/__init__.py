@@ -1,7 +1,8 @@
 """Children's-centre funding and maternal mental health: the science of the pipeline.
 
-Modules, in pipeline order: contract and cleaning (raw data), scoring (K6, GHQ-12), exposure (funding
-groups), sample (primary sample), design and linalg (design matrices and what the data can support), inputs
+Modules, in pipeline order: importers (files as published, read into the contract files), contract and
+cleaning (raw data), scoring (K6, GHQ-12), exposure (funding groups, of centres or of local authorities),
+sample (primary sample), design and linalg (design matrices and what the data can support), inputs
 (the engines' input checks), fastreml, mixed and smallsample (the primary model and its small-sample
 inference), robust, binary, panel, missing and chained (the other estimators), models (every model of the
 plan), sensitivity and robustness, results, figures, report and appendix (outputs), disclosure, provenance

@@ -41,6 +41,20 @@ VARIABLES = {
     "centre_visits_month": "Mother's visits to the centre in the last month.",
 }
 
+# At LA level (exposure.level: la) the funding group is the local authority's, not the centre's.
+LA_LEVEL_VARIABLES = {
+    "centre_id": "Children's centre the mother was registered at when first interviewed (wave 1); where her "
+                 "record names none, the group of mothers in her local authority who name none.",
+    "la_code": "Mother's local authority when first interviewed (ONS code): the level at which budgets were "
+               "decided, and whose spend is her exposure.",
+    "funding_group": "Local authority's funding group from its real-terms change in spend on children's "
+                     "centres (la_funding.csv, e.g. section 251 line 3.0.1) over the exposure window: cut, "
+                     "stable or growing (thresholds in the configuration).",
+    "budget_change_pct": "Local authority's real-terms change in spend on children's centres over the "
+                         "exposure window, per cent: 100 x (real end spend / real base spend - 1); real = "
+                         "nominal / GDP deflator x 100.",
+}
+
 ESTIMATOR_WORDS = {
     "lmm_reml": "Linear mixed model, restricted maximum likelihood (REML); random intercepts for each "
                 "cluster level, nested",
@@ -51,8 +65,16 @@ ESTIMATOR_WORDS = {
 }
 
 
-def variable_definition(name: str) -> str:
+def plan_definitions(config: dict) -> list[tuple[str, str]]:
+    """(variable, definition) of every variable the plan's models use, in the words of its exposure level."""
+    level = config["exposure"].get("level", "centre")
+    return [(name, variable_definition(name, level)) for name in plan_variables(config["models"])]
+
+
+def variable_definition(name: str, exposure_level: str = "centre") -> str:
     """Definition of a variable, including wave-suffixed scores (k6_w3 = K6 at wave 3)."""
+    if exposure_level == "la" and name in LA_LEVEL_VARIABLES:
+        return LA_LEVEL_VARIABLES[name]
     if name in VARIABLES:
         return VARIABLES[name]
     stem, _, wave = name.rpartition("_w")
@@ -110,7 +132,7 @@ def appendix_markdown(config: dict, tables: dict[str, str], contrasts: dict[str,
                       cleaning_log: str, provenance: str, disclosure: str, synthetic: bool) -> str:
     """The appendix as one Markdown document. `tables` maps titles to published Markdown renderings."""
     banner = [f"> **{SYNTHETIC_BANNER}**", ""] if synthetic else []
-    variables = pd.DataFrame([(f"`{n}`", variable_definition(n)) for n in plan_variables(config["models"])],
+    variables = pd.DataFrame([(f"`{n}`", words) for n, words in plan_definitions(config)],
                              columns=["Variable", "Definition"])
     parts = [*banner, "# Academic appendix", "",
              f"Provenance `{provenance}` (hash of the raw inputs, configuration, code and package versions; "
@@ -165,8 +187,7 @@ def appendix_latex(config: dict, tables: dict[str, str], contrasts: dict[str, pd
                      for line in spec_md if line.startswith("- "))
         lines.append(r"\end{itemize}")
     lines += [r"\section{Variable definitions}", r"\begin{description}"]
-    lines.extend(r"\item[" + esc(n) + "] " + esc(variable_definition(n))
-                 for n in plan_variables(config["models"]))
+    lines.extend(r"\item[" + esc(n) + "] " + esc(words) for n, words in plan_definitions(config))
     lines += [r"\end{description}", r"\section{Cleaning log}", cleaning_log, r"\section{Result tables}"]
     for text in tables.values():
         lines += [r"\begingroup", text, r"\endgroup", r"\clearpage"]

@@ -107,7 +107,9 @@ def summary_html(tables: dict[str, pd.DataFrame], primary: str = "primary",
                           for c in others)
     n_las = design.get("local_authorities")
     single = n_las == 1
-    few = n_las is not None and 1 < n_las < few_clusters_threshold
+    # At LA level the exposure varies only between local authorities: the few-cluster interval leads whatever
+    # their number.
+    few = n_las is not None and 1 < n_las and (n_las < few_clusters_threshold or exposure_level == "la")
     cr2 = _row(tables[few_clusters], contrast)
 
     def estimate_and_interval(table, lower="ci_lower", upper="ci_upper", kind="signed"):
@@ -122,7 +124,12 @@ def summary_html(tables: dict[str, pd.DataFrame], primary: str = "primary",
         sure = (f"The {level}% confidence interval{weight} includes no difference: the data are consistent "
                 "with no difference, and with differences in either direction as large as the interval's "
                 "ends.")
-    if few:
+    if few and exposure_level == "la":
+        few_text = (" The funding groups are whole local authorities, so the interval built for comparisons "
+                    "between a modest number of groups carries the weight: a wild cluster bootstrap of the "
+                    "same comparison by regression, "
+                    f"{estimate_and_interval(few_clusters, 'wcr_ci_lower', 'wcr_ci_upper', 'bound')}.")
+    elif few:
         few_text = (f" Budgets were decided by only {fact(few_clusters, 'n_las', 'count')} local "
                     "authorities, too few for the mixed model's interval to be trusted on its own, so the "
                     "interval built for few groups carries the weight: a wild cluster bootstrap of the same "

@@ -31,7 +31,7 @@ from tests.workflow import copy_project, files_under, snakemake
 
 CASES = load_cases()
 WORKFLOW_CASES = [case for case in CASES if case.through_snakemake]
-CLEAN_FILES = ("centres", "centre_funding", "deflators", "survey")
+CLEAN_FILES = ("centres", "funding", "deflators", "survey")  # results/data/clean/<name>.parquet
 
 
 def test_the_corpus_covers_every_kind_of_fault_the_contract_names():

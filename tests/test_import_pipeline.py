@@ -14,6 +14,7 @@ import yaml
 
 from analysis.cleaning import clean_all
 from analysis.design import ModelSpec
+from analysis.errors import RawDataError
 from analysis.importers.sources import contract_file, read_source, write_imported
 from analysis.models import fit_model
 from analysis.plan import merge_plan
@@ -135,3 +136,22 @@ def test_the_whole_pipeline_runs_from_published_files(tiny_raw_master, tmp_path,
         assert "local authorities whose children's-centre spending" in table.iloc[0]["estimand"]
     else:
         assert "effective sample size" not in html and "at growing centres" in table.iloc[0]["estimand"]
+
+
+def test_a_contract_problem_in_an_imported_file_names_the_published_file(tiny_raw_master, tmp_path):
+    """The deflators workbook holds an index the contract refuses (a 60% jump): the message names the
+    workbook the data manager downloaded, beside the contract file the import stage wrote."""
+    from analysis.stages import clean
+    sources, paths = import_all(tiny_raw_master, tmp_path / "published", "centre")
+    imported = paths["deflators.csv"]
+    frame = pd.read_csv(imported, dtype=str)
+    frame.loc[frame.index[-1], "gdp_deflator"] = "170"
+    frame.to_csv(imported, index=False)
+    out = tmp_path / "out"
+    with pytest.raises(RawDataError) as err:
+        clean(str(tmp_path / "published"), "centre", {k: str(v) for k, v in paths.items()}, [],
+              *(str(out / name) for name in ("c.parquet", "f.parquet", "d.parquet", "s.parquet", "log.csv",
+                                             "source.json")),
+              imported_from={"deflators.csv": [sources["deflators"]["path"]]})
+    workbook = sources["deflators"]["path"]
+    assert f"deflators.csv (imported from {workbook}), column 'gdp_deflator'" in str(err.value)

@@ -21,6 +21,8 @@ from analysis.report import summary_html
 from analysis.sample import NO_CENTRE
 from analysis.sensitivity import leave_one_out
 from tests.la_data import la_spend, to_la_level
+from tests.summary_check import check_summary
+from tests.test_report import published
 
 
 def la_plan(plan: dict, *, centre_covariates: bool = True) -> dict:
@@ -141,12 +143,18 @@ def test_formats_that_give_la_spend_need_the_la_level(plan):
 
 
 def test_the_summary_says_the_local_authorities_are_the_effective_sample():
-    from tests.test_report import published
+    """At LA level the wild cluster bootstrap interval leads however many local authorities there are, and
+    the summary says why; every number is still a table cell."""
     tables = published()
+    tables["primary_ols_cr2"] = tables["primary_ols_cr2"].assign(wcr_ci_lower=[-1.6, -0.9],
+                                                                 wcr_ci_upper=[-0.2, 0.3])
     page = summary_html(tables, design={"local_authorities": 25}, exposure_level="la")
+    assert check_summary(page, tables) >= 15
     assert "effective sample size" in page
     assert "local authorities whose children's-centre spending grew" in page
-    assert "effective sample" not in summary_html(tables, design={"local_authorities": 25})
+    assert "funding groups are whole local authorities" in page and 'data-column="wcr_ci_upper"' in page
+    at_centres = summary_html(tables, design={"local_authorities": 25})
+    assert "effective sample" not in at_centres and "carries the weight" not in at_centres
 
 
 @pytest.mark.parametrize("entry, words", [

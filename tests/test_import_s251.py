@@ -410,15 +410,21 @@ def test_corpus_case(case, tmp_path):
         assert any(message in rule for rule in _rules(imported)), _rules(imported)
 
 
-@pytest.mark.parametrize("unit", ["£ thousand", "£000s", "£'000s", "£k", "thousand pounds", "Thousands (£)",
-                                  "£ in thousands", "(£'000)"])
-def test_every_way_of_writing_thousands_is_read_as_thousands(tmp_path, unit):
-    """A title in thousands written another way must never be read as pounds (a thousandfold error)."""
-    path = tmp_path / "s251_2012-13.xlsx"
+def workbook_titled(folder: Path, unit: str) -> Path:
+    """The fixture's 2012-13 workbook (values in thousands) with its unit written as `unit` in the title."""
+    path = folder / "s251_2012-13.xlsx"
     write_s251_workbook(fixture_frame(), "2012-13", path, unit="thousands")
     book = openpyxl.load_workbook(path)
     book["Table A1"]["A1"] = f"Local authority expenditure by line, 2012-13 ({unit})"
     book.save(path)
+    return path
+
+
+@pytest.mark.parametrize("unit", ["£ thousand", "£000s", "£'000s", "£k", "thousand pounds", "Thousands (£)",
+                                  "£ in thousands", "(£'000)"])
+def test_every_way_of_writing_thousands_is_read_as_thousands(tmp_path, unit):
+    """A title in thousands written another way must never be read as pounds (a thousandfold error)."""
+    path = workbook_titled(tmp_path, unit)
     as_written = {key: Decimal(value) for key, value in _as_dict(read_s251([path]).frame).items() if value}
     # the committed fixture's title says "£ thousand": the same cells, the same pounds
     in_thousands = {key: Decimal(value) for key, value in _as_dict(read_s251(
@@ -429,10 +435,6 @@ def test_every_way_of_writing_thousands_is_read_as_thousands(tmp_path, unit):
 
 @pytest.mark.parametrize("unit", ["£m", "£ million", "£bn", "thousands of thousands (£m)"])
 def test_a_unit_that_is_not_read_is_refused(tmp_path, unit):
-    path = tmp_path / "s251_2012-13.xlsx"
-    write_s251_workbook(fixture_frame(), "2012-13", path, unit="thousands")
-    book = openpyxl.load_workbook(path)
-    book["Table A1"]["A1"] = f"Local authority expenditure by line, 2012-13 ({unit})"
-    book.save(path)
+    path = workbook_titled(tmp_path, unit)
     with pytest.raises(RawDataError, match="state a unit that is not read"):
         read_s251([path])

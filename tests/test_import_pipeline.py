@@ -12,13 +12,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.cleaning import clean_all
+from analysis import contract
+from analysis.cleaning import CleaningLog, clean_all, parse_file, read_raw
 from analysis.design import ModelSpec
 from analysis.errors import RawDataError
 from analysis.importers.sources import contract_file, read_source, write_imported
 from analysis.models import fit_model
 from analysis.plan import merge_plan
 from analysis.primary import primary_frame
+from tests.conftest import ROOT
 from tests.la_data import to_la_level
 from tests.published_data import VINTAGE, urns, write_published
 from tests.workflow import SCENARIO, run_workflow
@@ -155,3 +157,45 @@ def test_a_contract_problem_in_an_imported_file_names_the_published_file(tiny_ra
               imported_from={"deflators.csv": [sources["deflators"]["path"]]})
     workbook = sources["deflators"]["path"]
     assert f"deflators.csv (imported from {workbook}), column 'gdp_deflator'" in str(err.value)
+
+
+FIXTURES = ROOT / "tests" / "fixtures" / "import"
+SURVEY = FIXTURES / "survey"
+HMT = "GDP_Deflators_Qtrly_National_Accounts_March_2024_update"
+FIXTURE_SOURCES = {  # every committed fixture, read as a plan's sources entry would name it
+    "s251 EES CSV": ("funding", FIXTURES / "s251", {
+        "format": "dfe_s251", "path": "s251_childrens_young_peoples_services_la_regional_national.csv"}),
+    "s251 workbooks": ("funding", FIXTURES / "s251", {
+        "format": "dfe_s251", "paths": ["s251_2012-13.xlsx", "s251_2013-14.xlsx"]}),
+    "GIAS with IoD": ("centres", FIXTURES / "gias", {
+        "format": "gias", "path": "edubasealldata20250422.csv",
+        "idaci_path": "File_3_IoD2019_Supplementary_Indices_IDACI_and_IDAOPI.csv"}),
+    "HMT workbook": ("deflators", FIXTURES / "hmt", {"format": "hmt_gdp_deflators", "path": f"{HMT}.xlsx"}),
+    "HMT CSV": ("deflators", FIXTURES / "hmt", {"format": "hmt_gdp_deflators", "path": f"{HMT}.csv",
+                                                "vintage": "March 2024"}),
+    "MCS Stata": ("survey", SURVEY / "mcs", {
+        "format": "mapped", "mapping": "mcs_parent_interview",
+        "paths": sorted(p.name for p in (SURVEY / "mcs").glob("*.dta"))}),
+    "USoc SPSS": ("survey", SURVEY / "ukhls_sav", {
+        "format": "mapped", "mapping": "understanding_society_ghq",
+        "paths": sorted(p.name for p in (SURVEY / "ukhls_sav").iterdir())}),
+    "USoc tab": ("survey", SURVEY / "ukhls_tab", {
+        "format": "mapped", "mapping": "understanding_society_ghq",
+        "paths": sorted(p.name for p in (SURVEY / "ukhls_tab").iterdir())}),
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(FIXTURE_SOURCES))
+def test_every_fixture_imports_to_a_file_the_contract_reads(fixture, tmp_path):
+    """Each published-layout fixture, through its importer, gives a contract file the cleaning's own
+    reader accepts without a single problem (the LA-level survey contract for surveys naming LAs)."""
+    source, folder, entry = FIXTURE_SOURCES[fixture]
+    level = "la" if source == "funding" or fixture.startswith(("MCS", "USoc")) else "centre"
+    name = contract_file(source, level)
+    write_imported(read_source(source, entry, folder), name, tmp_path / name, tmp_path / "log.csv",
+                   tmp_path / "provenance.json", source, entry)
+    spec = next(spec for spec in contract.raw_files(level) if spec.name == name)
+    log = CleaningLog()
+    parsed = parse_file(read_raw(tmp_path / name, spec, log), spec, log)
+    assert len(parsed) > 0
+    assert json.loads((tmp_path / "provenance.json").read_text())["format"] == entry["format"]

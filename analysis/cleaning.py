@@ -822,10 +822,6 @@ def _warn_unfunded(survey: pd.DataFrame, funding: pd.DataFrame) -> None:
                     first_few(printable(code) for code in unfunded))
 
 
-# Centre characteristics a mother's record carries at LA level, where no centre table is joined later.
-CENTRE_CHARACTERISTICS = ["idaci_decile", "urban_rural"]
-
-
 def _mothers_local_authorities(survey: pd.DataFrame, centres: pd.DataFrame | None) -> tuple[pd.DataFrame,
                                                                                             list[Problem]]:
     """At LA level: each survey record's local authority, from its la_code or its centre's (they must agree
@@ -843,7 +839,7 @@ def _mothers_local_authorities(survey: pd.DataFrame, centres: pd.DataFrame | Non
                                 _rows(survey, named)))
         return survey, problems
     register = (centres.set_index("centre_id") if centres is not None else
-                pd.DataFrame(columns=["la_code", *CENTRE_CHARACTERISTICS]))
+                pd.DataFrame(columns=["la_code", *contract.CENTRE_CHARACTERISTICS]))
     problems += _unknown_centres(survey.loc[named], "survey.csv", register.index.to_series())
     centre_la = survey["centre_id"].map(register["la_code"])
     disagree = named & survey["la_code"].notna() & centre_la.notna() & (centre_la != survey["la_code"])
@@ -855,6 +851,6 @@ def _mothers_local_authorities(survey: pd.DataFrame, centres: pd.DataFrame | Non
     if neither.any():
         problems.append(Problem("survey.csv", "la_code", "is blank and the record names no centre, so the "
                                 "mother's local authority is unknown", _rows(survey, neither)))
-    for column in CENTRE_CHARACTERISTICS:
+    for column in contract.CENTRE_CHARACTERISTICS:
         survey[column] = survey["centre_id"].map(register[column])
     return survey, problems

@@ -138,6 +138,9 @@ SURVEY_LA = RawFile(
     missing_codes=MISSING_CODES,
 )
 
+# Columns of centres.csv a survey record carries at LA level, where no centre table is joined later.
+CENTRE_CHARACTERISTICS = ("idaci_decile", "urban_rural")
+
 EXPOSURE_LEVELS = ("centre", "la")
 RAW_FILES = (CENTRES, CENTRE_FUNDING, DEFLATORS, SURVEY)  # exposure.level: centre
 LA_RAW_FILES = (CENTRES, LA_FUNDING, DEFLATORS, SURVEY_LA)  # exposure.level: la (centres.csv optional)

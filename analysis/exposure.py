@@ -94,7 +94,7 @@ def exposure_by_la(
     codes = pd.Index(sorted(set(funding["la_code"]) | set(centres["la_code"].dropna())), name="la_code")
     names = centres.drop_duplicates("la_code").set_index("la_code")["la_name"]
     out = pd.DataFrame({"la_code": codes, "la_name": names.reindex(codes).fillna("").to_numpy()})
-    return _add_change(out, "la_code", funding, deflators, plan)
+    return _add_change(out, "la", funding, deflators, plan)
 
 
 def exposure_by_centre(
@@ -102,17 +102,20 @@ def exposure_by_centre(
 ) -> pd.DataFrame:
     """One row per centre: real budgets in the window's two years, change, group, and why none."""
     out = centres[["centre_id", "la_code", "la_name", "idaci_decile", "urban_rural"]].copy()
-    return _add_change(out, "centre_id", funding, deflators, plan)
+    return _add_change(out, "centre", funding, deflators, plan)
 
 
-def _add_change(out: pd.DataFrame, key: str, funding: pd.DataFrame, deflators: pd.DataFrame,
+def _add_change(out: pd.DataFrame, level: str, funding: pd.DataFrame, deflators: pd.DataFrame,
                 plan: ExposurePlan) -> pd.DataFrame:
+    """`out` (one row per unit of `level`) with the real budgets of the window's two years, the change, the
+    group and why there is none."""
+    key = UNIT_KEY[level]
     known_years = set(deflators["financial_year"])
     missing = [y for y in (plan.base_year, plan.end_year) if y not in known_years]
     if missing:
         raise RawDataError([Problem("deflators.csv", "financial_year",
                                     f"no deflator for the exposure window year(s) {', '.join(missing)}")])
-    file, amount = FUNDING_FILE["la" if key == "la_code" else "centre"]
+    file, amount = FUNDING_FILE[level]
     real = real_budgets(funding, deflators, amount)
     wide = real.pivot(index=key, columns="financial_year", values="real_budget_gbp")
     base = wide.get(plan.base_year, pd.Series(dtype=float)).reindex(out[key]).to_numpy()
@@ -133,16 +136,17 @@ def _add_change(out: pd.DataFrame, key: str, funding: pd.DataFrame, deflators: p
         default="",
     )
     out["no_group_reason"] = reason
-    _warn_ungrouped(out, key, file, amount)
+    _warn_ungrouped(out, level)
     return out.reset_index(drop=True)
 
 
-def _warn_ungrouped(exposure: pd.DataFrame, key: str, file: str, amount: str) -> None:
+def _warn_ungrouped(exposure: pd.DataFrame, level: str) -> None:
     """Log, for the data manager, which units get no funding group and why (their mothers are then
     excluded at the sample step, and counted in the sample flow)."""
-    units = "centre(s)" if key == "centre_id" else "local authorities"
+    file, amount = FUNDING_FILE[level]
+    units = "centre(s)" if level == "centre" else "local authorities"
     ungrouped = exposure[exposure["no_group_reason"] != ""]
-    for reason, members in ungrouped.groupby("no_group_reason")[key]:
+    for reason, members in ungrouped.groupby("no_group_reason")[UNIT_KEY[level]]:
         log.warning("%s, column '%s': %d %s have %s (%s): they have no funding group, and their mothers "
                     "are excluded from the models (counted in sample_flow.csv)", file, amount, len(members),
                     units, reason, first_few(sorted(members)))

@@ -64,9 +64,10 @@ def build_panel(
     """
     level = exposure_level(exposure)
     key = UNIT_KEY[level]
-    for frame, name, needed in ((survey, "survey", ["mother_id", "wave", "centre_id", "la_code", score]),
+    at_baseline = ["mother_id", *dict.fromkeys(["centre_id", key])]  # the mother's centre and unit
+    for frame, name, needed in ((survey, "survey", [*at_baseline, "wave", score]),
                                 (exposure, "exposure", [key, "la_code", "funding_group"])):
-        missing = [c for c in needed if c not in frame.columns and not (c == "la_code" and level == "centre")]
+        missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise KeyError(f"{name} lacks column(s) {', '.join(missing)}")
     if survey["mother_id"].isna().any() or survey["wave"].isna().any():
@@ -78,8 +79,7 @@ def build_panel(
 
     rows = survey[["mother_id", "wave", score]].copy()
     rows["wave"] = rows["wave"].astype("int64")
-    at_base = ["mother_id", *dict.fromkeys(["centre_id", key])]
-    base = survey.loc[survey["wave"] == baseline_wave, at_base].set_index("mother_id")
+    base = survey.loc[survey["wave"] == baseline_wave, at_baseline].set_index("mother_id")
     units = exposure.set_index(key)
     rows["centre_id"] = rows["mother_id"].map(base["centre_id"])
     unit = rows["mother_id"].map(base[key])

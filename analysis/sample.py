@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from analysis.contract import CENTRE_CHARACTERISTICS
 from analysis.errors import DesignError
 from analysis.exposure import UNIT_KEY, UNIT_WORD, exposure_level
 
@@ -47,13 +48,14 @@ def survey_columns(score: str, covariates: list[str], carry_scores: tuple[str, .
     keeps a job's memory and time down at national scale). At LA level the records carry their local
     authority and their centre's characteristics."""
     sources = [source for source, _ in DERIVED.values()]
-    at_la = ["la_code", *(source for source, _ in CENTRE_VARIABLES.values())] if level == "la" else []
+    at_la = ["la_code", *CENTRE_CHARACTERISTICS] if level == "la" else []
     wanted = ["mother_id", "wave", "centre_id", *at_la, score, *carry_scores, *sources, *covariates]
     return list(dict.fromkeys(c for c in wanted if level == "la" or c not in CENTRE_VARIABLES))
 
 
 # The cluster label of LA-level mothers whose record names no centre, followed by their la_code.
 NO_CENTRE = "no centre named, "
+
 
 def clustering_centre(centre_id: pd.Series, la_code: pd.Series) -> pd.Series:
     """At LA level, the centre a mother is clustered in: her own, or where her record names none, the group of

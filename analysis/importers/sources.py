@@ -65,6 +65,13 @@ def source_paths(entry: dict) -> list[str]:
     return [str(p) for p in paths]
 
 
+def named_files(entry: dict) -> list[str]:
+    """Every file in raw_dir an entry names: its data files, an IoD file, and a user's mapping file."""
+    mapping = entry.get("mapping")
+    return [*source_paths(entry), *([entry["idaci_path"]] if entry.get("idaci_path") else []),
+            *([mapping] if mapping and not _shipped(mapping) else [])]
+
+
 def check_sources(config: dict) -> None:
     """Plan problems no schema can see: a format at the wrong exposure level, a source without files."""
     level = config["exposure"].get("level", "centre")
@@ -108,10 +115,7 @@ def _file_problems(source: str, entry: dict) -> list[str]:
         problems.append(f"sources.{source} names no file: give `path` (or `paths`), relative to raw_dir")
     if entry["format"] in SINGLE_FILE_FORMATS and len(files) > 1:
         problems.append(f"sources.{source}: format {entry['format']} reads one file, not {len(files)}")
-    mapping = entry.get("mapping")
-    named = [*files, *(entry[k] for k in ("idaci_path",) if entry.get(k)),
-             *([mapping] if mapping and not _shipped(mapping) else [])]
-    for path in named:
+    for path in named_files(entry):
         if Path(path).is_absolute() or ".." in Path(path).parts:
             problems.append(f"sources.{source}: '{path}' must be a file name inside raw_dir")
     window = entry.get("open_during")
@@ -131,11 +135,8 @@ def _shipped(mapping: str) -> bool:
 def read_source(source: str, entry: dict, raw_dir: Path) -> Imported:
     """Run the importer a source entry names on its files in raw_dir."""
     files = [Path(raw_dir) / p for p in source_paths(entry)]
-    named = [*files, *(Path(raw_dir) / entry[k] for k in ("idaci_path",) if entry.get(k)),
-             *([Path(raw_dir) / entry["mapping"]] if entry.get("mapping") and not _shipped(entry["mapping"])
-               else [])]
-    missing = [Problem(f.name, None, "not found in the raw-data folder (raw_dir)")
-               for f in named if not f.is_file()]
+    missing = [Problem(Path(name).name, None, "not found in the raw-data folder (raw_dir)")
+               for name in named_files(entry) if not (Path(raw_dir) / name).is_file()]
     if missing:
         raise RawDataError(missing)
     fmt = entry["format"]

@@ -10,6 +10,7 @@ from analysis.importers.sources import (
     check_sources,
     contract_file,
     imported_sources,
+    named_files,
     source_entry,
     source_paths,
 )
@@ -152,6 +153,12 @@ def contract_paths():
             for source in SOURCES}
 
 
+def raw_contract_files():
+    """The contract CSVs read from raw_dir as they are (sources in format contract), those that exist."""
+    paths = {source: RAW_DIR / contract_file(source, LEVEL) for source in SOURCES if source not in IMPORTED}
+    return {path.stem: str(path) for path in paths.values() if path.exists()}
+
+
 def synthetic_marker():
     marker = RAW_DIR / MARKER_FILE
     return {"synthetic_marker": str(marker)} if marker.exists() else {}
@@ -161,31 +168,29 @@ def clean_inputs(wildcards):
     """The contract files the cleaning reads, the import logs, and the simulator's marker file when the data
     are synthetic. A missing raw file is left to clean_raw_data, which names it in the data manager's words
     (Snakemake's own missing-input error would not)."""
-    inputs = {Path(name).stem: path for name, path in contract_paths().items()
-              if Path(path).exists() or path.startswith(str(IMPORTED_DIR))}
-    inputs.update({f"import_log_{source}": str(IMPORTED_DIR / f"{source}_import_log.csv") for source in IMPORTED})
-    return {**inputs, **synthetic_marker()}
+    imported = {Path(contract_file(source, LEVEL)).stem: str(IMPORTED_DIR / f"{source}.csv")
+                for source in IMPORTED}
+    logs = {f"import_log_{source}": str(IMPORTED_DIR / f"{source}_import_log.csv") for source in IMPORTED}
+    return {**raw_contract_files(), **imported, **logs, **synthetic_marker()}
 
 
 def imported_from():
     """Contract file name -> the published files it is imported from, for the cleaning's messages."""
-    return {contract_file(source, LEVEL): [Path(path).name for path in source_paths(source_entry(config, source))]
-            for source in IMPORTED}
+    files = {source: source_paths(source_entry(config, source)) for source in IMPORTED}
+    return {contract_file(source, LEVEL): [Path(path).name for path in paths] for source, paths in files.items()}
 
 
 def published_files(source):
-    """The files as published that a source's importer reads (its data, a mapping file or a lookup in
-    raw_dir), those that exist: the importer names a missing one."""
-    entry = source_entry(config, source)
-    names = [*source_paths(entry), *(entry[key] for key in ("mapping", "idaci_path") if entry.get(key))]
-    return [str(RAW_DIR / name) for name in names if (RAW_DIR / name).is_file()]
+    """The files as published that a source's importer reads (its data, an IoD file, a mapping file), those
+    that exist in raw_dir: the importer names a missing one."""
+    paths = [RAW_DIR / name for name in named_files(source_entry(config, source))]
+    return [str(path) for path in paths if path.is_file()]
 
 
 def raw_inputs(wildcards):
     """Every input file as given (contract CSVs and published files), hashed by provenance, and the import
     stage's record of each imported source (release, vintage)."""
-    inputs = {Path(name).stem: path for name, path in contract_paths().items() if Path(path).exists()
-              and not path.startswith(str(IMPORTED_DIR))}
+    inputs = raw_contract_files()
     for source in IMPORTED:
         inputs.update({f"{source}: {Path(path).name}": path for path in published_files(source)})
         inputs[f"import_{source}"] = str(IMPORTED_DIR / f"{source}_provenance.json")

@@ -369,6 +369,9 @@ def _apply(change: dict, folder: Path) -> list[Path]:
             rows[k][header.index(arguments["column"])] = arguments["value"]
     elif operation == "set_title":
         rows[0] = [arguments["text"]]
+    elif operation == "cut_row":  # a row that lost its last fields (a truncated download)
+        k = next(k for k in data if _matches(rows[k], header, arguments["where"]))
+        rows[k] = rows[k][:arguments["keep"]]
     else:
         raise ValueError(f"unknown corpus change {operation}")
     save(rows, path)

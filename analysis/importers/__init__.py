@@ -10,6 +10,8 @@ publishers' documentation for every column and code, are in data/import/README.m
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -27,3 +29,13 @@ class Imported:
         """Record a rule applied to n_rows rows (nothing when none)."""
         if n_rows:
             self.log.append({"file": file, "column": column or "", "rule": rule, "n_rows": int(n_rows)})
+
+
+def ragged_rows(text: str, separator: str = ",") -> list[int]:
+    """Spreadsheet rows (header = 1) of the records of a text file whose number of fields differs from the
+    header's: a footnote or stray row, or a row cut short or split by an unquoted separator. A reader would
+    pad a short row with blanks (a value silently lost) or stop without naming the row; an importer refuses
+    them instead. Blank records are not counted here."""
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    header = next(records, [])
+    return [number for number, record in enumerate(records, start=2) if record and len(record) != len(header)]

@@ -33,7 +33,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 
-from analysis.errors import Problem, RawDataError
+from analysis.errors import PlanError, Problem, RawDataError
 from analysis.importers import Imported
 from analysis.importers.gias import decode_published_text
 
@@ -263,7 +263,7 @@ def _vintage(rows_above, given: str | None, where: str) -> str:
     if given is not None:
         match = VINTAGE.fullmatch(given.strip())
         if not match:
-            raise ValueError(f"vintage: {given!r} is not a release month written like 'March 2024'")
+            raise PlanError(f"vintage: {given!r} is not a release month written like 'March 2024'")
         given = f"{match[1].capitalize()} {match[2]}"
     if titled and given and titled != given:
         raise RawDataError(

@@ -35,7 +35,6 @@ with the publisher's documentation for each, are in data/import/README.md. In sh
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from datetime import date
@@ -44,8 +43,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.contract import LA_CODE_PATTERN
-from analysis.errors import Problem, RawDataError
-from analysis.importers import Imported
+from analysis.errors import PlanError, Problem, RawDataError
+from analysis.importers import Imported, ragged_rows
 
 CENTRE_COLUMNS = ["centre_id", "centre_name", "la_code", "la_name", "phase", "idaci_decile", "urban_rural"]
 
@@ -146,13 +145,7 @@ def read_published_csv(path: Path, log: Imported) -> tuple[pd.DataFrame, str]:
     text, encoding = decode_published_text(path.read_bytes(), file)
     if not text.strip():
         raise RawDataError([Problem(file, None, "is empty: expected a header row and data")])
-    # The csv module finds each record's field count (and so the stray rows) with its spreadsheet row number;
-    # pandas then reads the same records as text.
-    records = list(csv.reader(io.StringIO(text, newline="")))
-    width = len(records[0])
-    wrong_width = [
-        number for number, record in enumerate(records[1:], start=2) if record and len(record) != width
-    ]
+    wrong_width = ragged_rows(text)
     if wrong_width:
         raise RawDataError(
             [
@@ -342,10 +335,10 @@ def _window(open_during) -> tuple[date, date] | None:
     for year in (first, last):
         match = FINANCIAL_YEAR.fullmatch(str(year))
         if not match or (int(match[1]) + 1) % 100 != int(match[2]):
-            raise ValueError(f"open_during: {year!r} is not a financial year written as 2011-12")
+            raise PlanError(f"open_during: {year!r} is not a financial year written as 2011-12")
         years.append(int(match[1]))
     if years[0] > years[1]:
-        raise ValueError("open_during: the first financial year is after the last")
+        raise PlanError("open_during: the first financial year is after the last")
     return date(years[0], 4, 1), date(years[1] + 1, 3, 31)
 
 

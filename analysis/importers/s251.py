@@ -52,7 +52,7 @@ import pandas as pd
 
 from analysis.contract import LA_CODE_PATTERN, MONEY_LIMIT
 from analysis.errors import PlanError, Problem, RawDataError, printable
-from analysis.importers import Imported
+from analysis.importers import Imported, ragged_rows
 
 LA_CODES_FILE = Path(__file__).resolve().parents[2] / "data" / "import" / "la_codes.csv"
 
@@ -321,13 +321,13 @@ def _read_ees_csv(path: Path, line: str, measure: str, imported: Imported, probl
     if not text.strip():
         problems.add(name, None, "is empty: expected the EES header row and data")
         return []
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as error:  # a record with more fields than the header
-        where = re.search(r"line (\d+)", str(error))
-        problems.add(name, None, "has a row with more fields than the header row (a comma inside an unquoted "
-                                 "value?)", int(where.group(1)) if where else None)
+    ragged = ragged_rows(text)
+    for row in ragged:
+        problems.add(name, None, "has a row with more or fewer fields than the header row (a comma inside an "
+                                 "unquoted value, or a row cut short?)", row)
+    if ragged:
         return []
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     stripped = {c: c.strip() for c in frame.columns}
     frame = frame.rename(columns=stripped)
     missing = [c for c in EES_REQUIRED if c not in frame.columns]

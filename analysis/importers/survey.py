@@ -37,6 +37,7 @@ data/import/mappings/mapping.schema.yaml. The rules:
 
 from __future__ import annotations
 
+import io
 import re
 import string
 import unicodedata
@@ -50,9 +51,10 @@ import pandas as pd
 import pyreadstat
 import yaml
 
+from analysis.cleaning import INVISIBLE_TABLE, WHITE_SPACE
 from analysis.contract import MISSING_CODES, SURVEY
 from analysis.errors import Problem, RawDataError, printable
-from analysis.importers import Imported
+from analysis.importers import Imported, ragged_rows
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "data" / "import" / "mappings"
 SCHEMA_PATH = MAPPINGS_DIR / "mapping.schema.yaml"
@@ -298,8 +300,14 @@ class _Reader:
                 read = pyreadstat.read_dta if reader == "stata" else pyreadstat.read_sav
                 _, meta = read(str(path), metadataonly=True)
                 return Table(path.name, list(meta.column_names), True, path, reader)
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep="," if reader == "csv" else "\t",
-                                encoding="utf-8-sig")
+            separator = "," if reader == "csv" else "\t"
+            text = path.read_text(encoding="utf-8-sig")
+            ragged = ragged_rows(text, separator)
+            if ragged:
+                self.problems.append(Problem(path.name, None, "has rows with more or fewer fields than the "
+                                             "header row (a row cut short, or a stray note?)", tuple(ragged)))
+                return None
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=separator)
         except UnicodeDecodeError:
             self.problems.append(Problem(path.name, None, "is not UTF-8 text: save it as UTF-8"))
             return None
@@ -365,7 +373,9 @@ def _as_code(value) -> int | str | None:
 
 
 def _without_invisible(text: str) -> str:
-    return "".join(char for char in text if unicodedata.category(char) != "Cf").strip()
+    """The contract cleaning's first two steps: invisible formatting characters removed, then its white space
+    trimmed (never the control characters U+001C-U+001F, which the cleaning refuses)."""
+    return text.translate(INVISIBLE_TABLE).strip(WHITE_SPACE)
 
 
 def _comparison_key(text: str) -> str:

@@ -33,11 +33,12 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 
+from analysis.contract import DEFLATORS
 from analysis.errors import PlanError, Problem, RawDataError
 from analysis.importers import Imported
 from analysis.importers.gias import decode_published_text
 
-DEFLATOR_COLUMNS = ["financial_year", "gdp_deflator"]
+DEFLATOR_COLUMNS = DEFLATORS.column_names
 
 FINANCIAL_YEAR_HEADER = "financial year"
 CALENDAR_YEAR_HEADER = "calendar year"

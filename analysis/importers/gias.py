@@ -42,11 +42,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.contract import LA_CODE_PATTERN
+from analysis.contract import CENTRES, LA_CODE_PATTERN
 from analysis.errors import PlanError, Problem, RawDataError
 from analysis.importers import Imported, ragged_rows
 
-CENTRE_COLUMNS = ["centre_id", "centre_name", "la_code", "la_name", "phase", "idaci_decile", "urban_rural"]
+CENTRE_COLUMNS = CENTRES.column_names
 
 URN = "URN"
 LA_NUMBER = "LA (code)"
@@ -469,7 +469,7 @@ def _place_in_window(centres: pd.DataFrame, window, file: str, result: Imported)
 
 def _la_codes(centres, columns, la_lookup, file, result) -> tuple[pd.Series, list[Problem]]:
     gss = centres[GSS_CODE] if GSS_CODE in columns else pd.Series("", index=centres.index)
-    valid = gss.str.fullmatch(LA_CODE_PATTERN[1:-1])
+    valid = gss.str.fullmatch(LA_CODE_PATTERN)
     codes = gss.where(valid, "")
     needs_lookup = ~valid
     if not needs_lookup.any():
@@ -493,7 +493,7 @@ def _la_codes(centres, columns, la_lookup, file, result) -> tuple[pd.Series, lis
     )
     numbers = centres.loc[needs_lookup, LA_NUMBER]
     found = numbers.map(lookup)
-    unknown = found.isna() | ~found.fillna("").str.fullmatch(LA_CODE_PATTERN[1:-1])
+    unknown = found.isna() | ~found.fillna("").str.fullmatch(LA_CODE_PATTERN)
     if unknown.any():
         return codes, [
             Problem(

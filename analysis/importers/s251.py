@@ -50,7 +50,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.contract import LA_CODE_PATTERN, MONEY_LIMIT
+from analysis.contract import LA_CODE_PATTERN, LA_FUNDING, MONEY_LIMIT
 from analysis.errors import PlanError, Problem, RawDataError, printable
 from analysis.importers import Imported, ragged_rows
 
@@ -205,7 +205,7 @@ def read_amount(cell, thousands: bool = False) -> Amount:
         return Amount(problem="is negative: net expenditure below zero (income above spending) is not a "
                               "spend on children's centres; check the return, or choose another measure")
     if value >= MONEY_LIMIT:
-        return Amount(problem="is £1,000,000,000,000 or more, which is no LA's spend")
+        return Amount(problem=f"is £{MONEY_LIMIT:,} or more, which is no LA's spend")
     return Amount(pounds=value, cleaned=cleaned)
 
 
@@ -687,7 +687,7 @@ def read_s251(paths: list[Path], *, line: str = "3.0.1", measure: str = NET_CURR
                 raise PlanError(f"s251 years: '{year}' is not a financial year written as 2011-12")
     if not paths:
         raise PlanError("s251: no file given")
-    imported = Imported(frame=pd.DataFrame(columns=["la_code", "financial_year", "spend_gbp"]))
+    imported = Imported(frame=pd.DataFrame(columns=LA_FUNDING.column_names))
     imported.provenance.update({"publisher": "Department for Education, section 251 outturn", "line": line,
                                 "measure": measure, "geography": geography,
                                 "files": [Path(p).name for p in paths]})
@@ -729,7 +729,7 @@ def read_s251(paths: list[Path], *, line: str = "3.0.1", measure: str = NET_CURR
     rows = sorted(spend.items())
     imported.frame = pd.DataFrame(
         [(code, year, pounds_text(value)) for (code, year), value in rows],
-        columns=["la_code", "financial_year", "spend_gbp"],
+        columns=LA_FUNDING.column_names,
     )
     imported.provenance["financial_years"] = sorted({year for _, year in spend})
     return imported

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import io
+from analysis.cleaning import CleaningLog
 from analysis.contract import CENTRE_FUNDING, CENTRES, DEFLATORS, LA_FUNDING, MONEY_COLUMNS, SURVEY
 from analysis.errors import PlanError, Problem, RawDataError
 from analysis.importers import Imported
@@ -187,7 +188,7 @@ def write_imported(imported: Imported, contract_name: str, output: str, log_outp
     for column in MONEY_COLUMNS.get(contract_name, ()):
         frame[column] = frame[column].map(_pounds)
     io.write_csv(frame, output)
-    io.write_csv(pd.DataFrame(imported.log, columns=["file", "column", "rule", "n_rows"]), log_output)
+    io.write_csv(pd.DataFrame(imported.log, columns=CleaningLog.COLUMNS), log_output)
     io.write_json({"source": source, "format": entry["format"], "files": [Path(p).name for p in
                                                                          source_paths(entry)],
                    **imported.provenance}, provenance_output)

@@ -51,7 +51,7 @@ import pandas as pd
 import pyreadstat
 import yaml
 
-from analysis.cleaning import INVISIBLE_TABLE, WHITE_SPACE
+from analysis.cleaning import INVISIBLE_TABLE, WHITE_SPACE, WHOLE
 from analysis.contract import MISSING_CODES, SURVEY
 from analysis.errors import Problem, RawDataError, printable
 from analysis.importers import Imported, ragged_rows
@@ -69,7 +69,7 @@ CONTRACT_MISSING = tuple(int(code) for code in MISSING_CODES)
 OUTPUT_COLUMNS = SURVEY.column_names
 MAPPED_COLUMNS = [name for name in OUTPUT_COLUMNS if name not in ("mother_id", "wave")] + ["la_code"]
 SPECS = {column.name: column for column in SURVEY.columns}
-WHOLE_TEXT = re.compile(r"[+-]?[0-9]+(\.0*)?")
+WHOLE_TEXT = re.compile(WHOLE)
 
 
 # ---- the mapping file ------------------------------------------------------------------------------------
@@ -233,7 +233,7 @@ def _cross_key_problems(mapping: dict, name: str) -> list[Problem]:
                 if to is not None and to not in CONTRACT_MISSING and not low <= to <= high:
                     fault(f"code_lists.{list_name}",
                           f"code {entry['code']} goes to {to}, outside {column}'s range {low}-{high} and not "
-                          "a missing code (-9, -8, -1)")
+                          f"a missing code ({', '.join(MISSING_CODES)})")
     for column, (low, high) in mapping.get("reverse", {}).items():
         key = f"reverse.{column}"
         if column not in targets:

@@ -49,6 +49,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/sensitivity.smk"
 include: "workflow/rules/robustness.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/decision.smk"
 include: "workflow/rules/report.smk"
 
 

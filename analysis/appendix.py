@@ -3,7 +3,9 @@ published result table, and the configuration that produced them, in Markdown, H
 
 from __future__ import annotations
 
+import base64
 import html
+from pathlib import Path
 
 import mistune
 import pandas as pd
@@ -28,6 +30,7 @@ VARIABLES = {
     "ghq_likert": "GHQ-12 Likert score, 0-36 (twelve items scored 0-3; higher = more distress).",
     "ghq_caseness": "GHQ-12 caseness score, 0-12: items answered in the distress range.",
     "ghq_case": "GHQ-12 case: 1 when the caseness score is 4 or more.",
+    "k6_serious": "Serious psychological distress: 1 when K6 is 13 or more (Kessler et al. 2003's cut-off).",
     "mother_age": "Mother's age in years at wave 1.",
     "mother_education": "Highest qualification: 1 none, 2 GCSE, 3 A-level, 4 degree (categorical).",
     "white_british": "1 when ethnicity is White British (survey code 1), else 0.",
@@ -129,8 +132,10 @@ def model_markdown(name: str, entry: dict, table: pd.DataFrame | None) -> str:
 
 
 def appendix_markdown(config: dict, tables: dict[str, str], contrasts: dict[str, pd.DataFrame],
-                      cleaning_log: str, provenance: str, disclosure: str, synthetic: bool) -> str:
-    """The appendix as one Markdown document. `tables` maps titles to published Markdown renderings."""
+                      cleaning_log: str, provenance: str, disclosure: str, synthetic: bool,
+                      figures: dict[str, str] | None = None) -> str:
+    """The appendix as one Markdown document. `tables` maps titles to published Markdown renderings;
+    `figures` maps captions to figure paths relative to the appendix (e.g. ../figures/power_planner.png)."""
     banner = [f"> **{SYNTHETIC_BANNER}**", ""] if synthetic else []
     variables = pd.DataFrame([(f"`{n}`", words) for n, words in plan_definitions(config)],
                              columns=["Variable", "Definition"])
@@ -143,7 +148,10 @@ def appendix_markdown(config: dict, tables: dict[str, str], contrasts: dict[str,
               "## 3. Cleaning log", "", _demote(cleaning_log), "",
               "## 4. Result tables", ""]
     parts.extend(_demote(text) + "\n" for text in tables.values())
-    parts += ["## 5. Configuration that produced these results", "", "```yaml",
+    if figures:
+        parts += ["## 5. Figures", ""]
+        parts.extend(f"![{caption}]({path})\n\n*{caption}*\n" for caption, path in figures.items())
+    parts += [f"## {6 if figures else 5}. Configuration that produced these results", "", "```yaml",
               yaml.safe_dump(config, sort_keys=False, allow_unicode=True).rstrip(), "```", "", *banner]
     return "\n".join(parts)
 
@@ -153,9 +161,13 @@ def _demote(markdown: str) -> str:
     return "\n".join("#" + line if line.startswith("## ") else line for line in markdown.splitlines())
 
 
-def appendix_html(markdown: str, synthetic: bool) -> str:
-    """A standalone HTML page of the Markdown appendix, with the synthetic-data banner at top and bottom."""
+def appendix_html(markdown: str, synthetic: bool, images: dict[str, str] | None = None) -> str:
+    """A standalone HTML page of the Markdown appendix, with the synthetic-data banner at top and bottom;
+    each figure the Markdown links (`images`: link -> file) is embedded, so the page stands alone."""
     body = mistune.create_markdown(plugins=["table"])(markdown)
+    for link, path in (images or {}).items():
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        body = body.replace(f'src="{link}"', f'src="data:image/png;base64,{data}" style="max-width:100%"')
     banner = (f'<div class="banner">{html.escape(SYNTHETIC_BANNER)}</div>' if synthetic else "")
     style = ("body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.45}"
              "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
@@ -167,13 +179,15 @@ def appendix_html(markdown: str, synthetic: bool) -> str:
 
 
 def appendix_latex(config: dict, tables: dict[str, str], contrasts: dict[str, pd.DataFrame],
-                   cleaning_log: str, provenance: str, disclosure: str, synthetic: bool) -> str:
+                   cleaning_log: str, provenance: str, disclosure: str, synthetic: bool,
+                   figures: dict[str, str] | None = None) -> str:
     """A standalone LaTeX document (booktabs) with the same content as the Markdown appendix."""
     esc = latex_escape
     banner = [r"\noindent\fbox{\parbox{\linewidth}{\bfseries " + esc(SYNTHETIC_BANNER) + "}}", ""] \
         if synthetic else []
     lines = [r"\documentclass[10pt]{article}", r"\usepackage[margin=2cm,landscape]{geometry}",
-             r"\usepackage{booktabs}", r"\usepackage[T1]{fontenc}", r"\usepackage[utf8]{inputenc}",
+             r"\usepackage{booktabs}", r"\usepackage{graphicx}", r"\usepackage[T1]{fontenc}",
+             r"\usepackage[utf8]{inputenc}",
              r"\title{Academic appendix}", r"\date{}", r"\begin{document}", r"\maketitle", *banner,
              esc(f"Provenance {provenance} (hash of the raw inputs, configuration, code and package "
                  "versions; see results/manifest.json). " + disclosure), "",
@@ -191,6 +205,11 @@ def appendix_latex(config: dict, tables: dict[str, str], contrasts: dict[str, pd
     lines += [r"\end{description}", r"\section{Cleaning log}", cleaning_log, r"\section{Result tables}"]
     for text in tables.values():
         lines += [r"\begingroup", text, r"\endgroup", r"\clearpage"]
+    if figures:
+        lines.append(r"\section{Figures}")
+        for caption, path in figures.items():
+            lines += [r"\begin{figure}[h]\centering", r"\includegraphics[width=0.8\linewidth]{" + path + "}",
+                      r"\caption{" + esc(caption) + "}", r"\end{figure}"]
     lines += [r"\section{Configuration that produced these results}", r"\begin{verbatim}",
               yaml.safe_dump(config, sort_keys=False, allow_unicode=True).rstrip(), r"\end{verbatim}",
               *banner, r"\end{document}", ""]

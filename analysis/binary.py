@@ -13,6 +13,7 @@ sample; its SE is by the delta method from the robust covariance.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -44,19 +45,44 @@ def gee_logistic(y: pd.Series, X: pd.DataFrame, clusters: pd.Series):
             raise ValueError(f"the logistic GEE did not converge ({warning})") from None
 
 
+@dataclass(frozen=True)
+class Standardised:
+    """Mean predicted probabilities over the analysed rows under two settings of the exposure, their
+    difference, and delta-method SEs of each from the coefficients' covariance."""
+
+    share: float  # mean probability with the exposure as set
+    share_se: float
+    reference_share: float  # the same with the exposure at its reference setting
+    reference_share_se: float
+    difference: float  # share - reference_share
+    difference_se: float
+
+
+def standardised(params: np.ndarray, covariance: np.ndarray, exposed: np.ndarray,
+                 reference: np.ndarray) -> Standardised:
+    """Marginal standardisation: `exposed` and `reference` are the analysed design matrix with the exposure
+    columns set to the contrast's two settings; the gradient of each mean probability in the coefficients is
+    the mean of p (1 - p) x over the rows."""
+    from scipy.special import expit  # imported where used, as scipy.stats
+    beta = np.asarray(params, float)
+    p1, p0 = expit(exposed @ beta), expit(reference @ beta)
+    g1 = ((p1 * (1 - p1))[:, None] * exposed).mean(axis=0)
+    g0 = ((p0 * (1 - p0))[:, None] * reference).mean(axis=0)
+
+    def se(gradient):
+        return float(np.sqrt(gradient @ covariance @ gradient))
+
+    return Standardised(float(p1.mean()), se(g1), float(p0.mean()), se(g0), float(p1.mean() - p0.mean()),
+                        se(g1 - g0))
+
+
 def standardised_risk_difference(params: np.ndarray, covariance: np.ndarray, X: pd.DataFrame,
                                  contrast_term: str, group_terms: list[str]) -> tuple[float, float]:
     """Risk difference (contrast group minus reference) standardised over X's rows, and its delta SE."""
-    from scipy.special import expit  # imported where used, as scipy.stats
-    beta = np.asarray(params)
     exposed = X.copy()
     exposed[group_terms] = 0.0
     exposed[contrast_term] = 1.0
     reference = X.copy()
     reference[group_terms] = 0.0
-    p1 = expit(exposed.to_numpy() @ beta)
-    p0 = expit(reference.to_numpy() @ beta)
-    gradient = ((p1 * (1 - p1))[:, None] * exposed.to_numpy()).mean(axis=0) - (
-        (p0 * (1 - p0))[:, None] * reference.to_numpy()).mean(axis=0)
-    return float(p1.mean() - p0.mean()), float(np.sqrt(gradient @ covariance @ gradient))
-
+    result = standardised(params, covariance, exposed.to_numpy(float), reference.to_numpy(float))
+    return result.difference, result.difference_se

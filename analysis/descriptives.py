@@ -60,8 +60,9 @@ def funding_groups(exposure: pd.DataFrame, cut_pct: float, growth_pct: float, wi
 
 
 def score_by_wave(survey: pd.DataFrame, exposure: pd.DataFrame, score: str, baseline_wave: int,
-                  level: float, min_cell: int) -> pd.DataFrame:
-    """Mean score by funding group and wave, with a confidence interval clustered by local authority.
+                  level: float, min_cell: int, cut_off: float | None = None) -> pd.DataFrame:
+    """Mean score by funding group and wave, with a confidence interval clustered by local authority, and
+    with `cut_off` the prevalence of a score at or above it (K6 >= 13: serious psychological distress).
 
     Mothers are grouped by their baseline-wave centre, as in the difference-in-differences panel. The
     interval is statsmodels' cluster-robust one for an intercept-only OLS (CR1 factor, t with G - 1 df).
@@ -79,6 +80,14 @@ def score_by_wave(survey: pd.DataFrame, exposure: pd.DataFrame, score: str, base
                "wave": int(wave), "n_mothers": cell["mother_id"].nunique(),
                "n_las": cell["la_code"].nunique(),
                "mean": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "ci_level": level}
+        if cut_off is not None:
+            cases = int((cell[score] >= cut_off).sum())
+            row.update(cut_off=cut_off, n_at_or_above_cut_off=cases, pct_at_or_above_cut_off=np.nan)
+            # A share is shown only where both the mothers at or above the cut-off and the others are
+            # numerous enough to publish (a share of a small count would reveal it), and to one decimal, so
+            # that it does not give back the exact counts that rounding hides.
+            if min(cases, len(cell) - cases) >= min_cell:
+                row["pct_at_or_above_cut_off"] = round(100 * cases / len(cell), 1)
         if row["n_mothers"] >= min_cell and cell[cluster].nunique() >= 2:
             fit = sm.OLS(cell[score].to_numpy(float), np.ones((len(cell), 1))).fit(
                 cov_type="cluster", cov_kwds={"groups": pd.factorize(cell[cluster])[0]}, use_t=True)
@@ -91,5 +100,7 @@ def score_by_wave(survey: pd.DataFrame, exposure: pd.DataFrame, score: str, base
     table["funding_group"] = table["funding_group"].astype(str)
     table["ci_method"] = (f"cluster-robust by {cluster_words(cluster)} (statsmodels CR1, factor G/(G-1)); "
                           "t with G-1 df; "
-                          f"cells under {min_cell} mothers not shown")
+                          f"cells under {min_cell} mothers not shown"
+                          + (f"; share at or above {cut_off:g} shown where at least {min_cell} mothers are "
+                             "on each side of it" if cut_off is not None else ""))
     return table

@@ -272,6 +272,37 @@ def violations(frame: pd.DataFrame, rule: DisclosureRule, file: str) -> list[Pro
     return problems
 
 
+def visible_text(page: str) -> str:
+    """The text a reader of an HTML page sees: tags, styles and scripts left out, entities decoded."""
+    from html.parser import HTMLParser
+
+    class _Text(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+            self.hidden = 0
+
+        def handle_starttag(self, tag, attrs):
+            self.hidden += tag in ("style", "script")
+
+        def handle_endtag(self, tag):
+            self.hidden -= tag in ("style", "script")
+
+        def handle_data(self, data):
+            if not self.hidden:
+                self.parts.append(data)
+
+    parser = _Text()
+    parser.feed(page)
+    return " ".join(parser.parts)
+
+
+def text_violations(text: str, rule: DisclosureRule, file: str) -> list[Problem]:
+    """Counts in a page's visible text (a brief, a report) that break the rule, as one Problem."""
+    faults = _text_faults(text, rule)
+    return [Problem(file, None, "; ".join(dict.fromkeys(faults)))] if faults else []
+
+
 class DisclosureError(ValueError):
     """A table about to leave the secure environment breaks the disclosure rule; nothing may be released.
 

@@ -238,3 +238,57 @@ def forest_figure(rows: pd.DataFrame, contrast: str, path, synthetic: bool) -> N
     ax.set_xlabel(f"Difference in wave-3 K6, {contrast} centres (points, 95% CI; below 0 = less distress)")
     ax.set_title("The same comparison, estimated every pre-specified way")
     _save(fig, path, synthetic)
+
+
+def scenarios_figure(curve: pd.DataFrame, table: pd.DataFrame, path, synthetic: bool) -> None:
+    """Projected difference in mean K6 against real-terms budget change (each mean model), the range of
+    change observed in the data shaded, and each planned change marked with its interval; projections
+    outside the observed range are drawn dashed and labelled as extrapolation."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    low, high = float(curve["observed_min_pct"].iloc[0]), float(curve["observed_max_pct"].iloc[0])
+    ax.axvspan(low, high, color="#e5f5e0", label=f"observed in the data ({low:+.0f}% to {high:+.0f}%)")
+    styles = {0: ("#08519c", "#9ecae1"), 1: ("#54278f", "#bcbddc")}
+    for k, (model, rows) in enumerate(curve.groupby("model", sort=False)):
+        line, band = styles[k % 2]
+        label = "natural spline" if "spline" in model else "linear"
+        ax.fill_between(rows["real_change_pct"], rows["ci_lower"], rows["ci_upper"], color=band, alpha=0.35)
+        inside = rows[~rows["extrapolation"].astype(bool)]
+        ax.plot(rows["real_change_pct"], rows["estimate"], color=line, linewidth=1.5, linestyle=":")
+        ax.plot(inside["real_change_pct"], inside["estimate"], color=line, linewidth=2.2,
+                label=f"{label} model (dotted: extrapolation)")
+    means = table[table["quantity"] == "mean_k6_difference"]
+    bottom = float(min(curve["ci_lower"].min(), means["ci_lower"].min()))
+    top = float(max(curve["ci_upper"].max(), means["ci_upper"].max()))
+    ax.set_ylim(bottom - 0.05 * (top - bottom), top + 0.3 * (top - bottom))
+    for name, rows in means.groupby("scenario", sort=False):
+        x = float(rows["real_change_pct"].iloc[0])
+        y = rows["estimate"].to_numpy(float)
+        ax.errorbar(np.full(len(y), x) + np.linspace(-0.6, 0.6, len(y)), y,
+                    yerr=[y - rows["ci_lower"].to_numpy(float), rows["ci_upper"].to_numpy(float) - y],
+                    fmt="o", color="black", capsize=3, zorder=5)
+        outside = bool(rows["extrapolation"].iloc[0])
+        ax.annotate(f"{name}\n{rows['nominal_change_pct'].iloc[0]:+g}% cash = {x:+.0f}% real"
+                    + ("\nEXTRAPOLATION" if outside else ""), (x, top), textcoords="offset points",
+                    xytext=(0, 6), ha="center", va="bottom", fontsize=8,
+                    color="#b2182b" if outside else "black", weight="bold" if outside else "normal")
+    ax.axhline(0, color="grey", linewidth=1)
+    ax.set_xlabel("Change in real-terms budget (%)")
+    ax.set_ylabel("Projected difference in K6\n(points, vs no real-terms change)")
+    ax.set_title("What a planned budget change would mean for mothers' distress", pad=10)
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8)
+    _save(fig, path, synthetic)
+
+
+def power_figure(curve: pd.DataFrame, design, target: float, alpha: float, path, synthetic: bool) -> None:
+    """Minimum detectable effect (K6 points) against the number of centres, for one evaluation design."""
+    fig, ax = _pyplot().subplots(figsize=(7, 4))
+    ax.plot(curve["centres"], curve["mde_k6"], "o-", color="#08519c")
+    ax.set_xlabel("Centres in the evaluation")
+    ax.set_ylabel("Minimum detectable difference\n(K6 points)")
+    where = "centres" if design.assigned_at == "centre" else "local authorities"
+    ax.set_title(f"Design '{design.name}': {design.mothers_per_centre} mothers per centre, "
+                 f"{100 * design.attrition:g}% lost; change differs between {where}\n"
+                 f"{100 * target:g}% power, two-sided alpha {alpha:g}", fontsize=10)
+    ax.set_ylim(bottom=0)
+    _save(fig, path, synthetic)

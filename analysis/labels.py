@@ -6,6 +6,12 @@ SCORE_LABELS = {
     "ghq_caseness": "GHQ-12 caseness count (0-12, higher = more distress)",
 }
 
+# 0/1 outcomes made from a score (primary_sample.binary_scores), by the names the shipped plan gives them.
+BINARY_LABELS = {
+    "ghq_case": "GHQ-12 caseness (4 or more of 12 items)",
+    "k6_serious": "serious psychological distress (K6 of 13 or more)",
+}
+
 
 def split_outcome(outcome: str) -> tuple[str, str]:
     """'k6_w3' -> ('k6', '3'); a name without a wave suffix gives (name, '')."""
@@ -16,8 +22,9 @@ def split_outcome(outcome: str) -> tuple[str, str]:
 def outcome_label(outcome: str) -> str:
     """'k6_w3' -> 'K6 psychological distress (...) at wave 3'."""
     score, wave = split_outcome(outcome)
-    if score in SCORE_LABELS and wave:
-        return f"{SCORE_LABELS[score]} at wave {wave}"
+    label = SCORE_LABELS.get(score) or BINARY_LABELS.get(score)
+    if label and wave:
+        return f"{label} at wave {wave}"
     return outcome
 
 

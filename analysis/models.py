@@ -183,7 +183,7 @@ def spline_curve(summary: FitSummary, spec: ModelSpec, points: int = 61) -> list
     low, high = np.nanquantile(summary.exposure_values.astype(float), [0.01, 0.99])
     level = spec.ci_level
     curve = []
-    for x, estimate, se, df in spline_contrasts(summary, spec, np.linspace(low, high, points)):
+    for x, estimate, se, df in exposure_contrasts(summary, spec, np.linspace(low, high, points)):
         inference = wald_columns([estimate], [se], level, [df])
         curve.append({"exposure": x, "estimate": estimate, "std_error": se, "df": df,
                       "ci_lower": float(inference["ci_lower"][0]),
@@ -271,12 +271,18 @@ def contrast_rows(summary: FitSummary, spec: ModelSpec) -> list[dict]:
                                  c["std_error"], c["df"], **extra))
     elif spec.exposure_kind == "linear":
         c = coefficients.loc[spec.linear_term]
-        rows.append(_row(spec, summary, f"per {spec.exposure_per:g} points of {spec.exposure}",
-                         f"Adjusted difference in mean {label} per {spec.exposure_per:g} percentage points "
-                         "more real-terms budget change", "difference", c["estimate"], c["std_error"],
-                         c["df"]))
+        contrast = f"per {spec.exposure_per:g} points of {spec.exposure}"
+        more = f"per {spec.exposure_per:g} percentage points more real-terms budget change"
+        if summary.scale == "log odds":
+            row = _row(spec, summary, contrast, f"Adjusted odds ratio of {label} {more} (std_error is of "
+                       "the log odds ratio)", "odds ratio", c["estimate"], c["std_error"])
+            rows.append({**row, **{key: float(np.exp(row[key])) for key in ("estimate", "ci_lower",
+                                                                            "ci_upper")}})
+        else:
+            rows.append(_row(spec, summary, contrast, f"Adjusted difference in mean {label} {more}",
+                             "difference", c["estimate"], c["std_error"], c["df"]))
     else:
-        for point, estimate, se, df in spline_contrasts(summary, spec, spec.spline_points):
+        for point, estimate, se, df in exposure_contrasts(summary, spec, spec.spline_points):
             rows.append(_row(spec, summary, f"{spec.exposure} {point:+g} vs {spec.spline_origin:+g}",
                              f"Adjusted difference in mean {label} between a real-terms budget change of "
                              f"{point:+g}% and one of {spec.spline_origin:+g}% (natural spline, "
@@ -295,21 +301,34 @@ def _odds_ratio_row(spec, summary, contrast, label, c) -> dict:
     return row
 
 
-def spline_contrasts(summary: FitSummary, spec: ModelSpec, points) -> list[tuple[float, float, float, float]]:
-    """(point, estimate, SE, df) of f(point) - f(origin) for the fitted spline f of the exposure: the mixed
-    model's small-sample inference for each contrast, or a normal reference for other estimators."""
-    terms = spec.exposure_terms()
-    design = summary.design
-    columns = list(design.columns)
-    index = [columns.index(t) for t in terms]
-    # Rebuild the basis on the analysed exposure values to recover its knots, then evaluate it at points.
+def exposure_design(summary: FitSummary, spec: ModelSpec, points) -> np.ndarray:
+    """The exposure's design columns (spec.exposure_terms(), in order) at budget changes `points`: the
+    linear term, or the spline basis rebuilt on the analysed exposure values (its knots come from them) and
+    evaluated there; a natural spline continues as a straight line beyond its boundary knots."""
+    points = np.asarray(points, float)
+    if spec.exposure_kind == "linear":
+        return (points / spec.exposure_per)[:, None]
+    if spec.exposure_kind != "spline":
+        raise ValueError(f"model '{spec.name}': its exposure is {spec.exposure_kind}, not a budget change")
     _, info = spline_basis(summary.exposure_values.astype(float), spec.spline_df)
-    at, _ = spline_basis(np.asarray(points, float), spec.spline_df, info)
-    origin, _ = spline_basis(np.array([spec.spline_origin]), spec.spline_df, info)
+    at, _ = spline_basis(points, spec.spline_df, info)
+    return at
+
+
+def exposure_contrasts(summary: FitSummary, spec: ModelSpec, points,
+                       origin: float | None = None) -> list[tuple[float, float, float, float]]:
+    """(point, estimate, SE, df) of f(point) - f(origin) for the fitted exposure-response f (linear or
+    spline; origin defaults to the spline's): the mixed model's small-sample inference for each contrast,
+    or a normal reference for other estimators."""
+    origin = spec.spline_origin if origin is None else origin
+    terms = spec.exposure_terms()
+    columns = list(summary.design.columns)
+    index = [columns.index(t) for t in terms]
+    rows = exposure_design(summary, spec, points) - exposure_design(summary, spec, [origin])
     beta = summary.coefficients.set_index("term").loc[terms, "estimate"].to_numpy()
     cov = summary.covariance[np.ix_(index, index)]
     out = []
-    for point, row in zip(points, at - origin, strict=True):
+    for point, row in zip(points, rows, strict=True):
         if summary.contrast is not None:
             L = np.zeros(len(columns))
             L[index] = row

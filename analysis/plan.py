@@ -18,6 +18,7 @@ import yaml
 
 from analysis.contract import CENTRES, SURVEY
 from analysis.design import model_covariates
+from analysis.disclosure import DisclosureRule, text_violations
 from analysis.errors import PlanError, printable
 from analysis.sample import CENTRE_VARIABLES, DERIVED, IDENTIFIERS, wave_suffix
 
@@ -285,6 +286,57 @@ def check_plan(config: dict) -> None:
         elif entry["estimator"] != "ols_cr2" or not entry.get("bootstrap"):
             problems.append(f"few_clusters.model '{few}' must be an ols_cr2 model with a bootstrap block: "
                             "its wild cluster bootstrap interval is what the report leads with")
+    problems += scenario_problems(config) + power_problems(config)
     if problems:
         raise PlanError("The analysis plan (config/config.yaml, with any plan file) is inconsistent:\n  - "
                         + "\n  - ".join(problems))
+
+
+def scenario_problems(config: dict) -> list[str]:
+    """The scenarios block's models must be dose-response models of the right kind, and its plans readable."""
+    from analysis.scenarios import Scenario
+
+    block = config.get("scenarios", {})
+    models = config["models"]
+    problems = []
+    named = [("mean_models", name, "lmm_reml") for name in block.get("mean_models", [])]
+    named += [(f"share_models.{role}", name, "gee_logistic")
+              for role, name in block.get("share_models", {}).items()]
+    for where, name, estimator in named:
+        entry = models.get(name)
+        if entry is None:
+            problems.append(f"scenarios.{where} names '{name}', which is not a model")
+        elif (entry["estimator"] != estimator
+              or entry.get("exposure_kind", "groups") not in ("linear", "spline")
+              or (estimator == "gee_logistic" and entry.get("exposure_kind") != "linear")):
+            kind = "a linear or spline" if estimator == "lmm_reml" else "a linear"
+            problems.append(f"scenarios.{where} '{name}' must be a model of estimator {estimator} with "
+                            f"{kind} exposure of budget_change_pct: the projections need a dose-response")
+    if block.get("planned") and not named:
+        problems.append("scenarios.planned gives plans but mean_models and share_models name no model to "
+                        "project them with")
+    if block.get("planned") and not block.get("mean_models"):
+        problems.append("scenarios.mean_models names no model: the projections' figure and the brief need at "
+                        "least one dose-response model of mean K6")
+    rule = DisclosureRule.from_config(config["disclosure"]) if "disclosure" in config else None
+    for name, entry in block.get("planned", {}).items():
+        try:
+            Scenario.from_config(name, entry)
+        except PlanError as err:
+            problems.append(str(err))
+        # The description is printed in the published brief and report: it must pass the disclosure rule.
+        for problem in text_violations(entry.get("description") or "", rule, "") if rule else []:
+            problems.append(f"scenarios.planned.{name}.description would break the disclosure rule when "
+                            f"published: {problem.message}")
+    return problems
+
+
+def power_problems(config: dict) -> list[str]:
+    """Each evaluation design of the power planner must be one the formula can answer."""
+    from analysis.power import designs_from_plan
+
+    try:
+        designs_from_plan(config.get("power_planner", {}))
+    except PlanError as err:
+        return [str(err)]
+    return []

@@ -29,6 +29,20 @@ def _bound(value: float) -> str:
     return "unbounded" if np.isinf(float(value)) else _signed(value)
 
 
+def approximate(value) -> str:
+    """A projected number of mothers, unsigned, as a reader should see it: whole mothers below 10, the
+    nearest 10 below 1,000, two significant figures above (a projection is no more precise than that);
+    halves round up."""
+    size = abs(float(value))
+    places = 0 if size < 10 else 1 if size < 1000 else len(str(int(size))) - 2
+    return f"{int(np.floor(size / 10**places + 0.5)) * 10**places:,}"
+
+
+def _signed_approximate(value) -> str:
+    text = approximate(value)
+    return MINUS + text if float(value) < 0 and text != "0" else text
+
+
 FORMATS = {
     "signed": _signed,                                    # -0.91 -> "−0.91"
     "bound": _bound,                                      # an interval end that may be infinite
@@ -38,6 +52,12 @@ FORMATS = {
     "wave": lambda v: split_outcome(str(v))[1],           # "k6_w3" -> "3"
     "p": lambda v: "<0.001" if float(v) < 0.001 else f"{float(v):.3f}",
     "threshold": lambda v: f"{float(v):+g}".replace("-", MINUS),
+    "pct": lambda v: f"{float(v):.1f}",                   # a share in per cent: 3.578 -> "3.6"
+    "pct_signed": lambda v: f"{float(v):+.1f}".replace("-", MINUS),  # a change in per cent: "−51.9"
+    "mothers": approximate,                               # projected mothers: 420.7 -> "420"
+    "signed_mothers": _signed_approximate,                # the same, signed: -306.6 -> "−310"
+    "plain": lambda v: f"{float(v):g}",                   # a threshold from the plan: 13.0 -> "13"
+    "text": str,                                          # a financial year as written: "2014-15"
 }
 
 

@@ -10,6 +10,7 @@ import itertools
 import logging
 from copy import deepcopy
 
+import numpy as np
 import pandas as pd
 
 from analysis.design import ModelSpec
@@ -71,7 +72,10 @@ def fit_specification(centres: pd.DataFrame, funding: pd.DataFrame, deflators: p
         rows = pd.DataFrame({"outcome": spec.outcome, "contrast": [f"{g} vs {spec.reference}" for g in
                                                                     spec.contrast_levels()],
                              "estimator": spec.estimator, "model": spec.name, "estimand": "",
-                             "direction": "", "note": f"not estimable: {err}"})
+                             "direction": "", "note": f"not estimable: {err}",
+                             # the columns of an estimable specification, so that every one has them
+                             **dict.fromkeys(("estimate", "std_error", "ci_lower", "ci_upper", "p_value"),
+                                             np.nan)})
     rows.insert(0, "specification", spec_id)
     for key, value in choice.items():
         rows[key] = value

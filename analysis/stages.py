@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,15 @@ from analysis.appendix import appendix_html, appendix_latex, appendix_markdown
 from analysis.cleaning import clean_all
 from analysis.descriptives import funding_groups, score_by_wave
 from analysis.design import CLUSTERS, ModelSpec, cluster_design
-from analysis.disclosure import DisclosureError, DisclosureRule, check_tables, protect_table, violations
+from analysis.disclosure import (
+    DisclosureError,
+    DisclosureRule,
+    check_tables,
+    protect_table,
+    text_violations,
+    violations,
+    visible_text,
+)
 from analysis.errors import RawDataError
 from analysis.exposure import ExposurePlan, exposure_table, read_exposure
 from analysis.figures import (
@@ -27,7 +36,9 @@ from analysis.figures import (
     dose_response_figure,
     estimates_figure,
     forest_figure,
+    power_figure,
     sample_flow_figure,
+    scenarios_figure,
     score_by_wave_figure,
     specification_curve_figure,
 )
@@ -187,10 +198,13 @@ def funding_group_table(centre_exposure: str, plan: dict, disclosure: dict, outp
 
 def distress_by_wave(survey: str, centre_exposure: str, source: str, plan: dict, disclosure: dict,
                      output: str) -> None:
+    cut_offs = [float(entry["at_least"]) for entry in plan.get("binary_scores", {}).values()
+                if entry["score"] == plan["score"]]
     table = score_by_wave(pd.read_parquet(survey),
                           read_exposure(centre_exposure),
                           plan["score"], int(plan["baseline_wave"]), 0.95,
-                          DisclosureRule.from_config(disclosure).suppress_below)
+                          DisclosureRule.from_config(disclosure).suppress_below,
+                          cut_off=cut_offs[0] if cut_offs else None)
     table["synthetic_data"] = _synthetic(source)
     io.write_csv(table, output)
 
@@ -206,20 +220,24 @@ def flow_figure(flow: str, source: str, output: str) -> None:
 
 
 def appendix(config: dict, markdown_tables: list[str], latex_tables: list[str], contrast_tables: list[str],
-             provenance: str, disclosure: dict, source: str, markdown: str, html: str, latex: str) -> None:
-    """The academic appendix from the published tables, in Markdown, HTML and LaTeX."""
+             provenance: str, disclosure: dict, source: str, markdown: str, html: str, latex: str,
+             figures: dict[str, str] | None = None) -> None:
+    """The academic appendix from the published tables and figures (caption -> path), in Markdown, HTML and
+    LaTeX; figures are linked relative to the appendix, and embedded in the HTML."""
     synthetic = _synthetic(source)
     note = DisclosureRule.from_config(disclosure).describe()
     stamp = short_hash(_json(provenance))
     contrasts = {Path(t).stem: pd.read_csv(t) for t in contrast_tables}
     md = {Path(t).stem: Path(t).read_text() for t in markdown_tables}
     tex = {Path(t).stem: Path(t).read_text() for t in latex_tables}
+    figures = figures or {}
+    links = {caption: os.path.relpath(path, Path(markdown).parent) for caption, path in figures.items()}
     text = appendix_markdown(config, {k: v for k, v in md.items() if k != "cleaning_log"}, contrasts,
-                             md["cleaning_log"], stamp, note, synthetic)
+                             md["cleaning_log"], stamp, note, synthetic, links)
     io.write_text(text, markdown)
-    io.write_text(appendix_html(text, synthetic), html)
+    io.write_text(appendix_html(text, synthetic, {links[c]: path for c, path in figures.items()}), html)
     io.write_text(appendix_latex(config, {k: v for k, v in tex.items() if k != "cleaning_log"}, contrasts,
-                                 tex["cleaning_log"], stamp, note, synthetic), latex)
+                                 tex["cleaning_log"], stamp, note, synthetic, links), latex)
 
 
 def execute_report(notebook: str, output: str, parameters: dict) -> None:
@@ -423,3 +441,57 @@ def _label_terms(table: pd.DataFrame, spec: ModelSpec, synthetic: bool, **extra)
         table[key] = value
     table["synthetic_data"] = synthetic
     return table
+
+
+def scenarios(analysis: str, deflators: str, source: str, plan: dict, table: str, curve: str) -> None:
+    """What each planned budget change would mean (analysis.scenarios): the table and the mean curves."""
+    from analysis.scenarios import project
+
+    projections, curves = project(pd.read_parquet(analysis), pd.read_parquet(deflators), plan)
+    synthetic = _synthetic(source)
+    io.write_csv(projections.assign(synthetic_data=synthetic), table)
+    io.write_csv(curves.assign(synthetic_data=synthetic), curve)
+
+
+def scenario_figure(table: str, curve: str, source: str, output: str) -> None:
+    with io.atomic_path(output) as tmp:
+        scenarios_figure(pd.read_csv(curve), pd.read_csv(table), tmp, _synthetic(source))
+
+
+def power_planner(diagnostics: str, analysis: str, source: str, plan: dict, standardiser: str, table: str,
+                  curve: str, figure: str) -> None:
+    """MDE and power of the plan's evaluation designs (analysis.power), with the MDE-by-centres curve."""
+    from analysis import power
+
+    block = plan["power_planner"]
+    if block.get("variance_from", "fitted") == "given":
+        variance, origin = power.Variance(**block["variance"]), "given in the plan"
+    else:
+        variance, origin = power.fit_variance(diagnostics)
+    outcome_sd = block.get("outcome_sd")
+    if outcome_sd is None:
+        outcome_sd = float(pd.read_parquet(analysis, columns=[standardiser])[standardiser].std())
+    designs = power.designs_from_plan(block)
+    alpha, target = float(block.get("alpha", 0.05)), float(block.get("power", 0.8))
+    rows = power.plan_table(designs, variance, alpha, target, float(block.get("effect_k6", 1.0)), outcome_sd,
+                            origin)
+    curves = power.mde_curve(designs[0], list(block.get("curve_centres", [])), variance, alpha, target)
+    synthetic = _synthetic(source)
+    io.write_csv(rows.assign(synthetic_data=synthetic), table)
+    io.write_csv(curves.assign(synthetic_data=synthetic), curve)
+    with io.atomic_path(figure) as tmp:
+        power_figure(curves, designs[0], target, alpha, tmp, synthetic)
+
+
+def brief(tables: list[str], figure: str, source: str, provenance: str, disclosure: dict,
+          output: str) -> None:
+    """The one-page brief for councillors (analysis.brief), refused if its text breaks the disclosure rule."""
+    from analysis.brief import brief_html
+
+    rule = DisclosureRule.from_config(disclosure)
+    page = brief_html({Path(t).stem: pd.read_csv(t) for t in tables}, figure, _synthetic(source),
+                      short_hash(_json(provenance)), rule.describe())
+    problems = text_violations(visible_text(page), rule, Path(output).name)
+    if problems:
+        raise DisclosureError(problems, rule)
+    io.write_text(page, output)

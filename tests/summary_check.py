@@ -13,9 +13,10 @@ NAMES_WITH_DIGITS = ("K6", "GHQ-12", "CR2")
 
 
 class _Summary(HTMLParser):
-    def __init__(self):
+    def __init__(self, section: str = "summary"):
         super().__init__()
-        self.depth = 0  # >0 inside <section id="summary">
+        self.section = section
+        self.depth = 0  # >0 inside <section id="<section>">
         self.fact = None
         self.facts: list[tuple[dict, str]] = []
         self.loose_text: list[str] = []
@@ -24,7 +25,7 @@ class _Summary(HTMLParser):
         attrs = dict(attrs)
         if self.depth:
             self.depth += 1 if tag not in ("br", "img") else 0
-        elif tag == "section" and attrs.get("id") == "summary":
+        elif tag == "section" and attrs.get("id") == self.section:
             self.depth = 1
         if self.depth and tag == "span" and attrs.get("class") == "fact":
             self.fact = (attrs, [])
@@ -49,11 +50,20 @@ def _number(text: str) -> float:
     return float(text.replace("\u2212", "-").replace(",", ""))
 
 
-def check_summary(page: str, tables: dict[str, pd.DataFrame]) -> int:
-    """Assert the summary's numbers equal the tables; return how many numbers were checked."""
-    parser = _Summary()
+def _approximately(text: str, value: float) -> bool:
+    """A projected number of mothers as shown ("3", "420", "1,800") against its exact value: within the
+    rounding the brief promises (whole mothers below 10, to 10 below 1,000, two significant figures above)."""
+    value, shown = abs(float(value)), abs(_number(text))
+    allowed = 0.5 if value < 10 else 5.0 if value < 1000 else 0.05 * value
+    return abs(shown - value) <= allowed + 1e-9
+
+
+def check_summary(page: str, tables: dict[str, pd.DataFrame], section: str = "summary") -> int:
+    """Assert the numbers of the page's <section id=`section`> equal the tables; return how many numbers
+    were checked."""
+    parser = _Summary(section)
     parser.feed(page)
-    assert parser.facts, "no summary section with facts found"
+    assert parser.facts, f"no {section} section with facts found"
     loose = " ".join(parser.loose_text)
     for name in NAMES_WITH_DIGITS:
         loose = loose.replace(name, "")
@@ -83,6 +93,16 @@ def check_summary(page: str, tables: dict[str, pd.DataFrame]) -> int:
             assert int(text) == round(100 * float(value)), where
         elif kind == "wave":
             assert str(value).endswith(f"_w{text}"), where
+        elif kind in ("pct", "pct_signed"):
+            assert abs(_number(text) - float(value)) <= 0.05 + 1e-12, where
+        elif kind == "plain":
+            assert _number(text) == float(value), where
+        elif kind == "text":
+            assert text == str(value), where
+        elif kind in ("mothers", "signed_mothers"):
+            assert _approximately(text.lstrip("\u2212"), value), where
+            if kind == "signed_mothers" and text != "0":
+                assert text.startswith("\u2212") == (float(value) < 0), where
         else:
             raise AssertionError(f"unknown kind {kind} at {where}")
     return len(parser.facts)

@@ -93,3 +93,22 @@ def test_pooled_bins_hold_at_least_the_threshold_and_every_value(n):
 def test_pooled_bins_draw_nothing_for_fewer_values_than_the_threshold():
     edges, counts = pooled_bins(np.arange(9.0), 10, 0.0, 10.0)
     assert len(counts) == 0
+
+
+def test_prevalence_at_a_cut_off_is_counted_per_cell_and_shown_only_when_both_sides_are_publishable():
+    survey, exposure = panel_data(np.random.default_rng(7))
+    table = score_by_wave(survey, exposure, "k6", 1, 0.95, min_cell=10, cut_off=10)
+    merged = survey.merge(exposure, on="centre_id")
+    for _, row in table.iterrows():
+        cell = merged[(merged["funding_group"] == row["funding_group"]) & (merged["wave"] == row["wave"])]
+        cases = int((cell["k6"] >= 10).sum())
+        assert row["n_at_or_above_cut_off"] == cases and row["cut_off"] == 10
+        if min(cases, len(cell) - cases) >= 10:
+            assert row["pct_at_or_above_cut_off"] == pytest.approx(100 * cases / len(cell), abs=0.05)
+        else:
+            assert np.isnan(row["pct_at_or_above_cut_off"])
+    # A cut-off few reach: the counts are kept (the disclosure rule suppresses them) but no share is shown.
+    rare = score_by_wave(survey, exposure, "k6", 1, 0.95, min_cell=10, cut_off=15)
+    assert rare["pct_at_or_above_cut_off"].isna().any()
+    assert "share at or above 15 shown where at least 10 mothers" in rare["ci_method"].iloc[0]
+    assert "cut_off" not in score_by_wave(survey, exposure, "k6", 1, 0.95, min_cell=10).columns

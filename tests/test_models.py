@@ -17,7 +17,10 @@ FIXTURES = ROOT / "tests" / "fixtures" / "r"
 
 @pytest.fixture(scope="module")
 def secondary_frame():
-    return pd.read_csv(FIXTURES / "secondary_input.csv", dtype={"funding_group": "string"})
+    frame = pd.read_csv(FIXTURES / "secondary_input.csv", dtype={"funding_group": "string"})
+    # The plan's binary score k6_serious (K6 >= 13), made as the sample builder makes it (and the R script).
+    frame["k6_serious_w3"] = (frame["k6_w3"] >= 13).astype(float)
+    return frame
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +28,17 @@ def reference():
     return pd.read_csv(FIXTURES / "secondary_reference.csv").set_index(["model", "term"])
 
 
-@pytest.mark.parametrize("name", ["ghq_likert", "ghq_caseness", "dose_linear"])
+@pytest.mark.parametrize("name", ["ghq_likert", "ghq_caseness", "dose_linear", "serious_distress",
+                                  "serious_distress_dose", "ghq_case_dose"])
 def test_secondary_models_agree_with_r(name, plan, secondary_frame, reference):
     spec = ModelSpec.from_config(name, plan["models"][name])
     summary = fit_model(secondary_frame, spec, plan["mixed_model_fit"])
     expected = reference.loc[name]
     ours = summary.coefficients.set_index("term").loc[expected.index]
-    # GEE too: binary.gee_logistic uses geepack's moment estimators (ddof_scale=0).
-    np.testing.assert_allclose(ours["estimate"], expected["estimate"], rtol=1e-4, atol=1e-6)
+    # GEE too: binary.gee_logistic uses geepack's moment estimators (ddof_scale=0). Estimates agree to 1e-4
+    # relative or a thousandth of their SE (the engines stop iterating at different tolerances).
+    gap = (ours["estimate"] - expected["estimate"]).abs()
+    assert (gap <= 1e-4 * expected["estimate"].abs() + 1e-3 * expected["std_error"]).all(), gap.max()
     np.testing.assert_allclose(ours["std_error"], expected["std_error"], rtol=1e-3)
 
 
@@ -55,6 +61,17 @@ def test_caseness_reports_odds_ratio_and_risk_difference(plan, secondary_frame):
     growing = np.exp(log_odds["funding_group[T.growing]"])
     assert odds.loc["growing vs cut", "estimate"] == pytest.approx(growing)
     assert (odds["ci_lower"] < odds["estimate"]).all() and (odds["estimate"] < odds["ci_upper"]).all()
+
+
+def test_a_logistic_dose_response_reports_the_odds_ratio_per_step(plan, secondary_frame):
+    spec = ModelSpec.from_config("serious_distress_dose", plan["models"]["serious_distress_dose"])
+    summary = fit_model(secondary_frame, spec, plan["mixed_model_fit"])
+    (row,) = contrast_rows(summary, spec)
+    coefficient = summary.coefficients.set_index("term").loc[spec.linear_term]
+    assert row["scale"] == "odds ratio" and row["contrast"] == "per 10 points of budget_change_pct"
+    assert row["estimate"] == pytest.approx(np.exp(coefficient["estimate"]))
+    assert row["ci_lower"] == pytest.approx(np.exp(coefficient["ci_lower"]))
+    assert "serious psychological distress (K6 of 13 or more) at wave 3" in row["estimand"]
 
 
 def test_risk_difference_gradient_matches_finite_differences():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -13,7 +14,14 @@ import pandas as pd
 import pytest
 
 from analysis import models
-from analysis.disclosure import DisclosureRule, check_tables, count_columns, protect_table
+from analysis.disclosure import (
+    DisclosureRule,
+    check_tables,
+    count_columns,
+    protect_table,
+    text_violations,
+    visible_text,
+)
 from analysis.simulate import MARKER_FILE, PRESETS, simulate, write
 from tests import corpus_cases
 from tests.browser import load_page
@@ -42,7 +50,10 @@ def test_all_documented_outputs_exist(synthetic_run):
                  "results/tables/funding_groups.csv", "results/tables/distress_by_wave.csv",
                  "results/report/appendix.md", "results/report/appendix.html", "results/report/appendix.tex",
                  "results/report/report.pdf", "results/manifest.json", "results/provenance.json",
-                 "results/disclosure_check.json"]:
+                 "results/disclosure_check.json", "results/tables/scenarios.csv",
+                 "results/figures/scenarios.png",
+                 "results/report/brief.html", "results/report/brief.pdf", "results/tables/power_planner.csv",
+                 "results/figures/power_planner.png", "results/tables/serious_distress.csv"]:
         assert (synthetic_run / path).stat().st_size > 0, path
 
 
@@ -144,10 +155,46 @@ def test_summary_numbers_equal_the_published_tables(synthetic_run):
     assert check_summary(page, published_tables(synthetic_run)) >= 20
 
 
+def test_scenario_section_and_brief_numbers_equal_the_published_scenario_table(synthetic_run):
+    tables = published_tables(synthetic_run)
+    report = (synthetic_run / "results/report/report.html").read_text()
+    assert check_summary(report, tables, section="scenarios") >= 60
+    brief = (synthetic_run / "results/report/brief.html").read_text()
+    assert check_summary(brief, tables, section="brief") >= 40
+    # The plan's halving is far outside the tiny data's range: marked in the section, the brief and the table.
+    scenarios = tables["scenarios"]
+    assert scenarios.loc[scenarios["scenario"] == "halve_budget", "extrapolation"].all()
+    for page in (report, brief):
+        assert "EXTRAPOLATION" in visible_text(page) and "Budgets in the data changed by between" in page
+
+
+def test_brief_is_one_page_that_passes_the_disclosure_rule_and_renders_in_chromium(synthetic_run, tmp_path):
+    html = synthetic_run / "results/report/brief.html"
+    assert text_violations(visible_text(html.read_text()), DisclosureRule(10, 5), "brief.html") == []
+    page = load_page(html, tmp_path / "brief.png")
+    assert page.problems() == []
+    assert len(page.images) == 1 and page.images[0].loaded and len(page.images[0].alt) > 40
+    assert page.body_text.count("SYNTHETIC DEMONSTRATION DATA") == 2
+    for heading in ("The question", "The answer, with its uncertainty", "What it cannot say",
+                    "Where the numbers come from"):
+        assert heading in page.body_text
+    pdf = (synthetic_run / "results/report/brief.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1  # one page
+
+
+def test_serious_distress_joins_the_holm_family_and_the_descriptives(synthetic_run):
+    family = pd.read_csv(synthetic_run / "results/data/tables/secondary_family.csv")
+    assert set(family["model"]) == {"ghq_likert", "ghq_caseness", "serious_distress"}
+    tested = family[family["p_value"].notna()]
+    assert len(tested) == len(family["p_holm"].dropna())  # every test of the family is Holm-adjusted
+    by_wave = pd.read_csv(synthetic_run / "results/data/tables/distress_by_wave.csv")
+    assert (by_wave["cut_off"] == 13).all() and by_wave["n_at_or_above_cut_off"].notna().all()
+
+
 def test_report_renders_in_chromium_with_every_figure_and_no_console_errors(synthetic_run, tmp_path):
     page = load_page(synthetic_run / "results/report/report.html", tmp_path / "report.png")
     assert page.problems() == []
-    assert len(page.images) == 7 and all(image.loaded for image in page.images)
+    assert len(page.images) == 8 and all(image.loaded for image in page.images)
     assert all(len(image.alt) > 40 for image in page.images)  # alt text describes each figure
     assert page.body_text.index("Summary") < page.body_text.index("Figures")  # summary comes first
     assert page.body_text.count("SYNTHETIC DEMONSTRATION DATA") == 2
@@ -155,6 +202,7 @@ def test_report_renders_in_chromium_with_every_figure_and_no_console_errors(synt
     assert page.screenshot.stat().st_size > 50_000
     appendix = load_page(synthetic_run / "results/report/appendix.html", tmp_path / "appendix.png")
     assert appendix.problems() == [] and "Model specifications" in appendix.body_text
+    assert len(appendix.images) == 2 and all(image.loaded for image in appendix.images)  # power, scenarios
     pdf = (synthetic_run / "results/report/report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
 

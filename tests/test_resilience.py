@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import base64
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -248,10 +249,13 @@ def test_a_run_that_fails_after_publishing_leaves_the_published_folders_empty(sy
                                                                                tmp_path):
     work = copy_run(synthetic_run, tmp_path)
     results = work / "results"
-    # A late job fails: the model diagnostics the report reads are unreadable, so execute_report, which also
-    # needs every published table and figure, fails after this run has published two tables again (forced)
-    # and checked them. (Breaking the notebook instead would change the code's hash and republish everything.)
-    (results / "models/primary_fit.json").write_text("not JSON\n")
+    # A late job fails: the model diagnostics lack the design record the report reads, so execute_report,
+    # which also needs every published table and figure, fails after this run has published two tables again
+    # (forced) and checked them. The power planner reads the same record but not its design, so it runs.
+    # (Breaking the notebook instead would change the code's hash and republish everything.)
+    fit = json.loads((results / "models/primary_fit.json").read_text())
+    del fit["design"]
+    (results / "models/primary_fit.json").write_text(json.dumps(fit))
     republished = ["tables/sample_flow.csv", "tables/cleaning_log.csv"]
     started = time.time() - 1  # file times may be rounded down to the second
     result = snakemake(work, synthetic_raw, "results/report/report.ipynb",

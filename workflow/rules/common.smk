@@ -55,6 +55,8 @@ localrules:
     primary_estimates_figure,
     dose_response_figure,
     forest_figure,
+    scenario_figure,
+    brief,
     render_report,
     appendix,
 
@@ -124,7 +126,20 @@ TABLE_TITLES = {
     "forest": "Every pre-specified estimate of growing vs cut",
     "funding_groups": "Centres by funding group: definition, counts and real-terms budget change",
     "distress_by_wave": "Mean distress by survey wave and funding group",
+    "serious_distress": "Secondary outcome: serious psychological distress, K6 of 13 or more (odds ratio and "
+                        "risk difference)",
+    "serious_distress_dose": "Dose-response: serious psychological distress per 10 points of real-terms "
+                             "budget change (odds ratio)",
+    "ghq_case_dose": "Dose-response: GHQ-12 caseness per 10 points of real-terms budget change (odds ratio)",
 }
+# Decision support, where the plan asks for it: planned budget changes (scenarios.planned) and evaluation
+# designs (power_planner.designs).
+PLANNED = bool(config["scenarios"].get("planned"))
+DESIGNS = bool(config["power_planner"].get("designs"))
+if PLANNED:
+    TABLE_TITLES["scenarios"] = "What a planned budget change would mean: projections against no real-terms change"
+if DESIGNS:
+    TABLE_TITLES["power_planner"] = "Planning a council's own evaluation: minimum detectable effect and power"
 for _model in config["models"]:
     TABLE_TITLES.setdefault(_model, f"Model {_model}")
     TABLE_TITLES[f"{_model}_coefficients"] = f"{TABLE_TITLES[_model]}: every coefficient"
@@ -227,18 +242,41 @@ def table_title(wildcards):
     return TABLE_TITLES[wildcards.table]
 
 
-def published_tables(ext="csv"):
-    return expand("results/tables/{table}.{ext}", table=sorted(TABLE_TITLES), ext=ext)
+# Published but not read by the report (the appendix carries them).
+APPENDIX_ONLY_TABLES = {"power_planner"}
 
 
-def published_figures():
-    return expand("results/figures/{name}.png", name=["budget_change", "distress_by_wave", "sample_flow",
-                                                      "primary_estimates", "dose_response",
-                                                      "specification_curve", "forest"])
+def published_tables(ext="csv", report_only=False):
+    """Every published table in one format; `report_only`: those the report reads."""
+    names = [t for t in sorted(TABLE_TITLES) if not (report_only and t in APPENDIX_ONLY_TABLES)]
+    return expand("results/tables/{table}.{ext}", table=names, ext=ext)
 
 
-# The report is also printed to PDF where Chromium is installed (none is needed for the HTML).
-REPORT_PDF = ["results/report/report.pdf"] if find_chromium() else []
+def published_figures(report_only=False):
+    """Every published figure; `report_only`: those the report shows (the planner's is the appendix's)."""
+    names = ["budget_change", "distress_by_wave", "sample_flow", "primary_estimates", "dose_response",
+             "specification_curve", "forest", *(["scenarios"] if PLANNED else [])]
+    if DESIGNS and not report_only:
+        names.append("power_planner")
+    return expand("results/figures/{name}.png", name=names)
+
+
+# The report and the brief are also printed to PDF where Chromium is installed (none is needed for the HTML).
+BRIEF = ["results/report/brief.html"] if PLANNED else []
+REPORT_PDF = (["results/report/report.pdf", *(["results/report/brief.pdf"] if PLANNED else [])]
+              if find_chromium() else [])
+
+
+def appendix_figures():
+    """Figures the academic appendix carries, caption -> path."""
+    figures = {}
+    if DESIGNS:
+        figures["Planning a council's own evaluation: minimum detectable difference in K6 against the number "
+                "of centres (first design of power_planner)"] = "results/figures/power_planner.png"
+    if PLANNED:
+        figures["What a planned budget change would mean: projected difference in K6 against real-terms "
+                "budget change, observed range shaded"] = "results/figures/scenarios.png"
+    return figures
 
 
 def deliverables():
@@ -250,6 +288,7 @@ def deliverables():
         *published_tables("tex"),
         *published_figures(),
         "results/report/report.html",
+        *BRIEF,
         *REPORT_PDF,
         "results/report/appendix.md",
         "results/report/appendix.html",

@@ -179,8 +179,8 @@ rule execute_report:
     """Run the report notebook with papermill on this run's published tables and figures."""
     input:
         notebook="workflow/notebooks/report.ipynb",
-        tables=published_tables("csv"),
-        figures=published_figures(),
+        tables=published_tables("csv", report_only=True),
+        figures=published_figures(report_only=True),
         diagnostics="results/models/primary_fit.json",
         source="results/data/data_source.json",
         provenance="results/provenance.json",
@@ -242,6 +242,7 @@ rule appendix:
         markdown_tables=published_tables("md"),
         latex_tables=published_tables("tex"),
         contrast_tables=expand("results/tables/{model}.csv", model=model_names()),
+        figures=list(appendix_figures().values()),
         provenance="results/provenance.json",
         source="results/data/data_source.json",
         disclosure_check="results/disclosure_check.json",
@@ -268,6 +269,7 @@ rule appendix:
     params:
         config=PLAN,
         disclosure=config["disclosure"],
+        figure_captions=list(appendix_figures()),
     log:
         "results/logs/appendix.log",
     benchmark:

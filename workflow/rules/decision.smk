@@ -1,0 +1,127 @@
+# Decision support: what the plan's scenarios (planned budget changes) would mean, the one-page brief for
+# councillors, and the power planner for a council's own evaluation.
+
+
+def scenario_plan():
+    """The slice of the plan the scenario projections use: the block and the models it names."""
+    block = config["scenarios"]
+    names = [*block.get("mean_models", []), *block.get("share_models", {}).values()]
+    return {"scenarios": block, "models": {name: config["models"][name] for name in names},
+            "primary_sample": config["primary_sample"], "exposure": config["exposure"],
+            "mixed_model_fit": config["mixed_model_fit"]}
+
+
+rule scenarios:
+    """Each planned budget change in real terms, projected by the dose-response models, marked where it lies
+    outside the range observed in the data."""
+    input:
+        analysis="results/data/analysis.parquet",
+        deflators="results/data/clean/deflators.parquet",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        table="results/data/tables/scenarios.csv",
+        curve="results/data/tables/scenario_curve.csv",
+    params:
+        plan=scenario_plan(),
+    resources:
+        mem_mb=scaled(500, 150),
+        runtime=scaled(10, 2),
+    log:
+        "results/logs/scenarios.log",
+    benchmark:
+        "results/benchmarks/scenarios.tsv"
+    script:
+        "../scripts/scenarios.py"
+
+
+rule scenario_figure:
+    """Projected difference in distress against real-terms budget change, observed range shaded, plans
+    marked."""
+    input:
+        table="results/tables/scenarios.csv",
+        curve="results/data/tables/scenario_curve.csv",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        figure=report(
+            "results/figures/scenarios.png",
+            caption="../report/scenarios.rst",
+            category="Figures",
+        ),
+    log:
+        "results/logs/scenario_figure.log",
+    benchmark:
+        "results/benchmarks/scenario_figure.tsv"
+    script:
+        "../scripts/scenario_figure.py"
+
+
+rule brief:
+    """The one-page brief for councillors, from the published scenario table and figure; refused if it
+    would break the disclosure rule."""
+    input:
+        tables=["results/tables/scenarios.csv"],
+        figure="results/figures/scenarios.png",
+        source="results/data/data_source.json",
+        provenance="results/provenance.json",
+        code=analysis_code(),
+    output:
+        html=report(
+            "results/report/brief.html",
+            caption="../report/brief.rst",
+            category="Report",
+        ),
+    params:
+        disclosure=config["disclosure"],
+    log:
+        "results/logs/brief.log",
+    benchmark:
+        "results/benchmarks/brief.tsv"
+    script:
+        "../scripts/brief.py"
+
+
+rule brief_pdf:
+    """The brief printed to one A4 page by headless Chromium (only where Chromium is installed)."""
+    input:
+        html="results/report/brief.html",
+    output:
+        pdf=report(
+            "results/report/brief.pdf",
+            caption="../report/brief.rst",
+            category="Report",
+        ),
+    log:
+        "results/logs/brief_pdf.log",
+    benchmark:
+        "results/benchmarks/brief_pdf.tsv"
+    script:
+        "../scripts/report_pdf.py"
+
+
+rule power_planner:
+    """Minimum detectable effect and power of the plan's evaluation designs, with the MDE by number of
+    centres; variance components from the fitted primary model unless the plan gives them."""
+    input:
+        diagnostics="results/models/primary_fit.json",
+        analysis="results/data/analysis.parquet",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        table="results/data/tables/power_planner.csv",
+        curve="results/data/tables/power_curve.csv",
+        figure=report(
+            "results/figures/power_planner.png",
+            caption="../report/power_planner.rst",
+            category="Figures",
+        ),
+    params:
+        plan={"power_planner": config["power_planner"]},
+        standardiser=config["effect_size"]["standardiser"],
+    log:
+        "results/logs/power_planner.log",
+    benchmark:
+        "results/benchmarks/power_planner.tsv"
+    script:
+        "../scripts/power_planner.py"

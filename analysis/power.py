@@ -62,28 +62,38 @@ class Variance:
     @classmethod
     def from_fit(cls, fit: dict) -> Variance:
         """From a mixed-model fit record (results/models/primary_fit.json). A one-level fit is read by its
-        level: with a single local authority in the data it is the centres' (no LA variance: 0 is used, right
-        for a design within one council and optimistic across councils); with one centre per local authority
-        (or an LA-level survey naming no centres) it is the local authorities' (no centre variance)."""
+        level (`one_level`): with a single local authority in the data it is the centres' (no LA variance: 0
+        is used, right for a design within one council and optimistic across councils); with one centre per
+        local authority (or an LA-level survey naming no centres) it is the local authorities' (no centre
+        variance)."""
         components = fit["variance_components"]
-        outer, inner = components.get("outer"), float(components["inner"])
-        residual = float(components["residual"])
-        if outer is not None:
-            return cls(float(outer), inner, residual)
-        if fit.get("design", {}).get("local_authorities", 1) > 1:  # the one level is the local authority
-            return cls(inner, 0.0, residual)
-        return cls(0.0, inner, residual)
+        inner, residual = float(components["inner"]), float(components["residual"])
+        level = one_level(fit)
+        if level is None:
+            return cls(float(components["outer"]), inner, residual)
+        return cls(inner, 0.0, residual) if level == "la" else cls(0.0, inner, residual)
+
+
+def one_level(fit: dict) -> str | None:
+    """The single random-intercept level of a fit record (la or centre), or None for a two-level fit."""
+    if fit["variance_components"].get("outer") is not None:
+        return None
+    return "la" if fit.get("design", {}).get("local_authorities", 1) > 1 else "centre"
+
+
+ONE_LEVEL_WORDS = {
+    None: "the fitted primary model",
+    "la": ("the fitted primary model, which had one level (local authorities): no variance between centres, "
+           "so designs comparing centres are planned optimistically"),
+    "centre": ("the fitted primary model, which had one level (centres, a single local authority): no "
+               "variance between local authorities, so designs comparing local authorities are planned "
+               "optimistically"),
+}
 
 
 def fit_words(fit: dict) -> str:
     """Where variance components read by `Variance.from_fit` come from, with what a one-level fit lacks."""
-    if fit["variance_components"].get("outer") is not None:
-        return "the fitted primary model"
-    if fit.get("design", {}).get("local_authorities", 1) > 1:
-        return ("the fitted primary model, which had one level (local authorities): no variance between "
-                "centres, so designs comparing centres are planned optimistically")
-    return ("the fitted primary model, which had one level (centres, a single local authority): no variance "
-            "between local authorities, so designs comparing local authorities are planned optimistically")
+    return ONE_LEVEL_WORDS[one_level(fit)]
 
 
 @dataclass(frozen=True)
@@ -110,16 +120,14 @@ class Design:
                 object.__setattr__(self, key, int(value))  # 20.0 from a plan file is 20
             else:
                 problems.append(f"{key} must be a whole number >= 1, not {value!r}")
-        for key, low, high, closed in (("wave_correlation", 0, 1, True), ("attrition", 0, 1, False),
-                                       ("share_changed", 0, 1, None)):
+        bounds = {"wave_correlation": ("between 0 and 1", lambda v: 0 <= v <= 1),
+                  "attrition": ("at least 0 and below 1", lambda v: 0 <= v < 1),
+                  "share_changed": ("above 0 and below 1", lambda v: 0 < v < 1)}
+        for key, (words, inside) in bounds.items():
             value = getattr(self, key)
             number = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-            inside = number and (low <= value <= high if closed else
-                                 low <= value < high if closed is False else low < value < high)
-            if not inside:
-                bounds = {True: "between 0 and 1", False: "at least 0 and below 1",
-                          None: "above 0 and below 1"}
-                problems.append(f"{key} must be a number {bounds[closed]}, not {value!r}")
+            if not (number and inside(value)):
+                problems.append(f"{key} must be a number {words}, not {value!r}")
         if self.assigned_at not in LEVELS:
             problems.append(f"assigned_at must be la or centre, not {self.assigned_at!r}")
         if problems:

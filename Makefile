@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # BLAS threads slowed the model fits 4-15x in measurements here.
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: run test lint dry-run browser slurm-check benchmark lock demo-data clean
+.PHONY: run test lint dry-run browser slurm-check benchmark lock freeze demo-data clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,14 @@ slurm-check: $(VENV)/.installed
 # National-scale benchmark (3,500 centres, 1,000,000 mothers): prints per-rule and model-fit timings.
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/national.py
+
+# Freeze the analysis plan (README "Freezing the analysis plan"): record this plan (config/config.yaml, with
+# PLAN=my_plan.yaml layered over it) in config/plan.lock with its hash, the commit and the time. An existing
+# lock is never overwritten; a changed plan is recorded as an amendment with its reason: make freeze AMEND="why".
+freeze: $(VENV)/.installed
+	$(BIN)/snakemake results/data/analysis_plan.json --cores 1 --quiet rules $(PLAN_CONFIG)
+	$(BIN)/python -m analysis.plan_lock results/data/analysis_plan.json config/plan.lock \
+	  $(if $(AMEND),--amend "$(AMEND)")
 
 # Regenerate the pinned lock from requirements.in in a fresh environment.
 lock:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
+from dataclasses import dataclass
 from pathlib import Path
 
 import mistune
@@ -131,27 +133,40 @@ def model_markdown(name: str, entry: dict, table: pd.DataFrame | None) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Section:
+    """A section of the appendix written elsewhere (e.g. the deviations from the frozen plan), in both the
+    Markdown and the LaTeX appendix; it sits after the figures, before the configuration."""
+
+    title: str
+    markdown: str
+    latex: str
+
+
 def appendix_markdown(config: dict, tables: dict[str, str], contrasts: dict[str, pd.DataFrame],
                       cleaning_log: str, provenance: str, disclosure: str, synthetic: bool,
-                      figures: dict[str, str] | None = None) -> str:
+                      figures: dict[str, str] | None = None, sections: list[Section] = ()) -> str:
     """The appendix as one Markdown document. `tables` maps titles to published Markdown renderings;
     `figures` maps captions to figure paths relative to the appendix (e.g. ../figures/power_planner.png)."""
     banner = [f"> **{SYNTHETIC_BANNER}**", ""] if synthetic else []
     variables = pd.DataFrame([(f"`{n}`", words) for n, words in plan_definitions(config)],
                              columns=["Variable", "Definition"])
+    numbers = itertools.count(1)
     parts = [*banner, "# Academic appendix", "",
              f"Provenance `{provenance}` (hash of the raw inputs, configuration, code and package versions; "
              "see results/manifest.json). " + disclosure, "",
-             "## 1. Model specifications", ""]
+             f"## {next(numbers)}. Model specifications", ""]
     parts.extend(model_markdown(n, e, contrasts.get(n)) + "\n" for n, e in config["models"].items())
-    parts += ["## 2. Variable definitions", "", variables.to_markdown(index=False), "",
-              "## 3. Cleaning log", "", _demote(cleaning_log), "",
-              "## 4. Result tables", ""]
+    parts += [f"## {next(numbers)}. Variable definitions", "", variables.to_markdown(index=False), "",
+              f"## {next(numbers)}. Cleaning log", "", _demote(cleaning_log), "",
+              f"## {next(numbers)}. Result tables", ""]
     parts.extend(_demote(text) + "\n" for text in tables.values())
     if figures:
-        parts += ["## 5. Figures", ""]
+        parts += [f"## {next(numbers)}. Figures", ""]
         parts.extend(f"![{caption}]({path})\n\n*{caption}*\n" for caption, path in figures.items())
-    parts += [f"## {6 if figures else 5}. Configuration that produced these results", "", "```yaml",
+    for section in sections:
+        parts += [f"## {next(numbers)}. {section.title}", "", section.markdown, ""]
+    parts += [f"## {next(numbers)}. Configuration that produced these results", "", "```yaml",
               yaml.safe_dump(config, sort_keys=False, allow_unicode=True).rstrip(), "```", "", *banner]
     return "\n".join(parts)
 
@@ -180,7 +195,7 @@ def appendix_html(markdown: str, synthetic: bool, images: dict[str, str] | None 
 
 def appendix_latex(config: dict, tables: dict[str, str], contrasts: dict[str, pd.DataFrame],
                    cleaning_log: str, provenance: str, disclosure: str, synthetic: bool,
-                   figures: dict[str, str] | None = None) -> str:
+                   figures: dict[str, str] | None = None, sections: list[Section] = ()) -> str:
     """A standalone LaTeX document (booktabs) with the same content as the Markdown appendix."""
     esc = latex_escape
     banner = [r"\noindent\fbox{\parbox{\linewidth}{\bfseries " + esc(SYNTHETIC_BANNER) + "}}", ""] \
@@ -210,6 +225,8 @@ def appendix_latex(config: dict, tables: dict[str, str], contrasts: dict[str, pd
         for caption, path in figures.items():
             lines += [r"\begin{figure}[h]\centering", r"\includegraphics[width=0.8\linewidth]{" + path + "}",
                       r"\caption{" + esc(caption) + "}", r"\end{figure}"]
+    for section in sections:
+        lines += [r"\section{" + esc(section.title) + "}", section.latex]
     lines += [r"\section{Configuration that produced these results}", r"\begin{verbatim}",
               yaml.safe_dump(config, sort_keys=False, allow_unicode=True).rstrip(), r"\end{verbatim}",
               *banner, r"\end{document}", ""]

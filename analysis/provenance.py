@@ -125,13 +125,15 @@ def raw_input_hashes(files: Mapping[str, str | os.PathLike[str]]) -> dict[str, d
 
 def provenance_record(
     raw_files: Mapping[str, str | os.PathLike[str]], config: Mapping[str, Any], root: str | os.PathLike[str],
-    imports: Mapping[str, Any] | None = None,
+    imports: Mapping[str, Any] | None = None, plan_lock: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything an output depends on, and its hash. No timestamps, no absolute paths. `imports`: what the
-    import stage recorded of each source read as published (format, file names, release, vintage)."""
+    import stage recorded of each source read as published (format, file names, release, vintage);
+    `plan_lock`: the frozen plan's lock (analysis.plan_lock.lock_record)."""
     record: dict[str, Any] = {
         "raw_inputs": raw_input_hashes(raw_files),
         **({"imports": dict(imports)} if imports else {}),
+        **({"plan_lock": dict(plan_lock)} if plan_lock else {}),
         "config_sha256": config_sha256(config),
         "code_sha256": code_sha256(root),
         "python": python_version(),

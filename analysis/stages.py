@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from analysis import io, models
-from analysis.appendix import appendix_html, appendix_latex, appendix_markdown
+from analysis.appendix import Section, appendix_html, appendix_latex, appendix_markdown
 from analysis.cleaning import clean_all
 from analysis.descriptives import funding_groups, score_by_wave
 from analysis.design import CLUSTERS, ModelSpec, cluster_design
@@ -47,14 +47,23 @@ from analysis.labels import SCORE_LABELS
 from analysis.missing import attrition_frame, ipw_estimate, multiple_imputation, response_weights
 from analysis.panel import build_panel, did_mother_fe
 from analysis.pdf import html_to_pdf
+from analysis.plan_lock import deviations, deviations_words, lock_record, read_deviations, read_lock
 from analysis.primary import sample_from_plan
 from analysis.provenance import manifest as run_manifest
 from analysis.provenance import provenance_record, short_hash, utc_now
-from analysis.results import coefficient_table, contrast_table, headline_contrast, to_latex, to_markdown
+from analysis.results import (
+    coefficient_table,
+    contrast_table,
+    headline_contrast,
+    latex_escape,
+    to_latex,
+    to_markdown,
+)
 from analysis.robustness import fit_specification, specification_model, specifications
 from analysis.sample import survey_columns
 from analysis.sensitivity import e_values, forest_rows, hedges_g, holm_adjust, leave_one_out
 from analysis.simulate import MARKER_FILE
+from analysis.strobe import strobe_latex, strobe_markdown
 
 log = logging.getLogger(__name__)
 
@@ -172,13 +181,29 @@ def _json(path: str) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def provenance(raw: dict, config: dict, output: str) -> None:
+def _lock(lock: str | None) -> dict | None:
+    return read_lock(lock) if lock else None
+
+
+def provenance(raw: dict, config: dict, plan: str, lock: str | None, output: str) -> None:
     """The provenance record; an imported source's record (format, files, release and vintage) goes in it
-    under `imports`, and so into its hash."""
+    under `imports`, and the frozen plan's lock (its hash, the version in force) under `plan_lock`, so both
+    enter its hash."""
     imports = {label.removeprefix("import_"): _json(path) for label, path in raw.items()
                if label.startswith("import_")}
     files = {label: path for label, path in raw.items() if not label.startswith("import_")}
-    io.write_json(provenance_record(files, config, Path.cwd(), imports), output)
+    plan_lock = lock_record(lock, _lock(lock), _json(plan))
+    io.write_json(provenance_record(files, config, Path.cwd(), imports, plan_lock), output)
+
+
+def analysis_plan(plan: dict, output: str) -> None:
+    """The run's analysis plan (what `make freeze` freezes and every run is compared with)."""
+    io.write_json(plan, output)
+
+
+def plan_deviations(plan: str, lock: str | None, output: str) -> None:
+    """Each setting of this run's plan that differs from the frozen plan (none without a lock)."""
+    io.write_csv(deviations(_json(plan), _lock(lock)), output)
 
 
 def manifest(provenance_file: str, outputs: list[str], config: dict, started_file: str, output: str) -> None:
@@ -220,8 +245,8 @@ def flow_figure(flow: str, source: str, output: str) -> None:
 
 
 def appendix(config: dict, markdown_tables: list[str], latex_tables: list[str], contrast_tables: list[str],
-             provenance: str, disclosure: dict, source: str, markdown: str, html: str, latex: str,
-             figures: dict[str, str] | None = None) -> None:
+             provenance: str, deviations: str, disclosure: dict, source: str, markdown: str, html: str,
+             latex: str, figures: dict[str, str] | None = None) -> None:
     """The academic appendix from the published tables and figures (caption -> path), in Markdown, HTML and
     LaTeX; figures are linked relative to the appendix, and embedded in the HTML."""
     synthetic = _synthetic(source)
@@ -232,12 +257,23 @@ def appendix(config: dict, markdown_tables: list[str], latex_tables: list[str], 
     tex = {Path(t).stem: Path(t).read_text() for t in latex_tables}
     figures = figures or {}
     links = {caption: os.path.relpath(path, Path(markdown).parent) for caption, path in figures.items()}
+    sections = [_deviations_section(deviations, _json(provenance)),
+                Section("STROBE checklist (cohort studies)", strobe_markdown(), strobe_latex())]
     text = appendix_markdown(config, {k: v for k, v in md.items() if k != "cleaning_log"}, contrasts,
-                             md["cleaning_log"], stamp, note, synthetic, links)
+                             md["cleaning_log"], stamp, note, synthetic, links, sections)
     io.write_text(text, markdown)
     io.write_text(appendix_html(text, synthetic, {links[c]: path for c, path in figures.items()}), html)
     io.write_text(appendix_latex(config, {k: v for k, v in tex.items() if k != "cleaning_log"}, contrasts,
-                                 tex["cleaning_log"], stamp, note, synthetic, links), latex)
+                                 tex["cleaning_log"], stamp, note, synthetic, links, sections), latex)
+
+
+def _deviations_section(deviations: str, provenance: dict) -> Section:
+    words = deviations_words(read_deviations(deviations), provenance.get("plan_lock", {}))
+    if words.endswith("pre-specified."):
+        words += (" Each one's frozen and run values are in the result table 'Deviations from the frozen "
+                  "analysis plan'.")
+    return Section("Deviations from the frozen analysis plan", words,
+                   latex_escape(words.replace("**", "").replace("`", "")))
 
 
 def execute_report(notebook: str, output: str, parameters: dict) -> None:

@@ -17,6 +17,7 @@ from analysis.importers.sources import (
 from analysis.io import write_text
 from analysis.pdf import find_chromium
 from analysis.plan import check_plan
+from analysis.plan_lock import analysis_plan
 from analysis.primary import sample_covariates
 from analysis.provenance import code_files, package_versions, utc_now
 from analysis.publication import withdraw
@@ -36,6 +37,9 @@ for _entry in config["models"].values():
 # The analysis plan without where the data live: provenance hashes the raw inputs by content, and a secure
 # path must not appear in published outputs.
 PLAN = {key: value for key, value in config.items() if key != "raw_dir"}
+# What `make freeze` freezes in config/plan.lock and every run is compared with (analysis.plan_lock).
+ANALYSIS_PLAN = analysis_plan(config)
+PLAN_LOCK = Path("config/plan.lock")
 # Written when a run starts (not on a dry run); the manifest reports it.
 RUN_STARTED = "results/logs/run_started.txt"
 
@@ -46,6 +50,8 @@ localrules:
     publish_table,
     disclosure_check,
     manifest,
+    analysis_plan,
+    plan_deviations,
     funding_groups,
     secondary_family,
     specification_curve,
@@ -131,6 +137,7 @@ TABLE_TITLES = {
     "serious_distress_dose": "Dose-response: serious psychological distress per 10 points of real-terms "
                              "budget change (odds ratio)",
     "ghq_case_dose": "Dose-response: GHQ-12 caseness per 10 points of real-terms budget change (odds ratio)",
+    "plan_deviations": "Deviations from the frozen analysis plan (config/plan.lock)",
 }
 # Decision support, where the plan asks for it: planned budget changes (scenarios.planned) and evaluation
 # designs (power_planner.designs).
@@ -154,6 +161,11 @@ def analysis_code():
     reference = Path("data/import")  # the importers' LA lookup and shipped survey mappings
     return sorted([*(str(p) for p in package.rglob("*.py") if "__pycache__" not in p.parts),
                    *(str(p) for p in reference.rglob("*") if p.is_file())])
+
+
+def plan_lock():
+    """The frozen plan's lock as a named input, where the project has one (make freeze writes it)."""
+    return {"lock": str(PLAN_LOCK)} if PLAN_LOCK.is_file() else {}
 
 
 def provenance_code():

@@ -244,6 +244,7 @@ rule appendix:
         contrast_tables=expand("results/tables/{model}.csv", model=model_names()),
         figures=list(appendix_figures().values()),
         provenance="results/provenance.json",
+        deviations="results/tables/plan_deviations.csv",
         source="results/data/data_source.json",
         disclosure_check="results/disclosure_check.json",
         code=analysis_code(),

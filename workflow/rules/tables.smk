@@ -64,6 +64,8 @@ rule provenance:
         unpack(raw_inputs),
         # Only for inputs that passed validation: a failed run leaves no provenance behind.
         validated="results/data/data_source.json",
+        plan="results/data/analysis_plan.json",
+        **plan_lock(),
         code=provenance_code(),
     output:
         record=report(
@@ -81,6 +83,34 @@ rule provenance:
         "results/benchmarks/provenance.tsv"
     script:
         "../scripts/provenance.py"
+
+
+rule analysis_plan:
+    """This run's analysis plan: the validated configuration without where and how the data are read."""
+    output:
+        plan="results/data/analysis_plan.json",
+    params:
+        plan=ANALYSIS_PLAN,
+    log:
+        "results/logs/analysis_plan.log",
+    script:
+        "../scripts/analysis_plan.py"
+
+
+rule plan_deviations:
+    """Every setting in which this run's plan differs from the frozen plan (config/plan.lock)."""
+    input:
+        plan="results/data/analysis_plan.json",
+        **plan_lock(),
+        code=analysis_code(),
+    output:
+        table="results/data/tables/plan_deviations.csv",
+    log:
+        "results/logs/plan_deviations.log",
+    benchmark:
+        "results/benchmarks/plan_deviations.tsv"
+    script:
+        "../scripts/plan_deviations.py"
 
 
 rule manifest:

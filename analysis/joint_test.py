@@ -455,9 +455,12 @@ def run_joint_test(specifications: dict[str, Refitter | str], plan: JointTestPla
              "CPU per resample per specification)", plan.resamples, len(refitters), elapsed, cpu,
              1e3 * result.seconds_per_refit, 1e3 * cpu / max(plan.resamples * len(refitters), 1))
     result.resamples_used = len(resampled)
+    if not resampled:
+        result.impossible = (f"in none of the {plan.resamples} resamples could at least "
+                             f"{MIN_ESTIMABLE_SHARE:.0%} of the specifications be estimated")
+        return result
     for name in STATISTICS:
-        result.p_values[name] = (resampling_p_value(result.observed[name], [r[name] for r in resampled])
-                                 if resampled else float("nan"))
+        result.p_values[name] = resampling_p_value(result.observed[name], [r[name] for r in resampled])
     return result
 
 

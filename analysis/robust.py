@@ -239,17 +239,20 @@ def _cr2(fit: _ClusteredFit, columns=None) -> _CR2:
     adjusted_scores = xe + np.einsum("gai,ga->gi", u_x, d_minus_1 * u_e)  # X_g' A_g e_g
     covariance = bread @ (adjusted_scores.T @ adjusted_scores) @ bread
 
-    xax = xx + np.einsum("gai,ga,gaj->gij", u_x, d_minus_1, u_x)
-    xa2x = xx + np.einsum("gai,ga,gaj->gij", u_x, d2_minus_1, u_x)
+    # Batched matrix products (BLAS) rather than three-operand einsums, which loop: the bootstrap and the
+    # specification curve's joint test call this thousands of times.
+    u_x_t = u_x.transpose(0, 2, 1)
+    xax = xx + (u_x_t * d_minus_1[:, None, :]) @ u_x
+    xa2x = xx + (u_x_t * d2_minus_1[:, None, :]) @ u_x
     columns = np.arange(k) if columns is None else np.asarray(columns, dtype=int)
     rows = bread[columns]  # M c for each coefficient asked for (M is symmetric)
-    qq = np.einsum("ia,gab,ib->ig", rows, xa2x, rows)  # (J, G): q_g'q_g for each coefficient
-    r = np.einsum("gab,jb->jga", xax, rows)  # (J, G, k): r_g for each coefficient j
+    qq = np.einsum("gaj,ja->jg", xa2x @ rows.T, rows)  # (J, G): q_g'q_g for each coefficient
+    r = (xax @ rows.T).transpose(2, 0, 1)  # (J, G, k): r_g for each coefficient j
     # Gram = diag(q'q) - C with C_gh = r_g' M r_h = b_g'b_h, b_g = R^-T r_g (M = R^-1 R^-T). C = B B' has rank
     # k, so its squared norm is that of the k x k B'B and no G x G matrix is formed (memory O(G k^2)).
-    b = np.einsum("ab,jga->jgb", fit.r_inv, r)
+    b = r @ fit.r_inv
     c_diagonal = np.einsum("jga,jga->jg", b, b)
-    c_norm2 = np.sum(np.einsum("jga,jgb->jab", b, b) ** 2, axis=(1, 2))
+    c_norm2 = np.sum((b.transpose(0, 2, 1) @ b) ** 2, axis=(1, 2))
     expected = np.sum(qq - c_diagonal, axis=1)
     off_diagonal = np.maximum(c_norm2 - np.sum(c_diagonal**2, axis=1), 0.0)
     squared = np.sum((qq - c_diagonal) ** 2, axis=1) + off_diagonal

@@ -68,7 +68,7 @@ from analysis.robustness import specification_sample
 
 log = logging.getLogger(__name__)
 
-# Fewer resamples cannot give p < 0.05 at all (the smallest p is 1 / (1 + B)).
+# Fewer resamples cannot give p <= 0.05 at all (the smallest p is 1 / (1 + B)).
 MIN_RESAMPLES = 19
 MAX_RESAMPLES = 100_000
 # A resample is used when at least this share of the observed specifications can be estimated in it.
@@ -116,7 +116,7 @@ def plan_problems(entry) -> list[str]:
     if "resamples" in entry and not (is_number(resamples) and resamples == int(resamples)
                                      and MIN_RESAMPLES <= resamples <= MAX_RESAMPLES):
         problems.append(f"{where}.resamples must be a whole number of resamples from {MIN_RESAMPLES} (the "
-                        f"fewest that can give p < 0.05) to {MAX_RESAMPLES:,}, got {resamples!r}")
+                        f"fewest that can give p <= 0.05) to {MAX_RESAMPLES:,}, got {resamples!r}")
     if "seed" in entry and not (is_number(seed) and seed == int(seed) and seed >= 0):
         problems.append(f"{where}.seed must be a whole number >= 0 (it is published beside the p-values so "
                         f"that the resamples can be drawn again), got {seed!r}")

@@ -157,6 +157,32 @@ def test_recombined_refit_equals_refit_on_the_resampled_rows(frame, estimator):
 
 
 @pytest.mark.parametrize("estimator", ["ols_cr2", "lmm_reml"])
+def test_one_centre_per_local_authority_resamples_the_one_level_model(estimator):
+    """Centres and LAs one level (as with LA-level exposure and no centres named): the mixed model has a
+    single random intercept, for the LA, and each drawn copy of an LA is one cluster of it."""
+    frame = clustered_frame(np.random.default_rng(21), effect=-0.5, n_las=30, centres=1, mothers=30)
+    built = refitter(frame, estimator)
+    assert not built.two_levels
+    copies = np.random.default_rng(4).integers(0, len(built.la_labels), len(built.la_labels))
+    recombined = built.refit(copies, null=False)
+    direct = fit_model(explicit_resample(grouped(frame, 5.0), built.la_labels, copies), model(estimator), FIT)
+    direct_row = direct.coefficients.set_index("term").loc[GROWING]
+    assert recombined.estimate == pytest.approx(direct_row["estimate"], abs=1e-4 * direct_row["std_error"])
+    assert recombined.std_error == pytest.approx(direct_row["std_error"], rel=1e-4)
+
+
+def test_rows_with_a_missing_covariate_are_left_out_as_the_published_fit_leaves_them(frame):
+    holed = frame.copy()
+    holed.loc[::7, "k6_w1"] = np.nan
+    built = refitter(holed, "ols_cr2")
+    published = fit_model(grouped(holed, 5.0), model("ols_cr2"), FIT)
+    assert published.diagnostics["excluded_missing"] == len(holed.iloc[::7])
+    observed = built.refit(np.arange(len(built.la_labels)), null=False)
+    expected = published.coefficients.set_index("term").loc[GROWING, "estimate"]
+    assert observed.estimate == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("estimator", ["ols_cr2", "lmm_reml"])
 def test_observed_refit_reproduces_the_published_fit(frame, estimator):
     built = refitter(frame, estimator)
     published = fit_model(grouped(frame, 5.0), model(estimator), FIT).coefficients.set_index("term")
@@ -286,8 +312,10 @@ def test_size_near_five_percent_without_a_true_effect():
     """200 replications of data with no effect, three OLS-CR2 specifications (thresholds 5 and 10 with both
     covariates, 5 with the baseline only), B = 19: under exchangeability each p <= 0.05 has probability
     exactly 1/20. Monte Carlo SE of a rejection rate near 5% with 200 replications: sqrt(.05 x .95 / 200) =
-    1.5%. Accepted: 1% to 10% for each statistic, 3 SE above nominal (the LA bootstrap with 30 LAs is an
-    approximation) and low enough below to catch a test that never rejects."""
+    1.5%. Accepted: at most 10% for every statistic (3 SE above nominal; the LA bootstrap with 30 LAs is an
+    approximation), and at least 1% for the median and Stouffer's z, which are continuous (a test that never
+    rejects fails). The share significant takes only K + 1 = 4 values and ties count as extreme, so its test
+    is conservative (1.8% in 1,000 replications of this design): only the upper bound applies to it."""
     rng = np.random.default_rng(2020)
     replications, rejections = 200, {name: 0 for name in STATISTICS}
     for _ in range(replications):
@@ -299,7 +327,8 @@ def test_size_near_five_percent_without_a_true_effect():
             rejections[name] += result.p_values[name] <= 0.05
     rates = {name: count / replications for name, count in rejections.items()}
     print("rejection rates at 5%:", rates)
-    assert all(0.01 <= rate <= 0.10 for rate in rates.values()), rates
+    assert all(rate <= 0.10 for rate in rates.values()), rates
+    assert rates["median"] >= 0.01 and rates["stouffer"] >= 0.01, rates
 
 
 @pytest.mark.slow

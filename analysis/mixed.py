@@ -446,10 +446,10 @@ def _newton(stats: SufficientStatistics, start: np.ndarray, curvature: np.ndarra
     differences of the analytic gradient at the start (unless `curvature`, minus the Hessian, is given; and
     again whenever a step leaves it unreliable), updated by BFGS after each step; each step is halved until
     the likelihood does not fall. Returns the point where the first-order conditions hold, its profile and
-    minus the Hessian there, or None when the Hessian is not negative
-    definite, a step finds no better point, or `max_steps` do not get there (the caller then searches by
-    L-BFGS). In the sqrt ratios the criterion is even, so a ratio whose optimum is on the boundary (zero) is
-    reached as the centre of a symmetric function."""
+    minus the Hessian there, or None when the Hessian is not negative definite, a step finds no better
+    point, or `max_steps` do not get there (the caller then searches by L-BFGS). In the sqrt ratios the
+    criterion is even, so a ratio whose optimum is on the boundary (zero) is reached as the centre of a
+    symmetric function."""
     free = [0, 1] if stats.has_outer else [1]
     theta = np.maximum(np.abs(start), START_FLOOR)  # a zero ratio is stationary in theta: start off it
     if not stats.has_outer:

@@ -11,6 +11,7 @@ from scipy import stats
 from analysis.design import ModelSpec, build_design, cluster_design
 from analysis.disclosure import DisclosureRule, violations
 from analysis.errors import PlanError
+from analysis.fastreml import SufficientStatistics
 from analysis.joint_test import (
     STATISTICS,
     JointTestPlan,
@@ -26,6 +27,7 @@ from analysis.joint_test import (
     resampling_p_value,
     run_joint_test,
 )
+from analysis.mixed import FitSettings, fit_statistics, search_fit
 from analysis.models import complete_cases, fit_model
 from analysis.plan import check_plan
 from analysis.primary import load_plan
@@ -202,6 +204,29 @@ def test_null_imposition_removes_every_contrast(frame, estimator):
         built.set_headline(level)
         null = built.refit(everyone, null=True)
         assert abs(null.estimate) < 1e-6 * null.std_error
+
+
+@pytest.mark.parametrize("sd_la", [0.6, 0.0])
+def test_one_search_reaches_the_checked_optimum(sd_la):
+    """mixed.search_fit (one quasi-Newton search, L-BFGS if it fails) against fit_statistics (searches from
+    several starts, confirmed by a second optimiser), from far starts, at an interior optimum and with no
+    variance between LAs (its optimum on the boundary)."""
+    rng = np.random.default_rng(12)
+    frame = grouped(clustered_frame(rng, effect=-0.5), 5.0)
+    if sd_la == 0.0:  # the outcome again, without the LA intercepts
+        frame["k6_w3"] = 2 + 0.6 * frame["k6_w1"] + rng.normal(0, 2, len(frame))
+    spec = model("lmm_reml")
+    design = build_design(frame, spec)
+    stats = SufficientStatistics.from_data(design.y, design.X.to_numpy(float), frame["la_code"],
+                                           frame["centre_id"], centre=True)
+    checked = fit_statistics(stats, list(design.X.columns), FitSettings.from_config(FIT))
+    for start in [(1.0, 1.0), (0.0, 0.0), (0.01, 2.0), checked.theta]:
+        found = search_fit(stats, start)
+        assert found.converged
+        assert found.estimates == pytest.approx(checked.estimates, abs=1e-4 * checked.std_errors.min())
+        assert np.sqrt(np.diag(found.covariance)) == pytest.approx(checked.std_errors, rel=1e-4)
+    if sd_la == 0.0:
+        assert checked.boundary_levels and found.theta[0] < 1e-3
 
 
 # --- The statistics and their p-values ----------------------------------------------------------------------

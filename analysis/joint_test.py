@@ -146,7 +146,6 @@ class SpecificationData:
     estimates: dict[str, float]  # contrast level -> the published fit's estimate
     df: dict[str, float] = field(default_factory=dict)  # lmm_reml: the published fit's df per level
     theta: tuple[float, float] = (0.0, 0.0)  # lmm_reml: its sqrt variance ratios (outer, inner)
-    fit_settings: dict = field(default_factory=dict)
 
 
 def specification_data(centres, funding, deflators, survey, plan: dict, spec_id: str,
@@ -163,7 +162,7 @@ def specification_data(centres, funding, deflators, survey, plan: dict, spec_id:
         return f"not estimable: {err}"
     if clusters.single_authority:
         return "a single local authority: there is nothing to resample"
-    return data_from_fit(spec_id, spec, summary, data, design.y, design.X, clusters, plan["mixed_model_fit"])
+    return data_from_fit(spec_id, spec, summary, data, design.y, design.X, clusters)
 
 
 def specification_refitter(centres, funding, deflators, survey, plan: dict, spec_id: str,
@@ -173,8 +172,10 @@ def specification_refitter(centres, funding, deflators, survey, plan: dict, spec
     return Refitter(data) if isinstance(data, SpecificationData) else data
 
 
-def data_from_fit(spec_id: str, spec, summary: FitSummary, data: pd.DataFrame, y, X: pd.DataFrame, clusters,
-                  fit_settings: dict) -> SpecificationData:
+def data_from_fit(spec_id: str, spec, summary: FitSummary, data: pd.DataFrame, y, X: pd.DataFrame,
+                  clusters) -> SpecificationData:
+    """A specification's data from its complete rows, design and clusters and its published fit (`summary`:
+    analysis.models.fit_model's)."""
     coefficients = summary.coefficients.set_index("term")
     terms = {level: spec.exposure_term(level) for level in spec.contrast_levels()
              if spec.exposure_term(level) in X.columns}
@@ -191,7 +192,7 @@ def data_from_fit(spec_id: str, spec, summary: FitSummary, data: pd.DataFrame, y
         exposure_terms=terms, reference=spec.reference,
         estimates={level: float(coefficients.loc[term, "estimate"]) for level, term in terms.items()},
         df={level: float(coefficients.loc[term, "df"]) for level, term in terms.items()},
-        theta=theta, fit_settings=fit_settings)
+        theta=theta)
 
 
 @dataclass(frozen=True)

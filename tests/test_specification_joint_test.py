@@ -74,7 +74,7 @@ def refitter(frame: pd.DataFrame, estimator: str, threshold: float = 5.0,
     rows, _ = complete_cases(data, spec)
     design = build_design(rows, spec)
     found = data_from_fit(f"{estimator}-t{threshold:g}", spec, summary, rows, design.y, design.X,
-                          cluster_design(rows, spec.clusters), FIT)
+                          cluster_design(rows, spec.clusters))
     built = Refitter(found)
     assert built.set_headline("growing")
     return built

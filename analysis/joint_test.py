@@ -30,11 +30,13 @@ resample recombines them by multiplicity, at a cost that grows with the clusters
 
 Inference in each refit, and (by the same code, on the LAs drawn once each) in the observed statistics:
   ols_cr2   as the published curve: CR2 standard error, t with its Satterthwaite df, recomputed each time;
-  lmm_reml  one L-BFGS search of the REML criterion from the observed fit's variance ratios
-            (mixed.search_fit, not confirmed by a second optimiser), the lme4-convention standard error, and t
-            with the degrees of freedom of the observed specification's published fit held fixed (recomputing
-            Satterthwaite's costs more than the search). So the observed p-values are the published curve's
-            up to the search's tolerance, and the resamples use a cheaper test than the curve.
+  lmm_reml  one search of the REML criterion (mixed.search_fit: quasi-Newton from the null-imposed data's
+            optimum, which is the observed data's, L-BFGS if that fails; accepted by the same first-order
+            conditions as the published fit, but not confirmed by a second optimiser), the lme4-convention
+            standard error, and t with the degrees of freedom of the observed specification's published fit
+            held fixed (recomputing Satterthwaite's costs more than the search). So the observed p-values
+            are the published curve's up to the search's tolerance, and the resamples use a cheaper test
+            than the curve.
 
 What the LAs drawn cannot support is treated as the curve treats it: a column they cannot estimate (a
 covariate constant among them; an exposure group none of them has) is dropped by the shared rank rule

@@ -5,8 +5,9 @@ cleaning (raw data), scoring (K6, GHQ-12), exposure (funding groups, of centres 
 sample (primary sample), design and linalg (design matrices and what the data can support), inputs
 (the engines' input checks), fastreml, mixed and smallsample (the primary model and its small-sample
 inference), robust, binary, panel, missing and chained (the other estimators), models (every model of the
-plan), sensitivity and robustness, scenarios and power (decision support: planned budget changes, a council's
-own evaluation), results, figures, report, brief and appendix (outputs), disclosure, provenance
-and publication (what may leave, and withdrawing it after a failed run), plan (checks of the analysis plan),
-stages (what the workflow's scripts call), simulate (synthetic demonstration data).
+plan), sensitivity, robustness and joint_test (the specification curve and its joint test), scenarios and
+power (decision support: planned budget changes, a council's own evaluation), results, figures, report,
+brief and appendix (outputs), disclosure, provenance and publication (what may leave, and withdrawing it
+after a failed run), plan (checks of the analysis plan), stages (what the workflow's scripts call),
+simulate (synthetic demonstration data).
 """

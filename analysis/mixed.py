@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.fastreml import SufficientStatistics, profile
+from analysis.fastreml import Profile, SufficientStatistics, profile
 from analysis.inputs import checked_inputs, is_number
 from analysis.linalg import perfect_fit_problem, redundant_columns, triangular_factor
 
@@ -322,11 +322,12 @@ def fit_nested_lmm(
     return fit_statistics(stats, list(X.columns), settings, start=start)
 
 
-def _stationarity(stats: SufficientStatistics, theta: np.ndarray) -> np.ndarray:
+def _stationarity(stats: SufficientStatistics, theta: np.ndarray, at: Profile | None = None) -> np.ndarray:
     """How far theta is from satisfying the first-order conditions of a maximum, per level: the gradient in
     the sqrt variance ratio where the ratio is inside the parameter space, and the positive part of the
-    derivative in the variance ratio where it is on the boundary (at or below SINGULAR_TOLERANCE)."""
-    at = profile(stats, *theta, gradient=True)
+    derivative in the variance ratio where it is on the boundary (at or below SINGULAR_TOLERANCE). `at`:
+    the profile at theta with its gradient, when already computed."""
+    at = profile(stats, *theta, gradient=True) if at is None else at
     boundary = theta < SINGULAR_TOLERANCE
     conditions = np.where(boundary, np.maximum(at.ratio_gradient, 0.0), at.gradient)
     if not stats.has_outer:
@@ -402,6 +403,101 @@ def fit_statistics(stats: SufficientStatistics, terms: list[str], settings: FitS
         gradient=gradient,
         stats=stats,
     )
+
+
+@dataclass(frozen=True)
+class SearchedFit:
+    """Fixed effects (columns as given) and their lme4-convention covariance at the point one search
+    reached. Unconfirmed: see `search_fit`."""
+
+    estimates: np.ndarray
+    covariance: np.ndarray
+    theta: np.ndarray  # sqrt variance ratios (outer, inner) reached
+    converged: bool  # the first-order conditions of a maximum hold there (`_stationarity`)
+    curvature: np.ndarray | None = None  # the quasi-Newton search's minus Hessian in the free ratios there
+
+
+def search_fit(stats: SufficientStatistics, start: tuple[float, float],
+               curvature: np.ndarray | None = None) -> SearchedFit:
+    """One search of the REML criterion from `start` (two sqrt variance ratios), without the confirmation by
+    a second optimiser that `fit_statistics` demands: for resampling, where thousands of refits start next to
+    their optimum (the original data's) and a confirmed fit each would cost about ten times as much. Not for
+    published estimates. Quasi-Newton first (`_newton`: a few evaluations from a nearby start, from
+    `curvature`, minus the Hessian there, when given, such as the original data's), L-BFGS when it fails;
+    either way the point is judged as fit_statistics judges its optimum, by the first-order conditions
+    (`converged`). LinAlgError when no finite point was reached."""
+    start = check_start(start)
+    reached = _newton(stats, start, curvature)
+    if reached is None:
+        attempt = _attempt(stats, "lbfgs", start, None)
+        if not np.isfinite(attempt.reml_loglik):
+            raise np.linalg.LinAlgError("the REML search reached no finite log-likelihood")
+        theta = attempt.params
+        reached = theta, profile(stats, *theta, gradient=True), None
+    theta, at, curvature = reached
+    covariance = stats.original_covariance(at.residual_variance * np.linalg.inv(at.xtvx))
+    stationary = np.max(np.abs(_stationarity(stats, theta, at))) <= STATIONARY_GRADIENT
+    return SearchedFit(stats.original_beta(at.beta), covariance, theta, bool(stationary), curvature)
+
+
+def _newton(stats: SufficientStatistics, start: np.ndarray, curvature: np.ndarray | None = None,
+            max_steps: int = 30) -> tuple[np.ndarray, Profile, np.ndarray] | None:
+    """Quasi-Newton on the REML log-likelihood in the free sqrt variance ratios: the Hessian by forward
+    differences of the analytic gradient at the start (unless `curvature`, minus the Hessian, is given; and
+    again whenever a step leaves it unreliable), updated by BFGS after each step; each step is halved until
+    the likelihood does not fall. Returns the point where the first-order conditions hold, its profile and
+    minus the Hessian there, or None when the Hessian is not negative definite, a step finds no better
+    point, or `max_steps` do not get there (the caller then searches by L-BFGS). In the sqrt ratios the
+    criterion is even, so a ratio whose optimum is on the boundary (zero) is reached as the centre of a
+    symmetric function."""
+    free = [0, 1] if stats.has_outer else [1]
+    theta = np.maximum(np.abs(start), START_FLOOR)  # a zero ratio is stationary in theta: start off it
+    if not stats.has_outer:
+        theta[0] = 0.0
+
+    def differenced(theta: np.ndarray, gradient: np.ndarray) -> np.ndarray | None:
+        """Minus the Hessian in the free ratios, by differences; None unless positive definite."""
+        hessian = np.empty((len(free), len(free)))
+        for column, level in enumerate(free):
+            shifted = theta.copy()
+            shifted[level] += 1e-5 * max(theta[level], 1e-2)
+            hessian[:, column] = ((profile(stats, *shifted, gradient=True).gradient[free] - gradient)
+                                  / (shifted[level] - theta[level]))
+        minus = -(hessian + hessian.T) / 2
+        return minus if np.all(np.linalg.eigvalsh(minus) > 0) else None
+
+    try:
+        at = profile(stats, *theta, gradient=True)
+        given = curvature is not None and np.shape(curvature) == (len(free), len(free))
+        minus_hessian = np.array(curvature, dtype=float) if given else differenced(theta, at.gradient[free])
+        for _ in range(max_steps):
+            if minus_hessian is None:
+                return None
+            if np.max(np.abs(_stationarity(stats, theta, at))) <= STATIONARY_GRADIENT:
+                return theta, at, minus_hessian
+            step = np.linalg.solve(minus_hessian, at.gradient[free])
+            for _ in range(30):
+                trial = theta.copy()
+                trial[free] = theta[free] + step
+                reflected = np.any(trial < 0)
+                trial = np.abs(trial)
+                new = profile(stats, *trial, gradient=True)
+                if new.reml_loglik >= at.reml_loglik - 1e-12 * abs(at.reml_loglik):
+                    break
+                step = step / 2
+            else:
+                return None
+            moved, change = trial[free] - theta[free], -(new.gradient[free] - at.gradient[free])
+            theta, previous, at = trial, minus_hessian, new
+            if reflected or not moved @ change > 0:
+                minus_hessian = differenced(theta, at.gradient[free])
+            else:  # BFGS: keeps minus the Hessian positive definite
+                pushed = previous @ moved
+                minus_hessian = (previous + np.outer(change, change) / (moved @ change)
+                                 - np.outer(pushed, pushed) / (moved @ pushed))
+    except np.linalg.LinAlgError:
+        return None
+    return None
 
 
 def fit_with_statsmodels(y: np.ndarray, X: np.ndarray, outer: np.ndarray, inner: np.ndarray,

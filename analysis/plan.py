@@ -286,7 +286,7 @@ def check_plan(config: dict) -> None:
         elif entry["estimator"] != "ols_cr2" or not entry.get("bootstrap"):
             problems.append(f"few_clusters.model '{few}' must be an ols_cr2 model with a bootstrap block: "
                             "its wild cluster bootstrap interval is what the report leads with")
-    problems += scenario_problems(config) + power_problems(config)
+    problems += scenario_problems(config) + power_problems(config) + joint_test_problems(config)
     if problems:
         raise PlanError("The analysis plan (config/config.yaml, with any plan file) is inconsistent:\n  - "
                         + "\n  - ".join(problems))
@@ -329,6 +329,14 @@ def scenario_problems(config: dict) -> list[str]:
             problems.append(f"scenarios.planned.{name}.description would break the disclosure rule when "
                             f"published: {problem.message}")
     return problems
+
+
+def joint_test_problems(config: dict) -> list[str]:
+    """The specification curve's joint test: a usable number of resamples, seed and significance level."""
+    from analysis.joint_test import plan_problems
+
+    entry = config.get("specification_curve", {}).get("joint_test")
+    return [] if entry is None else plan_problems(entry)
 
 
 def power_problems(config: dict) -> list[str]:

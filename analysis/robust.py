@@ -103,7 +103,6 @@ class _ClusteredFit:
     terms: list[str]
     n: int
     labels: np.ndarray  # cluster labels in sorted order; cluster g is labels[g]
-    codes: np.ndarray  # (n,) cluster index of each row
     beta: np.ndarray  # (k,)
     r_inv: np.ndarray  # (k, k) inverse of the R of a thin QR of X
     bread: np.ndarray  # (k, k) M = (X'X)^-1 = r_inv r_inv'
@@ -145,24 +144,38 @@ def _prepare(y, X, clusters) -> _ClusteredFit:
     if n <= k:
         raise ValueError(f"X has {k} columns but only {n} rows: OLS with residuals needs more rows than "
                          "columns")
+    return fit_from_factors(cluster_factors(ya, xa, codes, n_clusters), n, terms, labels)
 
-    # One pass over the data: per cluster, the R factor of a thin QR of [X_g | y_g]. Its top-left block is
-    # R_g and its last column (above the diagonal) is Q_g'y_g, so Q_g itself never has to be kept.
+
+def cluster_factors(y: np.ndarray, X: np.ndarray, codes: np.ndarray, n_clusters: int) -> np.ndarray:
+    """One pass over the data: per cluster, the R factor of a thin QR of [X_g | y_g], (G, k+1, k+1). Its
+    top-left block is R_g and its last column (above the diagonal) is Q_g'y_g, so Q_g itself never has to be
+    kept. `codes` is each row's cluster, 0..G-1; inputs as `_checked_inputs` returns them."""
+    k = X.shape[1]
     order = np.argsort(codes, kind="stable")
     bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=n_clusters))))
     r_aug = np.zeros((n_clusters, k + 1, k + 1))
     for g in range(n_clusters):
         rows = order[bounds[g]:bounds[g + 1]]
-        r = np.linalg.qr(np.column_stack((xa[rows], ya[rows])), mode="r")
+        r = np.linalg.qr(np.column_stack((X[rows], y[rows])), mode="r")
         r_aug[g, : r.shape[0]] = r
+    return r_aug
 
+
+def fit_from_factors(r_aug: np.ndarray, n: int, terms: list[str], labels: np.ndarray,
+                     rank_checked: bool = False) -> _ClusteredFit:
+    """The OLS fit from the clusters' factors of [X_g | y_g] (`cluster_factors`; any (k+1) x (k+1) A_g with
+    [X_g | y_g] = Q_g A_g, Q_g orthonormal, will do, such as a cluster's factor repeated for a copy of it in
+    a resample), refusing a redundant column (unless the caller has applied the rank rule to these columns
+    already: `rank_checked`) or an essentially perfect fit (ValueError)."""
+    k = len(terms)
     # Stacking the blocks and factorising again gives the R of the whole [X | y] (a tall-skinny QR), so the
     # global fit is as accurate as a QR of X, without forming X'X.
     big = np.linalg.qr(r_aug.reshape(-1, k + 1), mode="r")
     if not np.isfinite(big).all():
         raise ValueError("y or X holds values too large to square in floating point: rescale them")
     r_full, qty = big[:k, :k], big[:k, k]
-    redundant = redundant_columns(xa, terms, factor=r_full)
+    redundant = [] if rank_checked else redundant_columns(None, terms, factor=r_full)
     if redundant:
         raise ValueError(f"X is rank deficient (R's lm rule: QR with tolerance {RANK_TOLERANCE:g}): "
                          + "; ".join(r.describe() for r in redundant)
@@ -175,7 +188,7 @@ def _prepare(y, X, clusters) -> _ClusteredFit:
     beta = r_inv @ qty
     r_blocks = r_aug[:, :k, :k]
     q_resid = r_aug[:, :k, k] - r_blocks @ beta
-    return _ClusteredFit(terms=terms, n=n, labels=labels, codes=codes, beta=beta, r_inv=r_inv,
+    return _ClusteredFit(terms=terms, n=n, labels=labels, beta=beta, r_inv=r_inv,
                          bread=r_inv @ r_inv.T, r_blocks=r_blocks, q_resid=q_resid)
 
 
@@ -188,8 +201,9 @@ class _CR2:
     expected_share: np.ndarray  # (k,) E[CR2 variance] / M_jj under the working model: 1 unless leverage 1
 
 
-def _cr2(fit: _ClusteredFit) -> _CR2:
-    """CR2 covariance (k, k), per-coefficient Satterthwaite df (k,) and the expected-variance share (k,).
+def _cr2(fit: _ClusteredFit, columns=None) -> _CR2:
+    """CR2 covariance (k, k), per-coefficient Satterthwaite df (k,) and the expected-variance share (k,), the
+    last two of the given columns only (NaN for the others) when `columns` names some.
 
     Low-rank algebra. With X_g = Q_g R_g and M = (X'X)^-1 = R^-1 R^-T, the diagonal block of the hat matrix
     is H_gg = Q_g T_g T_g' Q_g' with T_g = R_g R^-1 (k x k). Eigen-decompose I - T_g T_g' = W diag(1 - lam) W'
@@ -225,21 +239,27 @@ def _cr2(fit: _ClusteredFit) -> _CR2:
     adjusted_scores = xe + np.einsum("gai,ga->gi", u_x, d_minus_1 * u_e)  # X_g' A_g e_g
     covariance = bread @ (adjusted_scores.T @ adjusted_scores) @ bread
 
-    xax = xx + np.einsum("gai,ga,gaj->gij", u_x, d_minus_1, u_x)
-    xa2x = xx + np.einsum("gai,ga,gaj->gij", u_x, d2_minus_1, u_x)
-    qq = np.einsum("ia,gab,bi->ig", bread, xa2x, bread)  # (k, G): q_g'q_g for each coefficient
-    r = np.einsum("gab,bj->jga", xax, bread)  # (k, G, k): r_g for each coefficient j
+    # Batched matrix products (BLAS) rather than three-operand einsums, which loop: the bootstrap and the
+    # specification curve's joint test call this thousands of times.
+    u_x_t = u_x.transpose(0, 2, 1)
+    xax = xx + (u_x_t * d_minus_1[:, None, :]) @ u_x
+    xa2x = xx + (u_x_t * d2_minus_1[:, None, :]) @ u_x
+    columns = np.arange(k) if columns is None else np.asarray(columns, dtype=int)
+    rows = bread[columns]  # M c for each coefficient asked for (M is symmetric)
+    qq = np.einsum("gaj,ja->jg", xa2x @ rows.T, rows)  # (J, G): q_g'q_g for each coefficient
+    r = (xax @ rows.T).transpose(2, 0, 1)  # (J, G, k): r_g for each coefficient j
     # Gram = diag(q'q) - C with C_gh = r_g' M r_h = b_g'b_h, b_g = R^-T r_g (M = R^-1 R^-T). C = B B' has rank
     # k, so its squared norm is that of the k x k B'B and no G x G matrix is formed (memory O(G k^2)).
-    b = np.einsum("ab,jga->jgb", fit.r_inv, r)
+    b = r @ fit.r_inv
     c_diagonal = np.einsum("jga,jga->jg", b, b)
-    c_norm2 = np.sum(np.einsum("jga,jgb->jab", b, b) ** 2, axis=(1, 2))
+    c_norm2 = np.sum((b.transpose(0, 2, 1) @ b) ** 2, axis=(1, 2))
     expected = np.sum(qq - c_diagonal, axis=1)
     off_diagonal = np.maximum(c_norm2 - np.sum(c_diagonal**2, axis=1), 0.0)
     squared = np.sum((qq - c_diagonal) ** 2, axis=1) + off_diagonal
-    share = expected / np.diag(bread)
+    share, df = np.full(k, np.nan), np.full(k, np.nan)
+    share[columns] = expected / np.diag(bread)[columns]
     with np.errstate(divide="ignore", invalid="ignore"):
-        df = expected**2 / squared
+        df[columns] = expected**2 / squared
     return _CR2(covariance=covariance, df=df, expected_share=share)
 
 
@@ -268,6 +288,15 @@ def _require_cr2(fit: _ClusteredFit, cr2: _CR2, columns) -> None:
     if bad:
         raise ValueError(f"the Satterthwaite degrees of freedom of {names_text(fit.terms[j] for j in bad)} "
                          f"could not be computed ({', '.join(f'{df[j]:g}' for j in bad)})")
+
+
+def cr2_coefficient(fit: _ClusteredFit, term: str) -> tuple[float, float, float]:
+    """Estimate, CR2 standard error and Satterthwaite df of one coefficient, as `ols_cr2` reports them;
+    ValueError when the coefficient has no usable CR2 standard error (`_require_cr2`)."""
+    j = fit.terms.index(term)
+    cr2 = _cr2(fit, [j])
+    _require_cr2(fit, cr2, [j])
+    return float(fit.beta[j]), float(np.sqrt(cr2.covariance[j, j])), float(cr2.df[j])
 
 
 def _check_seed(seed) -> None:

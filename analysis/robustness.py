@@ -55,8 +55,10 @@ def specification_model(plan: dict, choice: dict) -> ModelSpec:
     return ModelSpec.from_config("specification", entry)
 
 
-def fit_specification(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,
-                      survey: pd.DataFrame, plan: dict, spec_id: str, choice: dict) -> pd.DataFrame:
+def specification_sample(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,
+                         survey: pd.DataFrame, plan: dict, choice: dict) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                                   ModelSpec]:
+    """A specification's analysis sample (its own exposure and sample steps), its flow and its model."""
     exposure_plan = ExposurePlan(choice["base_year"], choice["end_year"], -choice["threshold_pct"],
                                  choice["threshold_pct"], level=plan["exposure"].get("level", "centre"))
     exposure = exposure_table(centres, funding, deflators, exposure_plan)
@@ -64,6 +66,12 @@ def fit_specification(centres: pd.DataFrame, funding: pd.DataFrame, deflators: p
     sample_plan = {**plan["primary_sample"], "score": choice["score"], "secondary_scores": [],
                    "binary_scores": {}}
     frame, flow = sample_from_plan(survey, exposure, sample_plan, list(spec.covariates))
+    return frame, flow, spec
+
+
+def fit_specification(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,
+                      survey: pd.DataFrame, plan: dict, spec_id: str, choice: dict) -> pd.DataFrame:
+    frame, flow, spec = specification_sample(centres, funding, deflators, survey, plan, choice)
     try:
         rows = pd.DataFrame(contrast_rows(fit_model(frame, spec, plan["mixed_model_fit"]), spec))
         rows["note"] = ""

@@ -53,7 +53,8 @@ def test_all_documented_outputs_exist(synthetic_run):
                  "results/disclosure_check.json", "results/tables/scenarios.csv",
                  "results/figures/scenarios.png",
                  "results/report/brief.html", "results/report/brief.pdf", "results/tables/power_planner.csv",
-                 "results/figures/power_planner.png", "results/tables/serious_distress.csv"]:
+                 "results/figures/power_planner.png", "results/tables/serious_distress.csv",
+                 "results/tables/specification_joint_test.csv"]:
         assert (synthetic_run / path).stat().st_size > 0, path
 
 
@@ -61,6 +62,20 @@ def test_the_scenario_shapes_the_specification_curve(synthetic_run):
     curve = pd.read_csv(synthetic_run / "results/tables/specification_curve.csv")
     # tiny_fast: 1 threshold x 1 window x 1 estimator x 2 covariate sets x 2 scores, 2 contrasts each
     assert curve["specification"].nunique() == 4 and len(curve) == 8
+
+
+def test_the_joint_test_of_the_curve_is_published_and_reported(synthetic_run):
+    joint = pd.read_csv(synthetic_run / "results/tables/specification_joint_test.csv")
+    curve = pd.read_csv(synthetic_run / "results/data/tables/specification_curve.csv")
+    headline = curve[(curve["contrast"] == joint["contrast"].iloc[0]) & curve["estimate"].notna()]
+    assert len(joint) == 3 and (joint["resamples"] == 99).all()  # the scenario's resamples
+    assert joint["p_value"].between(1 / 100, 1).all()
+    assert (joint["specifications_estimable"] == len(headline)).all()
+    median = joint.set_index("statistic").loc["median estimate", "observed"]
+    assert median == pytest.approx(headline["estimate"].median(), abs=1e-3)  # the published fits' median
+    check_tables([synthetic_run / "results/tables/specification_joint_test.csv"], DisclosureRule(10, 5))
+    html = (synthetic_run / "results/report/report.html").read_text()
+    assert "99 resamples of whole local authorities" in html and f"seed {joint['seed'].iloc[0]}" in html
 
 
 def test_primary_table_is_consistent_with_the_analysis_data(synthetic_run):
@@ -125,7 +140,8 @@ def test_a_council_evaluating_its_own_centres_gets_what_its_data_support(tmp_pat
     for words in ("Mothers at stable centres scored", "in a single local authority",
                   "Mothers at growing centres could not be compared",
                   "compares centres of one council with each other", "What these data could support",
-                  "is not possible: the data hold a single local authority"):
+                  "is not possible: the data hold a single local authority",
+                  "could not be tested as a whole: the data hold a single local authority"):
         assert words in html, words
     assert "single local authority" in (results / "report/appendix.md").read_text()
     forest = pd.read_csv(results / "tables/forest.csv")

@@ -128,6 +128,7 @@ TABLE_TITLES = {
     "effect_size": "Effect size: Hedges' g and E-value",
     "leave_one_la_out": "Leave one local authority out",
     "specification_curve": "Specification curve",
+    "specification_joint_test": "Specification curve: joint test (Simonsohn, Simmons & Nelson 2020)",
     "difference_in_differences_flow": "Change over time: mothers and records at each panel step",
     "forest": "Every pre-specified estimate of growing vs cut",
     "funding_groups": "Centres by funding group: definition, counts and real-terms budget change",
@@ -239,6 +240,14 @@ def specification_choice(wildcards):
 
 def specification_outputs():
     return expand("results/robustness/specifications/{spec}.csv", spec=sorted(SPECIFICATIONS))
+
+
+def specification_plan():
+    """The plan slices that re-deriving every specification reads: the curve (with its joint test), the
+    sample, the primary model, the mixed-model fit settings and the exposure."""
+    slices = {key: config[key] for key in ("specification_curve", "primary_sample", "mixed_model_fit",
+                                           "exposure")}
+    return {**slices, "models": {"primary": config["models"]["primary"]}}
 
 
 def model_entry_named(key):

@@ -42,3 +42,27 @@ rule specification_curve:
         "results/benchmarks/specification_curve.tsv"
     script:
         "../scripts/specification_curve.py"
+
+
+rule specification_joint_test:
+    """Joint test of the specification curve: every specification refitted to null resamples of LAs."""
+    input:
+        centres="results/data/clean/centres.parquet",
+        funding="results/data/clean/funding.parquet",
+        deflators="results/data/clean/deflators.parquet",
+        survey="results/data/clean/survey.parquet",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        table="results/data/tables/specification_joint_test.csv",
+    params:
+        plan=specification_plan(),
+    resources:
+        mem_mb=scaled(1000, 45),
+        runtime=scaled(30, 2),
+    log:
+        "results/logs/specification_joint_test.log",
+    benchmark:
+        "results/benchmarks/specification_joint_test.tsv"
+    script:
+        "../scripts/specification_joint_test.py"

@@ -46,7 +46,7 @@ ALL = "all"
 COLUMN_GROUPS = (*GROUPS[::-1], ALL)  # growing, stable, cut, all: Table 1's column order
 MOTHERS = "mothers"  # Table 1's first row: the mothers in each group
 COHORT, ANALYSED = "baseline cohort", "analysed sample"
-UNWEIGHTED, WEIGHTED = "none", "inverse-probability-of-response weights"
+UNWEIGHTED, WEIGHTED = "none", "response weights"
 SUMMARIES = {"continuous": "mean (SD)", "binary": "n (%) with value 1", "level": "n (%)"}
 
 
@@ -250,14 +250,15 @@ class Sample:
     frame: pd.DataFrame | None
     weights: pd.Series | None = None
     unavailable: str = ""  # why this sample has no SMDs (e.g. the response model could not be fitted)
-    description: str = ""  # who the mothers are, in words
+    note: str = ""  # what a reader must know about its mothers (e.g. some left out for want of a weight)
 
 
 def covariate_balance(samples: Sequence[Sample], rows: Sequence[Characteristic], *, exposure: str,
-                      reference: str, labels: dict[str, str], min_cell: int,
-                      smd_guide: float) -> pd.DataFrame:
+                      reference: str, min_cell: int, smd_guide: float) -> pd.DataFrame:
     """One row per characteristic, contrast (each group vs `reference`) and sample: the SMD, the mothers
-    with a value in each group (n_group, n_reference), and `note` when the SMD is blank."""
+    with a value in each group (n_group, n_reference), and `note`: why the SMD is blank, or the sample's note.
+    Words for the variables are Table 1's (its `label`, by `row_id`); the notes are kept short, as the table
+    has a row per characteristic, contrast and sample."""
     contrasts = [g for g in GROUPS[::-1] if g != reference]
     table = []
     for sample in samples:
@@ -266,7 +267,7 @@ def covariate_balance(samples: Sequence[Sample], rows: Sequence[Characteristic],
                 record = {"comparison_id": comparison_id(row.row_id, f"{group} vs {reference}", sample.name,
                                                          sample.weighting),
                           "row_id": row.row_id, "variable": row.variable,
-                          "level": "" if row.level is None else str(row.level), "label": labels[row.variable],
+                          "level": "" if row.level is None else str(row.level),
                           "contrast": f"{group} vs {reference}", "sample": sample.name,
                           "weighting": sample.weighting}
                 if sample.unavailable:
@@ -284,24 +285,24 @@ def covariate_balance(samples: Sequence[Sample], rows: Sequence[Characteristic],
                         min_cell=min_cell, group_weights=g_weights, reference_weights=r_weights)
                     counts = (len(g_values), len(r_values))
                 record.update(smd=difference.smd, n_group=counts[0], n_reference=counts[1],
-                              note=difference.note, smd_guide=smd_guide, design_note=sample.description)
+                              smd_guide=smd_guide,
+                              note="; ".join(n for n in (difference.note, sample.note) if n))
                 table.append(record)
     out = pd.DataFrame(table)
     out[["n_group", "n_reference"]] = out[["n_group", "n_reference"]].astype("Int64")
-    out["estimand"] = (
-        "Standardised mean difference (Austin 2009): the difference in means (for a 0/1 variable or a level, "
-        "in shares) between mothers " + out["contrast"].str.replace(" vs ", " and mothers ", regex=False)
-        + " centres, over the square root of the average of the two groups' variances (sample variance; "
-        "p(1-p) for shares); weighted: weighted means and variances (Austin & Stuart 2015)")
-    out["direction"] = (f"Positive: higher mean (or share) than among mothers at {reference} centres. "
-                        f"|SMD| under {smd_guide:g} is the usual guide to a small imbalance; it is a guide, "
-                        "not a test")
+    out["estimand"] = "standardised mean difference (Austin 2009)"
+    out["direction"] = f"positive: higher than at {reference} centres"
     return out
 
 
+SAMPLE_KEYS = {(COHORT, UNWEIGHTED): "cohort", (ANALYSED, UNWEIGHTED): "analysed",
+               (ANALYSED, WEIGHTED): "weighted"}
+
+
 def comparison_id(row_id: str, contrast: str, sample: str, weighting: str) -> str:
-    """The balance table's key for one SMD, e.g. 'lone_parent | growing vs cut | baseline cohort | none'."""
-    return f"{row_id} | {contrast} | {sample} | {weighting}"
+    """The balance table's key for one SMD, e.g. 'lone_parent; growing vs cut; weighted' (kept short: the
+    table has a row per characteristic, contrast and sample)."""
+    return f"{row_id}; {contrast}; {SAMPLE_KEYS[sample, weighting]}"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -384,28 +385,19 @@ def balance_tables(survey: pd.DataFrame, exposure: pd.DataFrame, sample_plan: di
     labels = {MOTHERS: "Mothers in the baseline cohort",
               **plan_labels(list(dict.fromkeys(r.variable for r in rows)), level)}
     unit = UNIT_WORD[level]
-    cohort_words = (f"Baseline cohort: every mother interviewed at wave {wave} whose wave-{wave} {unit} has "
-                    "a funding group, complete or not (the cohort of the attrition analyses), "
-                    f"{len(frame)} mothers")
     analysed = frame[frame[[spec.outcome, *spec.covariates]].notna().all(axis=1)]
-    log.info("covariate balance: %d mothers in the baseline cohort, %d in the analysed sample", len(frame),
-             len(analysed))
-    samples = [Sample(COHORT, UNWEIGHTED, frame, description=cohort_words),
-               Sample(ANALYSED, UNWEIGHTED, analysed,
-                      description=f"Analysed sample: the cohort's mothers with every variable of model "
-                                  f"'{spec.name}' ({spec.outcome} and its covariates), "
-                                  f"{len(analysed)} mothers")]
-    samples.append(weighted_sample(frame, analysed, spec, weighting))
+    log.info("covariate balance: %d mothers in the baseline cohort, %d in the analysed sample (complete on "
+             "model '%s')", len(frame), len(analysed), spec.name)
+    samples = [Sample(COHORT, UNWEIGHTED, frame), Sample(ANALYSED, UNWEIGHTED, analysed),
+               weighted_sample(frame, analysed, spec, weighting)]
     table_one = baseline_characteristics(frame, rows, exposure=spec.exposure, reference=spec.reference,
                                          labels=labels, min_cell=min_cell)
     table_one["design_note"] = (
-        f"{cohort_words}. Continuous: mean (SD) of the mothers with a value, n = mothers with a value; "
-        "0/1 and categorical: n (%) of the mothers with a value; n_missing: mothers without one. Means and "
-        f"SDs are blank for fewer mothers than the disclosure threshold ({min_cell}), and shares where the "
-        f"level or its complement has fewer. SMD: standardised mean difference against {spec.reference} "
-        "centres (Austin 2009), in the baseline cohort")
+        f"{len(frame)} mothers interviewed at wave {wave} whose wave-{wave} {unit} has a funding group. "
+        "n, mean (SD) and n (%) of mothers with a value; n_missing: without one. Blank: a cell under the "
+        f"disclosure threshold ({min_cell}). SMD against {spec.reference} (Austin 2009)")
     balance = covariate_balance(samples, rows, exposure=spec.exposure, reference=spec.reference,
-                                labels=labels, min_cell=min_cell, smd_guide=smd_guide)
+                                min_cell=min_cell, smd_guide=smd_guide)
     patterns = missing_patterns(frame, [spec.outcome, *spec.covariates], min_cell)
     return BalanceTables(table_one, balance, patterns)
 
@@ -438,12 +430,10 @@ def weighted_sample(cohort: pd.DataFrame, analysed: pd.DataFrame, spec: ModelSpe
     if not usable.any():
         return Sample(ANALYSED, WEIGHTED, None, unavailable="not available: no mother of the analysed sample "
                       "has a response weight")
-    words = (f"Analysed sample weighted by the inverse-probability-of-response weights of model "
-             f"'{weighting.name}' (stabilised; logistic response model of its covariates and funding group "
-             f"in the baseline cohort), {int(usable.sum())} mothers")
-    if left_out:
-        words += f"; {left_out} mothers of the analysed sample have no weight and are left out"
-    return Sample(ANALYSED, WEIGHTED, analysed[usable], weights=weights[usable], description=words)
+    log.info("weighted balance: the response weights of model '%s' for %d mothers of the analysed sample, "
+             "%d without a weight left out", weighting.name, int(usable.sum()), left_out)
+    note = f"{left_out} mothers of the analysed sample have no weight and are left out" if left_out else ""
+    return Sample(ANALYSED, WEIGHTED, analysed[usable], weights=weights[usable], note=note)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -533,8 +523,9 @@ def baseline_section_html(tables: dict[str, pd.DataFrame], exposure_level: str =
                     later.append(f"not available {words}")
                 else:
                     later.append(f"{fact(other, 'smd', 'signed')} {words}")
+            words = Fact("baseline_characteristics", "row_id", row["row_id"], "label", "text").html(tables)
             items.append(f"<li><code>{fact(key, 'row_id', 'text')}</code> "
-                         f"({fact(key, 'label', 'text')}): {fact(key, 'smd', 'signed')} "
+                         f"({words}): {fact(key, 'smd', 'signed')} "
                          f"({'; '.join(later)})</li>")
         than = html.escape(mothers_in(reference, exposure_level))
         parts.append(f"<p>Mothers {html.escape(mothers_in(group, exposure_level))} differed most from "

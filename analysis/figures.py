@@ -294,18 +294,19 @@ def power_figure(curve: pd.DataFrame, design, target: float, alpha: float, path,
     _save(fig, path, synthetic)
 
 
-BALANCE_MARKERS = {  # (sample, weighting) -> marker, colour, legend words, vertical offset (so none hides)
-    ("baseline cohort", "none"): ("o", "#8c8c8c", "baseline cohort", 0.18),
-    ("analysed sample", "none"): ("s", "black", "analysed sample, unweighted", 0.0),
-    ("analysed sample", "inverse-probability-of-response weights"): (
-        "^", "#2166ac", "analysed sample, response-weighted", -0.18),
-}
+# Marker, colour, legend words and vertical offset (so that no marker hides another) of each sample.
+BALANCE_MARKERS = (("o", "#8c8c8c", "baseline cohort", 0.18),
+                   ("s", "black", "analysed sample, unweighted", 0.0),
+                   ("^", "#2166ac", "analysed sample, response-weighted", -0.18))
 
 
 def balance_figure(balance: pd.DataFrame, path, synthetic: bool) -> None:
     """Love plot: each characteristic's standardised mean difference against the reference group, one panel
     per contrast, in the baseline cohort and in the analysed sample before and after response weighting,
     with guide lines at +-smd_guide. A blank SMD (not defined, or not shown for a small cell) is marked."""
+    from analysis.balance import ANALYSED, COHORT, UNWEIGHTED, WEIGHTED  # its names of the samples
+
+    samples = ((COHORT, UNWEIGHTED), (ANALYSED, UNWEIGHTED), (ANALYSED, WEIGHTED))
     contrasts = list(balance["contrast"].drop_duplicates())
     rows = list(balance["row_id"].drop_duplicates())
     y = {row: i for i, row in enumerate(rows[::-1])}
@@ -317,7 +318,8 @@ def balance_figure(balance: pd.DataFrame, path, synthetic: bool) -> None:
     reach = max(guide * 2, float(finite.abs().max()) * 1.1 if len(finite) else 0.0)
     for ax, contrast in zip(axes[0], contrasts, strict=True):
         chosen = balance[balance["contrast"] == contrast]
-        for (sample, weighting), (marker, colour, words, offset) in BALANCE_MARKERS.items():
+        for (sample, weighting), style in zip(samples, BALANCE_MARKERS, strict=True):
+            marker, colour, words, offset = style
             points = chosen[(chosen["sample"] == sample) & (chosen["weighting"] == weighting)]
             shown = points.dropna(subset=["smd"])
             if points.empty:

@@ -259,7 +259,7 @@ def test_weighted_balance_leaves_out_and_counts_mothers_without_a_weight():
     weights.iloc[:5] = np.nan
     usable = weights.notna()
     sample = Sample(ANALYSED, WEIGHTED, frame[usable], weights=weights[usable])
-    table = covariate_balance([sample], ROWS, exposure="funding_group", reference="cut", labels=LABELS,
+    table = covariate_balance([sample], ROWS, exposure="funding_group", reference="cut",
                               min_cell=10, smd_guide=0.1).set_index("comparison_id")
     row = table.loc[balance.comparison_id("mother_age", "growing vs cut", ANALYSED, WEIGHTED)]
     kept = frame[usable]
@@ -368,7 +368,7 @@ def test_love_plot_is_drawn_with_unavailable_weights(tmp_path):
     frame = cohort(np.random.default_rng(10))
     samples = [Sample(COHORT, UNWEIGHTED, frame), Sample(ANALYSED, UNWEIGHTED, frame),
                Sample(ANALYSED, WEIGHTED, None, unavailable="not available: no weights")]
-    table = covariate_balance(samples, rows, exposure="funding_group", reference="cut", labels=LABELS,
+    table = covariate_balance(samples, rows, exposure="funding_group", reference="cut",
                               min_cell=10, smd_guide=0.1)
     from analysis.figures import balance_figure
 

@@ -163,7 +163,7 @@ def test_baseline_tables_describe_the_cohort_and_the_report_quotes_them(syntheti
     assert patterns.loc["total", "n_mothers"] == table_one.loc["mothers", "n_all"]
     for group in ("growing", "stable", "cut"):
         assert table_one.loc["k6_w1", f"mean_{group}"] > 0
-    weighted = balance[balance["weighting"] == "inverse-probability-of-response weights"]
+    weighted = balance[balance["weighting"] == "response weights"]
     assert weighted["smd"].notna().sum() > 10 and balance["synthetic_data"].all()
     analysed = balance[(balance["sample"] == "analysed sample") & (balance["weighting"] == "none")
                        & (balance["row_id"] == "child_female")]

@@ -136,8 +136,13 @@ TABLE_TITLES = {
         f"Table 1. Baseline characteristics by funding group: every mother interviewed at wave "
         f"{config['primary_sample']['baseline_wave']} whose {'local authority' if LEVEL == 'la' else 'centre'} "
         "has a funding group (the attrition analyses' cohort)"),
-    "covariate_balance": "Covariate balance: standardised mean differences against the reference group, in the "
-                         "baseline cohort and the analysed sample, before and after response weighting",
+    "covariate_balance": (
+        "Covariate balance: standardised mean differences against the reference group (Austin 2009: difference in "
+        "means, or shares, over the square root of the mean of the two groups' variances, p(1-p) for shares; "
+        "weighted means and variances as Austin & Stuart 2015), in the baseline cohort and in the analysed sample "
+        "(complete on the model's variables), unweighted and weighted by the inverse-probability-of-response "
+        f"weights. |SMD| under {config['covariate_balance']['smd_guide']:g} is the usual guide to a small "
+        "imbalance, not a test"),
     "missing_patterns": "Missing-data patterns of the model's variables in the baseline cohort",
 }
 # Decision support, where the plan asks for it: planned budget changes (scenarios.planned) and evaluation

@@ -257,8 +257,9 @@ def covariate_balance(samples: Sequence[Sample], rows: Sequence[Characteristic],
                       reference: str, min_cell: int, smd_guide: float) -> pd.DataFrame:
     """One row per characteristic, contrast (each group vs `reference`) and sample: the SMD, the mothers
     with a value in each group (n_group, n_reference), and `note`: why the SMD is blank, or the sample's note.
-    Words for the variables are Table 1's (its `label`, by `row_id`); the notes are kept short, as the table
-    has a row per characteristic, contrast and sample."""
+    Words for the variables are Table 1's (its `label`, by `row_id`), and the estimand and direction are
+    said once, in the published table's title (workflow/rules/common.smk): the table has a row per
+    characteristic, contrast and sample, and repeated text made its rendering in the appendix too long."""
     contrasts = [g for g in GROUPS[::-1] if g != reference]
     table = []
     for sample in samples:
@@ -290,8 +291,6 @@ def covariate_balance(samples: Sequence[Sample], rows: Sequence[Characteristic],
                 table.append(record)
     out = pd.DataFrame(table)
     out[["n_group", "n_reference"]] = out[["n_group", "n_reference"]].astype("Int64")
-    out["estimand"] = "standardised mean difference (Austin 2009)"
-    out["direction"] = f"positive: higher than at {reference} centres"
     return out
 
 
@@ -392,7 +391,10 @@ def balance_tables(survey: pd.DataFrame, exposure: pd.DataFrame, sample_plan: di
                weighted_sample(frame, analysed, spec, weighting)]
     table_one = baseline_characteristics(frame, rows, exposure=spec.exposure, reference=spec.reference,
                                          labels=labels, min_cell=min_cell)
-    table_one["design_note"] = (
+    # A table-level note: on the first row only (the renderings list it under the table), since repeated on
+    # every row it made each row of the rendered table several lines tall.
+    table_one["design_note"] = ""
+    table_one.loc[0, "design_note"] = (
         f"{len(frame)} mothers interviewed at wave {wave} whose wave-{wave} {unit} has a funding group. "
         "n, mean (SD) and n (%) of mothers with a value; n_missing: without one. Blank: a cell under the "
         f"disclosure threshold ({min_cell}). SMD against {spec.reference} (Austin 2009)")

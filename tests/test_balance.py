@@ -292,6 +292,7 @@ def tiny_tables(tiny_raw_master, plan):
 def test_the_three_tables_from_the_plan_are_consistent_and_publishable(tiny_tables):
     table_one_, table, patterns = tiny_tables.characteristics, tiny_tables.balance, tiny_tables.patterns
     cohort_size = table_one_.set_index("row_id").loc["mothers", "n_all"]
+    assert table_one_["design_note"].iloc[0].startswith(f"{cohort_size} mothers interviewed at wave 1 whose")
     assert patterns.set_index("pattern").loc[TOTAL, "n_mothers"] == cohort_size
     complete = patterns.set_index("pattern").loc["complete", "n_mothers"]
     analysed = table[(table["sample"] == ANALYSED) & (table["weighting"] == UNWEIGHTED)

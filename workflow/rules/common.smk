@@ -141,8 +141,8 @@ TABLE_TITLES = {
         "means, or shares, over the square root of the mean of the two groups' variances, p(1-p) for shares; "
         "weighted means and variances as Austin & Stuart 2015), in the baseline cohort and in the analysed sample "
         "(complete on the model's variables), unweighted and weighted by the inverse-probability-of-response "
-        f"weights. |SMD| under {config['covariate_balance']['smd_guide']:g} is the usual guide to a small "
-        "imbalance, not a test"),
+        f"weights. Positive: higher than in the reference group. |SMD| under "
+        f"{config['covariate_balance']['smd_guide']:g} is the usual guide to a small imbalance, not a test"),
     "missing_patterns": "Missing-data patterns of the model's variables in the baseline cohort",
 }
 # Decision support, where the plan asks for it: planned budget changes (scenarios.planned) and evaluation

@@ -292,3 +292,60 @@ def power_figure(curve: pd.DataFrame, design, target: float, alpha: float, path,
                  f"{100 * target:g}% power, two-sided alpha {alpha:g}", fontsize=10)
     ax.set_ylim(bottom=0)
     _save(fig, path, synthetic)
+
+
+# Marker, colour, legend words and vertical offset (so that no marker hides another) of each sample.
+BALANCE_MARKERS = (("o", "#8c8c8c", "baseline cohort", 0.18),
+                   ("s", "black", "analysed sample, unweighted", 0.0),
+                   ("^", "#2166ac", "analysed sample, response-weighted", -0.18))
+
+
+def balance_figure(balance: pd.DataFrame, path, synthetic: bool) -> None:
+    """Love plot: each characteristic's standardised mean difference against the reference group, one panel
+    per contrast, in the baseline cohort and in the analysed sample before and after response weighting,
+    with guide lines at +-smd_guide. A blank SMD (not defined, or not shown for a small cell) is marked."""
+    from analysis.balance import ANALYSED, COHORT, UNWEIGHTED, WEIGHTED  # its names of the samples
+
+    samples = ((COHORT, UNWEIGHTED), (ANALYSED, UNWEIGHTED), (ANALYSED, WEIGHTED))
+    contrasts = list(balance["contrast"].drop_duplicates())
+    rows = list(balance["row_id"].drop_duplicates())
+    y = {row: i for i, row in enumerate(rows[::-1])}
+    guide = float(balance["smd_guide"].iloc[0])
+    fig, axes = _pyplot().subplots(1, len(contrasts), figsize=(4.6 * len(contrasts) + 1.5,
+                                                               1.2 + 0.32 * len(rows)), sharey=True,
+                                   squeeze=False)
+    finite = balance["smd"].dropna()
+    reach = max(guide * 2, float(finite.abs().max()) * 1.1 if len(finite) else 0.0)
+    for ax, contrast in zip(axes[0], contrasts, strict=True):
+        chosen = balance[balance["contrast"] == contrast]
+        for (sample, weighting), style in zip(samples, BALANCE_MARKERS, strict=True):
+            marker, colour, words, offset = style
+            points = chosen[(chosen["sample"] == sample) & (chosen["weighting"] == weighting)]
+            shown = points.dropna(subset=["smd"])
+            if points.empty:
+                continue
+            label = words if len(shown) else f"{words}: not available"
+            rows_y = np.array([y[row] for row in shown["row_id"]], dtype=float)
+            ax.plot(shown["smd"], rows_y + offset, marker, color=colour, markersize=5,
+                    markerfacecolor="white" if marker == "o" else colour, label=label, linestyle="none")
+        blank = chosen.groupby("row_id")["smd"].apply(lambda s: s.isna().all())
+        for row in blank[blank].index:
+            ax.text(0, y[row], "not defined or not shown", fontsize=7, color="#555555", ha="center",
+                    va="center")
+        ax.axvline(0, color="grey", linewidth=1)
+        for side in (-guide, guide):
+            ax.axvline(side, color="#b2182b", linestyle="--", linewidth=0.8)
+        ax.set_xlim(-reach, reach)
+        ax.set_title(contrast)
+        ax.set_xlabel(f"Standardised mean difference\n(dashed: \u00b1{guide:g}, the usual guide)")
+        ax.grid(axis="y", color="#eeeeee")
+    axes[0][0].set_yticks(range(len(rows)), rows[::-1], fontsize=8)
+    axes[0][0].set_ylim(-0.7, len(rows) - 0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, frameon=False, fontsize=8, loc="upper center", ncol=3,
+               bbox_to_anchor=(0.5, 0.0))
+    reference = contrasts[0].split(" vs ")[-1] if contrasts else "reference"
+    fig.suptitle(f"Mothers' characteristics at the start: each group against mothers at {reference} centres",
+                 y=1.07)
+    fig.subplots_adjust(top=0.93)  # leave the top edge to the synthetic-data line, if any
+    _save(fig, path, synthetic)

@@ -272,9 +272,14 @@ def check_plan(config: dict) -> None:
             problems.append(f"models.{model}: a {entry['exposure_kind']} exposure must be budget_change_pct")
         if entry["outcome"] in model_covariates(entry):
             problems.append(f"models.{model}: the outcome '{entry['outcome']}' is also a covariate")
-    for key in ("multiple_imputation", "inverse_probability_weighting", "effect_size", "leave_one_la_out"):
+    for key in ("multiple_imputation", "inverse_probability_weighting", "effect_size", "leave_one_la_out",
+                "covariate_balance"):
         if key in config and config[key]["model"] not in models:
             problems.append(f"{key}.model names '{config[key]['model']}', which is not a model")
+    balance = models.get(config.get("covariate_balance", {}).get("model"))
+    if balance is not None and balance.get("exposure_kind", "groups") != "groups":
+        problems.append(f"covariate_balance.model '{config['covariate_balance']['model']}' must compare "
+                        "funding groups (exposure_kind groups): the balance is between groups")
     for name in config.get("secondary_family", {}).get("models", []):
         if name not in models:
             problems.append(f"secondary_family.models names '{name}', which is not a model")

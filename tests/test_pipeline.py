@@ -54,7 +54,9 @@ def test_all_documented_outputs_exist(synthetic_run):
                  "results/figures/scenarios.png",
                  "results/report/brief.html", "results/report/brief.pdf", "results/tables/power_planner.csv",
                  "results/figures/power_planner.png", "results/tables/serious_distress.csv",
-                 "results/tables/specification_joint_test.csv"]:
+                 "results/tables/specification_joint_test.csv",
+                 "results/tables/baseline_characteristics.csv", "results/tables/covariate_balance.csv",
+                 "results/tables/missing_patterns.csv", "results/figures/covariate_balance.png"]:
         assert (synthetic_run / path).stat().st_size > 0, path
 
 
@@ -166,6 +168,27 @@ def test_published_tables_obey_the_disclosure_rule_and_exact_ones_stay_restricte
     assert "<10" in set(flow["n_excluded"]) | set(flow["n_mothers"])
 
 
+def test_baseline_tables_describe_the_cohort_and_the_report_quotes_them(synthetic_run):
+    exact = synthetic_run / "results/data/tables"
+    table_one = pd.read_csv(exact / "baseline_characteristics.csv").set_index("row_id")
+    patterns = pd.read_csv(exact / "missing_patterns.csv").set_index("pattern")
+    balance = pd.read_csv(exact / "covariate_balance.csv")
+    analysis = pd.read_parquet(synthetic_run / "results/data/analysis.parquet")
+    # The complete-case pattern is the primary sample; the cohort is the same in both tables.
+    assert patterns.loc["complete", "n_mothers"] == len(analysis)
+    assert patterns.loc["total", "n_mothers"] == table_one.loc["mothers", "n_all"]
+    for group in ("growing", "stable", "cut"):
+        assert table_one.loc["k6_w1", f"mean_{group}"] > 0
+    weighted = balance[balance["weighting"] == "response weights"]
+    assert weighted["smd"].notna().sum() > 10 and balance["synthetic_data"].all()
+    analysed = balance[(balance["sample"] == "analysed sample") & (balance["weighting"] == "none")
+                       & (balance["row_id"] == "child_female")]
+    assert analysed["n_group"].sum() + analysed["n_reference"].iloc[0] == len(analysis)
+    page = (synthetic_run / "results/report/report.html").read_text()
+    assert "Who the mothers were at the start" in page
+    assert check_summary(page, published_tables(synthetic_run), section="baseline") >= 15
+
+
 def test_summary_numbers_equal_the_published_tables(synthetic_run):
     page = (synthetic_run / "results/report/report.html").read_text()
     assert check_summary(page, published_tables(synthetic_run)) >= 20
@@ -210,7 +233,7 @@ def test_serious_distress_joins_the_holm_family_and_the_descriptives(synthetic_r
 def test_report_renders_in_chromium_with_every_figure_and_no_console_errors(synthetic_run, tmp_path):
     page = load_page(synthetic_run / "results/report/report.html", tmp_path / "report.png")
     assert page.problems() == []
-    assert len(page.images) == 8 and all(image.loaded for image in page.images)
+    assert len(page.images) == 9 and all(image.loaded for image in page.images)
     assert all(len(image.alt) > 40 for image in page.images)  # alt text describes each figure
     assert page.body_text.index("Summary") < page.body_text.index("Figures")  # summary comes first
     assert page.body_text.count("SYNTHETIC DEMONSTRATION DATA") == 2
@@ -218,7 +241,8 @@ def test_report_renders_in_chromium_with_every_figure_and_no_console_errors(synt
     assert page.screenshot.stat().st_size > 50_000
     appendix = load_page(synthetic_run / "results/report/appendix.html", tmp_path / "appendix.png")
     assert appendix.problems() == [] and "Model specifications" in appendix.body_text
-    assert len(appendix.images) == 2 and all(image.loaded for image in appendix.images)  # power, scenarios
+    # power planner, scenarios and the love plot
+    assert len(appendix.images) == 3 and all(image.loaded for image in appendix.images)
     pdf = (synthetic_run / "results/report/report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
 

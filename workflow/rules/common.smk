@@ -61,6 +61,7 @@ localrules:
     primary_estimates_figure,
     dose_response_figure,
     forest_figure,
+    covariate_balance_figure,
     scenario_figure,
     brief,
     render_report,
@@ -139,6 +140,18 @@ TABLE_TITLES = {
                              "budget change (odds ratio)",
     "ghq_case_dose": "Dose-response: GHQ-12 caseness per 10 points of real-terms budget change (odds ratio)",
     "plan_deviations": "Deviations from the frozen analysis plan (config/plan.lock)",
+    "baseline_characteristics": (
+        f"Table 1. Baseline characteristics by funding group: every mother interviewed at wave "
+        f"{config['primary_sample']['baseline_wave']} whose {'local authority' if LEVEL == 'la' else 'centre'} "
+        "has a funding group (the attrition analyses' cohort)"),
+    "covariate_balance": (
+        "Covariate balance: standardised mean differences against the reference group (Austin 2009: difference in "
+        "means, or shares, over the square root of the mean of the two groups' variances, p(1-p) for shares; "
+        "weighted means and variances as Austin & Stuart 2015), in the baseline cohort and in the analysed sample "
+        "(complete on the model's variables), unweighted and weighted by the inverse-probability-of-response "
+        f"weights. Positive: higher than in the reference group. |SMD| under "
+        f"{config['covariate_balance']['smd_guide']:g} is the usual guide to a small imbalance, not a test"),
+    "missing_patterns": "Missing-data patterns of the model's variables in the baseline cohort",
 }
 # Decision support, where the plan asks for it: planned budget changes (scenarios.planned) and evaluation
 # designs (power_planner.designs).
@@ -255,6 +268,13 @@ def model_entry_named(key):
     return config["models"][config[key]["model"]]
 
 
+def balance_weighting():
+    """The model whose response weights the balance table uses, and its entry (None, None: the plan has no
+    inverse_probability_weighting, and the table says so)."""
+    name = config.get("inverse_probability_weighting", {}).get("model")
+    return {"weighting_name": name, "weighting_entry": config["models"][name] if name else None}
+
+
 def secondary_tables():
     return expand("results/data/tables/{model}.csv", model=config["secondary_family"]["models"])
 
@@ -276,7 +296,7 @@ def published_tables(ext="csv", report_only=False):
 def published_figures(report_only=False):
     """Every published figure; `report_only`: those the report shows (the planner's is the appendix's)."""
     names = ["budget_change", "distress_by_wave", "sample_flow", "primary_estimates", "dose_response",
-             "specification_curve", "forest", *(["scenarios"] if PLANNED else [])]
+             "specification_curve", "forest", "covariate_balance", *(["scenarios"] if PLANNED else [])]
     if DESIGNS and not report_only:
         names.append("power_planner")
     return expand("results/figures/{name}.png", name=names)
@@ -290,7 +310,9 @@ REPORT_PDF = (["results/report/report.pdf", *(["results/report/brief.pdf"] if PL
 
 def appendix_figures():
     """Figures the academic appendix carries, caption -> path."""
-    figures = {}
+    figures = {"Covariate balance (love plot): standardised mean differences of each baseline characteristic "
+               "against the reference group, in the baseline cohort and in the analysed sample before and after "
+               "response weighting": "results/figures/covariate_balance.png"}
     if DESIGNS:
         figures["Planning a council's own evaluation: minimum detectable difference in K6 against the number "
                 "of centres (first design of power_planner)"] = "results/figures/power_planner.png"

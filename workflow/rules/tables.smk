@@ -133,3 +133,52 @@ rule manifest:
         "results/benchmarks/manifest.tsv"
     script:
         "../scripts/manifest.py"
+
+
+rule covariate_balance:
+    """Table 1 by funding group, standardised mean differences before and after weighting, missing patterns."""
+    input:
+        survey="results/data/clean/survey.parquet",
+        centre_exposure="results/data/centre_exposure.csv",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        characteristics="results/data/tables/baseline_characteristics.csv",
+        balance="results/data/tables/covariate_balance.csv",
+        patterns="results/data/tables/missing_patterns.csv",
+    params:
+        sample_plan=config["primary_sample"],
+        name=config["covariate_balance"]["model"],
+        entry=model_entry_named("covariate_balance"),
+        smd_guide=config["covariate_balance"]["smd_guide"],
+        disclosure=config["disclosure"],
+        **balance_weighting(),
+    resources:
+        mem_mb=scaled(500, 45),
+        runtime=scaled(10, 0.2),
+    log:
+        "results/logs/covariate_balance.log",
+    benchmark:
+        "results/benchmarks/covariate_balance.tsv"
+    script:
+        "../scripts/covariate_balance.py"
+
+
+rule covariate_balance_figure:
+    """Love plot of the standardised mean differences, from the published balance table."""
+    input:
+        table="results/tables/covariate_balance.csv",
+        source="results/data/data_source.json",
+        code=analysis_code(),
+    output:
+        figure=report(
+            "results/figures/covariate_balance.png",
+            caption="../report/covariate_balance.rst",
+            category="Figures",
+        ),
+    log:
+        "results/logs/covariate_balance_figure.log",
+    benchmark:
+        "results/benchmarks/covariate_balance_figure.tsv"
+    script:
+        "../scripts/covariate_balance_figure.py"

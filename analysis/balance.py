@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.design import ModelSpec
-from analysis.disclosure import count_text
+from analysis.disclosure import count_text, publishable_share
 from analysis.errors import PlanError
 from analysis.exposure import GROUPS, UNIT_WORD, exposure_level
 from analysis.labels import mothers_in
@@ -194,11 +194,7 @@ def _cells(values: pd.Series, binary: bool, min_cell: int) -> dict:
             "n_missing": len(values) - len(observed)}
     if binary:
         count = int((observed == 1).sum())
-        cell["n"] = count
-        # A share only where both the mothers at the level and the others are numerous enough to publish,
-        # and to one decimal (as analysis.descriptives), so it does not give back the exact count.
-        if min(count, len(observed) - count) >= min_cell:
-            cell["pct"] = round(100 * count / len(observed), 1)
+        cell.update(n=count, pct=publishable_share(count, len(observed), min_cell))
     elif len(observed) >= max(min_cell, 2):
         cell.update(mean=float(observed.mean()), sd=float(observed.std(ddof=1)))
     return cell

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.design import CLUSTERS, cluster_design
+from analysis.disclosure import publishable_share
 from analysis.exposure import GROUPS, exposure_level
 from analysis.labels import SCORE_LABELS, cluster_words
 from analysis.panel import build_panel
@@ -82,12 +83,8 @@ def score_by_wave(survey: pd.DataFrame, exposure: pd.DataFrame, score: str, base
                "mean": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "ci_level": level}
         if cut_off is not None:
             cases = int((cell[score] >= cut_off).sum())
-            row.update(cut_off=cut_off, n_at_or_above_cut_off=cases, pct_at_or_above_cut_off=np.nan)
-            # A share is shown only where both the mothers at or above the cut-off and the others are
-            # numerous enough to publish (a share of a small count would reveal it), and to one decimal, so
-            # that it does not give back the exact counts that rounding hides.
-            if min(cases, len(cell) - cases) >= min_cell:
-                row["pct_at_or_above_cut_off"] = round(100 * cases / len(cell), 1)
+            row.update(cut_off=cut_off, n_at_or_above_cut_off=cases,
+                       pct_at_or_above_cut_off=publishable_share(cases, len(cell), min_cell))
         if row["n_mothers"] >= min_cell and cell[cluster].nunique() >= 2:
             fit = sm.OLS(cell[score].to_numpy(float), np.ones((len(cell), 1))).fit(
                 cov_type="cluster", cov_kwds={"groups": pd.factorize(cell[cluster])[0]}, use_t=True)

@@ -176,6 +176,13 @@ def _format(number: float | int) -> str:
     return str(int(number)) if number == int(number) else str(number)
 
 
+def publishable_share(count: int, total: int, min_cell: int) -> float:
+    """The per cent `count` is of `total`, to one decimal, where both `count` and `total - count` are at least
+    `min_cell` (a share of a small count, or of a small remainder, would reveal it); else NaN. One decimal,
+    so the share does not give back more of the exact counts that rounding hides."""
+    return round(100 * count / total, 1) if min(count, total - count) >= min_cell else np.nan
+
+
 def count_columns(frame) -> list[str]:
     """Columns holding counts, by project convention named exactly ``n`` or starting with ``n_``."""
     return [c for c in frame.columns if isinstance(c, str) and (c == "n" or c.startswith("n_"))]

@@ -61,6 +61,7 @@ from analysis.design import build_design, cluster_design
 from analysis.errors import PlanError
 from analysis.exposure import GROUPS
 from analysis.fastreml import SufficientStatistics
+from analysis.inference import two_sided_p
 from analysis.inputs import is_number
 from analysis.linalg import RANK_TOLERANCE, redundant_columns
 from analysis.mixed import search_fit
@@ -330,15 +331,6 @@ class Refitter:
 
 # --- The statistics ---------------------------------------------------------------------------------------
 
-def p_values(estimates: np.ndarray, std_errors: np.ndarray, df: np.ndarray) -> np.ndarray:
-    """Two-sided p from t with df (normal where df is infinite), as analysis.inference computes it (by the
-    distribution functions themselves: scipy.stats' wrappers cost a millisecond a call)."""
-    from scipy import special
-
-    t = np.abs(estimates / std_errors)
-    return np.where(np.isinf(df), 2 * special.ndtr(-t), 2 * special.stdtr(np.where(np.isinf(df), 1, df), -t))
-
-
 def dominant_sign(estimates: np.ndarray) -> float:
     """+1 or -1: the sign of most estimates; on a tie the sign of the median, and -1 (less distress) if that
     is zero."""
@@ -469,7 +461,7 @@ def run_joint_test(specifications: dict[str, Refitter | str], plan: JointTestPla
 
 def _statistics(fits: list[Refit], alpha: float) -> dict[str, float]:
     estimates = np.array([f.estimate for f in fits])
-    p = p_values(estimates, np.array([f.std_error for f in fits]), np.array([f.df for f in fits]))
+    p = two_sided_p(estimates / np.array([f.std_error for f in fits]), np.array([f.df for f in fits]))
     return joint_statistics(estimates, p, alpha)
 
 

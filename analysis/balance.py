@@ -58,9 +58,11 @@ def austin_moments(values: np.ndarray, weights: np.ndarray | None, binary: bool)
     """Mean and variance in Austin's convention (module docstring); the variance is NaN where it cannot be
     estimated (a continuous variable with a single mother, or a single mother carrying all the weight).
 
-    Weights must be finite and non-negative with a positive sum: a missing weight is the caller's to count
-    and leave out, never to be guessed here."""
+    Values must be finite, and weights finite and non-negative with a positive sum: a missing value or weight
+    is the caller's to count and leave out, never to be guessed here."""
     x = np.asarray(values, dtype=float)
+    if not np.isfinite(x).all():  # a NaN would make every moment NaN, and the SMD's reason a wrong one
+        raise ValueError("values must be finite: leave missing values out (and count them) first")
     w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
     if len(w) != len(x) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise ValueError("weights must be finite, non-negative, one per value and not all zero")

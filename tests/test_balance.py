@@ -376,3 +376,14 @@ def test_love_plot_is_drawn_with_unavailable_weights(tmp_path):
     balance_figure(table, tmp_path / "balance.png", synthetic=True)
     assert (tmp_path / "balance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "mother_age" in balance.alt_balance(table)
+
+
+@pytest.mark.parametrize("values", [[1.0, np.nan, 3.0], [1.0, np.inf, 3.0]])
+def test_a_missing_value_called_directly_is_refused_not_turned_into_a_wrong_reason(values):
+    """Called as a library with a missing value, the moments refuse: a NaN mean would make the SMD 'not
+    defined' for a wrong reason (a single mother)."""
+    with pytest.raises(ValueError, match="values must be finite"):
+        austin_moments(np.array(values), None, binary=False)
+    with pytest.raises(ValueError, match="values must be finite"):
+        standardised_difference(pd.Series(values * 10), pd.Series([1.0, 2.0, 2.0] * 10), binary=False,
+                                group_name="growing", reference_name="cut", min_cell=2)

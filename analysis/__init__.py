@@ -4,11 +4,11 @@ Modules, in pipeline order: importers (files as published, read into the contrac
 cleaning (raw data), scoring (K6, GHQ-12), exposure (funding groups, of centres or of local authorities),
 sample (primary sample), balance (Table 1, covariate balance, missing-data patterns), design and linalg
 (design matrices and what the data can support), inputs (the engines' input checks), fastreml, mixed and
-smallsample (the primary model and its small-sample inference), robust, binary, panel, missing and chained
-(the other estimators), models (every model of the plan), sensitivity, robustness and joint_test (the
-specification curve and its joint test), scenarios and power (decision support: planned budget changes, a
-council's own evaluation), results, figures, report, brief, appendix and strobe (outputs, and the STROBE
-checklist), disclosure, provenance and publication (what may leave, and withdrawing it after a failed run),
-plan and plan_lock (checks of the analysis plan, and the frozen plan), stages (what the workflow's scripts
-call), simulate (synthetic demonstration data).
+smallsample (the primary model and its small-sample inference), cluster_robust, binary, panel, missing and
+chained (the other estimators), models (every model of the plan), sensitivity, specification_curve and
+joint_test (the specification curve and its joint test), scenarios and power (decision support: planned budget
+changes, a council's own evaluation), results, figures, report, brief, appendix and strobe (outputs, and the
+STROBE checklist), disclosure, provenance and publication (what may leave, and withdrawing it after a failed
+run), plan and plan_lock (checks of the analysis plan, and the frozen plan), stages (what the workflow's
+scripts call), simulate (synthetic demonstration data).
 """

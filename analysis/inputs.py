@@ -1,8 +1,8 @@
 """The checks every estimation engine makes of what it is given, before any arithmetic.
 
-The engines (analysis.mixed, analysis.robust) are imported by academics and called on their own data, so
-they refuse, with every problem named at once (rows are 0-based positions), what would otherwise give a
-wrong number or a confusing error: y, X and cluster labels of different lengths; pandas inputs whose
+The engines (analysis.mixed, analysis.cluster_robust) are imported by academics and called on their own
+data, so they refuse, with every problem named at once (rows are 0-based positions), what would otherwise
+give a wrong number or a confusing error: y, X and cluster labels of different lengths; pandas inputs whose
 indexes differ (rows are matched by position); non-numeric columns; duplicate column names; missing values
 (NaN, None, pd.NA, NaT) or infinite ones; a missing cluster label (never merged into a neighbouring
 cluster, nor read as the label 'nan' when labels come as a list); cluster labels mixing numbers and text

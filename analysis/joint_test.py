@@ -25,8 +25,8 @@ default_rng(seed); the LAs of every specification's sample, in sorted order, as 
 each drawn copy of an LA its own cluster, and the same draw serves every specification, which keeps the
 dependence between specifications that the joint test is about. No specification's exposure, sample or
 design is rebuilt per resample: each keeps per-LA statistics of its rows (the mixed model's sufficient
-statistics, analysis.fastreml; the triangular factors of [X y] of OLS with CR2, analysis.robust), and a
-resample recombines them by multiplicity, at a cost that grows with the clusters, never with the rows.
+statistics, analysis.fastreml; the triangular factors of [X y] of OLS with CR2, analysis.cluster_robust),
+and a resample recombines them by multiplicity, at a cost that grows with the clusters, never with the rows.
 
 Inference in each refit, and (by the same code, on the LAs drawn once each) in the observed statistics:
   ols_cr2   as the published curve: CR2 standard error, t with its Satterthwaite df, recomputed each time;
@@ -57,6 +57,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from analysis.cluster_robust import cluster_factors, cr2_coefficient, fit_from_factors
 from analysis.design import build_design, cluster_design
 from analysis.errors import PlanError
 from analysis.exposure import GROUPS
@@ -66,8 +67,7 @@ from analysis.inputs import is_number
 from analysis.linalg import RANK_TOLERANCE, redundant_columns
 from analysis.mixed import search_fit
 from analysis.models import FitSummary, complete_cases, fit_model
-from analysis.robust import cluster_factors, cr2_coefficient, fit_from_factors
-from analysis.robustness import specification_sample
+from analysis.specification_curve import specification_sample
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +153,8 @@ class SpecificationData:
 
 def specification_data(centres, funding, deflators, survey, plan: dict, spec_id: str,
                        choice: dict) -> SpecificationData | str:
-    """A specification's data and published fit (as analysis.robustness.fit_specification fits it), or why it
-    cannot be estimated (the curve reports it as not estimable too)."""
+    """A specification's data and published fit (as analysis.specification_curve.fit_specification fits
+    it), or why it cannot be estimated (the curve reports it as not estimable too)."""
     try:
         frame, _, spec = specification_sample(centres, funding, deflators, survey, plan, choice)
         summary = fit_model(frame, spec, plan["mixed_model_fit"])

@@ -4,8 +4,8 @@ Estimators (config `estimator`):
   lmm_reml      linear mixed model, REML, nested random intercepts (analysis.mixed); lme4-convention SEs,
                 t intervals with Satterthwaite (default) or Kenward-Roger degrees of freedom
                 (analysis.smallsample), or Wald normal ones, as the plan's `df_method` says.
-  ols_cr2       OLS with CR2 cluster-robust SEs and Satterthwaite df (analysis.robust), plus a wild cluster
-                restricted bootstrap of each exposure term when the plan asks for it.
+  ols_cr2       OLS with CR2 cluster-robust SEs and Satterthwaite df (analysis.cluster_robust), plus a wild
+                cluster restricted bootstrap of each exposure term when the plan asks for it.
   gee_logistic  logistic GEE (analysis.binary): odds ratios and marginally standardised risk differences.
 Rows with a missing model variable are excluded before fitting, counted and logged. What the data cannot
 support is adapted to and said (analysis.design): a redundant covariate is dropped and named, an exposure
@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from analysis import binary
+from analysis.cluster_robust import ols_cr2, wild_cluster_bootstrap
 from analysis.design import ClusterDesign, ModelSpec, build_design, cluster_design, spline_basis
 from analysis.errors import DesignError
 from analysis.inference import wald_columns
 from analysis.labels import cluster_words, mothers_in, outcome_label
 from analysis.mixed import FitDisagreement, FitSettings, NestedFit, fit_nested_lmm
-from analysis.robust import ols_cr2, wild_cluster_bootstrap
 from analysis.smallsample import DF_WORDS, fit_inference
 
 log = logging.getLogger(__name__)

@@ -61,10 +61,10 @@ from analysis.results import (
     to_latex,
     to_markdown,
 )
-from analysis.robustness import fit_specification, specification_model, specifications
 from analysis.sample import survey_columns
 from analysis.sensitivity import e_values, forest_rows, hedges_g, holm_adjust, leave_one_out
 from analysis.simulate import MARKER_FILE
+from analysis.specification_curve import fit_specification, specification_model, specifications
 from analysis.strobe import strobe_latex, strobe_markdown
 
 log = logging.getLogger(__name__)

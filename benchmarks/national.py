@@ -31,11 +31,11 @@ import psutil
 from timing import timed  # benchmarks/ (this script's folder)
 
 from analysis.chained import ChainedImputer
+from analysis.cluster_robust import ols_cr2, wild_cluster_bootstrap
 from analysis.design import ModelSpec, design_matrix
 from analysis.missing import LA_INDEX, PMM_DONORS, imputation_data
 from analysis.mixed import FitSettings, fit_nested_lmm, fit_with_statsmodels
 from analysis.primary import load_plan
-from analysis.robust import ols_cr2, wild_cluster_bootstrap
 from analysis.simulate import MARKER_FILE, PRESETS, simulate, write
 from analysis.stages import plan_attrition_frame
 

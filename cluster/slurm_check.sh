@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proves the SLURM profile on a real SLURM: starts single-node SLURM 22.05 on this machine, runs the whole
-# pipeline (every rule, robustness grid included) through `--executor slurm` with workflow/profiles/slurm,
+# pipeline (every rule, specification curve included) through `--executor slurm` with workflow/profiles/slurm,
 # runs it locally alongside with workflow/profiles/local, checks that every output but the run-specific manifest
 # is byte-identical, and stops the daemons it started. Both runs use the tests' lighter plan file
 # (tests/scenarios/tiny_fast: fewer specifications, imputations and bootstrap replications): what is checked

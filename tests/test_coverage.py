@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.cluster_robust import ols_cr2
 from analysis.design import ModelSpec, build_design
 from analysis.mixed import FitSettings, fit_nested_lmm
 from analysis.primary import load_plan
-from analysis.robust import ols_cr2
 from analysis.sample import DERIVED
 from analysis.simulate import PRESETS, _items, funding_groups, simulate_centres, simulate_mothers
 from analysis.smallsample import fit_inference

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.cluster_robust import ols_cr2
 from analysis.design import ModelSpec, build_design, design_matrix
 from analysis.errors import DesignError
 from analysis.mixed import FitSettings, fit_nested_lmm
 from analysis.models import contrast_rows, fit_model
-from analysis.robust import ols_cr2
 from tests.conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "r"

@@ -17,7 +17,7 @@ LISTED = ["results/tables/primary.csv", "results/tables/primary.md", "results/fi
           "results/report/report.html", "results/report.zip", "results/manifest.json",
           "results/provenance.json", "results/disclosure_check.json"]
 RESTRICTED = ["results/data/tables/primary.csv", "results/data/analysis.parquet", "results/logs/clean.log",
-              "results/models/primary_fit.json", "results/robustness/specifications/s1.csv"]
+              "results/models/primary_fit.json", "results/data/specifications/s1.csv"]
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from analysis.cluster_robust import ols_cr2
 from analysis.design import ModelSpec, build_design, cluster_design
 from analysis.disclosure import DisclosureRule, violations
 from analysis.errors import PlanError
@@ -31,7 +32,6 @@ from analysis.mixed import FitSettings, fit_statistics, search_fit
 from analysis.models import complete_cases, fit_model
 from analysis.plan import check_plan
 from analysis.primary import load_plan
-from analysis.robust import ols_cr2
 
 FIT = load_plan()["mixed_model_fit"]
 GROWING = "funding_group[T.growing]"

@@ -21,7 +21,7 @@ from analysis.plan_lock import analysis_plan
 from analysis.primary import sample_covariates
 from analysis.provenance import code_files, package_versions, utc_now
 from analysis.publication import withdraw
-from analysis.robustness import specifications
+from analysis.specification_curve import specifications
 from analysis.simulate import MARKER_FILE
 
 check_plan(config)
@@ -252,7 +252,7 @@ def specification_choice(wildcards):
 
 
 def specification_outputs():
-    return expand("results/robustness/specifications/{spec}.csv", spec=sorted(SPECIFICATIONS))
+    return expand("results/data/specifications/{spec}.csv", spec=sorted(SPECIFICATIONS))
 
 
 def specification_plan():

@@ -7,7 +7,7 @@ rule specification:
         survey="results/data/clean/survey.parquet",
         code=analysis_code(),
     output:
-        table="results/robustness/specifications/{spec}.csv",
+        table="results/data/specifications/{spec}.csv",
     wildcard_constraints:
         spec="|".join(sorted(SPECIFICATIONS)),
     params:

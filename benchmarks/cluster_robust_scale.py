@@ -1,6 +1,7 @@
-"""Timing of analysis.robust at the scale it must reach: 1,000,000 rows, 150 clusters, 17 columns.
+"""Timing of analysis.cluster_robust at the scale it must reach: 1,000,000 rows, 150 clusters, 17 columns.
 
-Run from the project root:  .venv/bin/python benchmarks/robust_scale.py [--rows N] [--clusters G] [--B B]
+Run from the project root:
+  .venv/bin/python benchmarks/cluster_robust_scale.py [--rows N] [--clusters G] [--B B]
 Prints a table of wall-clock times (best of --repeat runs). Not a test: nothing is asserted.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 from timing import timed  # benchmarks/ (this script's folder)
 
-from analysis.robust import ols_cr2, wild_cluster_bootstrap
+from analysis.cluster_robust import ols_cr2, wild_cluster_bootstrap
 
 
 def simulate(rows: int, clusters: int, columns: int,

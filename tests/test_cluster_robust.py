@@ -1,4 +1,5 @@
-"""Small-sample cluster-robust OLS inference (analysis.robust): CR2 + Satterthwaite and the WCR bootstrap.
+"""Small-sample cluster-robust OLS inference (analysis.cluster_robust): CR2 + Satterthwaite and the WCR
+bootstrap.
 
 Checked three ways: against dense textbook implementations (n x n hat matrix; a per-replication OLS refit,
 also over all 6^G weight vectors when the bootstrap enumerates them), against R (clubSandwich for CR2 on the
@@ -18,9 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import analysis.robust as robust
-from analysis.design import ModelSpec, design_matrix
-from analysis.robust import (
+import analysis.cluster_robust as cluster_robust
+from analysis.cluster_robust import (
     MAX_REPLICATIONS,
     TABLE_COLUMNS,
     WEBB_WEIGHTS,
@@ -33,6 +33,7 @@ from analysis.robust import (
     ols_cr2,
     wild_cluster_bootstrap,
 )
+from analysis.design import ModelSpec, design_matrix
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Wall-clock limit for calls that must end in bounded time: a hang detector only (the machine may be busy);
@@ -154,7 +155,7 @@ def few_cluster_data(seed: int, sizes):
 
 
 def all_webb_vectors(n_clusters: int) -> np.ndarray:
-    """The 6^G Webb weight vectors, made independently of analysis.robust."""
+    """The 6^G Webb weight vectors, made independently of analysis.cluster_robust."""
     return np.array(list(itertools.product(WEBB_WEIGHTS, repeat=n_clusters)))
 
 
@@ -640,7 +641,7 @@ def test_wcr_results_do_not_depend_on_the_chunk_size(monkeypatch, plan):
     whole = wild_cluster_bootstrap(y, X, clusters, term, B=999, seed=4)
     small_y, small_X, small_clusters = few_cluster_data(5, sizes=[8, 9, 10, 11, 12])  # 7,776 vectors
     enumerated = wild_cluster_bootstrap(small_y, small_X, small_clusters, "exposure")
-    monkeypatch.setattr(robust, "_CHUNK_ELEMENTS", 64)  # chunks of a few rows
+    monkeypatch.setattr(cluster_robust, "_CHUNK_ELEMENTS", 64)  # chunks of a few rows
     chunked = wild_cluster_bootstrap(y, X, clusters, term, B=999, seed=4)
     assert chunked["p_value"] == whole["p_value"]
     for key in ("ci_lower", "ci_upper", "statistic"):

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from analysis.cleaning import clean_all
-from analysis.robustness import fit_specification, specification_model, specifications
+from analysis.specification_curve import fit_specification, specification_model, specifications
 
 
 def test_grid_has_every_combination(plan):

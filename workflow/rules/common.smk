@@ -134,10 +134,12 @@ TABLE_TITLES = {
     "forest": "Every pre-specified estimate of growing vs cut",
     "funding_groups": "Centres by funding group: definition, counts and real-terms budget change",
     "distress_by_wave": "Mean distress by survey wave and funding group",
-    "serious_distress": "Secondary outcome: serious psychological distress, K6 of 13 or more (odds ratio and "
-                        "risk difference)",
-    "serious_distress_dose": "Dose-response: serious psychological distress per 10 points of real-terms "
-                             "budget change (odds ratio)",
+    "serious_distress": (
+        "Secondary outcome: serious psychological distress, K6 of 13 or more (odds ratio and risk difference)"
+    ),
+    "serious_distress_dose": (
+        "Dose-response: serious psychological distress per 10 points of real-terms budget change (odds ratio)"
+    ),
     "ghq_case_dose": "Dose-response: GHQ-12 caseness per 10 points of real-terms budget change (odds ratio)",
     "plan_deviations": "Deviations from the frozen analysis plan (config/plan.lock)",
     "baseline_characteristics": (

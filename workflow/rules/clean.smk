@@ -8,16 +8,16 @@ rule import_source:
         contract=str(IMPORTED_DIR / "{source}.csv"),
         import_log=str(IMPORTED_DIR / "{source}_import_log.csv"),
         provenance=str(IMPORTED_DIR / "{source}_provenance.json"),
+    log:
+        "results/logs/import_{source}.log",
+    benchmark:
+        "results/benchmarks/import_{source}.tsv"
     wildcard_constraints:
         source="|".join(SOURCES),
     params:
         entry=lambda wildcards: source_entry(config, wildcards.source),
         contract_name=lambda wildcards: contract_file(wildcards.source, LEVEL),
         raw_dir=config["raw_dir"],
-    log:
-        "results/logs/import_{source}.log",
-    benchmark:
-        "results/benchmarks/import_{source}.tsv"
     script:
         "../scripts/import_source.py"
 
@@ -34,17 +34,17 @@ rule clean_raw_data:
         survey="results/data/clean/survey.parquet",
         cleaning_log="results/data/tables/cleaning_log.csv",
         source="results/data/data_source.json",
+    log:
+        "results/logs/clean_raw_data.log",
+    benchmark:
+        "results/benchmarks/clean_raw_data.tsv"
+    resources:
+        mem_mb=scaled(500, 15),
+        runtime=scaled(10, 0.1),
     params:
         raw_dir=config["raw_dir"],
         level=LEVEL,
         contract_files=contract_paths(),
         imported_from=imported_from(),
-    resources:
-        mem_mb=scaled(500, 15),
-        runtime=scaled(10, 0.1),
-    log:
-        "results/logs/clean_raw_data.log",
-    benchmark:
-        "results/benchmarks/clean_raw_data.tsv"
     script:
         "../scripts/clean_raw_data.py"

@@ -101,11 +101,15 @@ onerror:
     # WITHDRAWN.txt. Snakemake calls this after the failed jobs ended, so a table the disclosure check deleted
     # is already gone. Not called when the plan is refused (no job ran) nor when the run is killed (SIGKILL).
     try:
-        withdrawal = withdraw(published_outputs(), reason="the pipeline run failed",
-                              details=failure_details(log))
+        withdrawal = withdraw(
+            published_outputs(), reason="the pipeline run failed", details=failure_details(log)
+        )
     except Exception as err:  # say so loudly: the published folders may still hold outputs
-        print(f"This run failed, and its published outputs could not be withdrawn ({err}): nothing under "
-              "results/ is cleared for release.", file=sys.stderr)
+        print(
+            f"This run failed, and its published outputs could not be withdrawn ({err}): nothing under "
+            "results/ is cleared for release.",
+            file=sys.stderr,
+        )
     else:
         if withdrawal is not None:
             print(withdrawal.message(), file=sys.stderr)
@@ -145,14 +149,16 @@ TABLE_TITLES = {
     "baseline_characteristics": (
         f"Table 1. Baseline characteristics by funding group: every mother interviewed at wave "
         f"{config['primary_sample']['baseline_wave']} whose {'local authority' if LEVEL == 'la' else 'centre'} "
-        "has a funding group (the attrition analyses' cohort)"),
+        "has a funding group (the attrition analyses' cohort)"
+    ),
     "covariate_balance": (
         "Covariate balance: standardised mean differences against the reference group (Austin 2009: difference in "
         "means, or shares, over the square root of the mean of the two groups' variances, p(1-p) for shares; "
         "weighted means and variances as Austin & Stuart 2015), in the baseline cohort and in the analysed sample "
         "(complete on the model's variables), unweighted and weighted by the inverse-probability-of-response "
         f"weights. Positive: higher than in the reference group. |SMD| under "
-        f"{config['covariate_balance']['smd_guide']:g} is the usual guide to a small imbalance, not a test"),
+        f"{config['covariate_balance']['smd_guide']:g} is the usual guide to a small imbalance, not a test"
+    ),
     "missing_patterns": "Missing-data patterns of the model's variables in the baseline cohort",
 }
 # Decision support, where the plan asks for it: planned budget changes (scenarios.planned) and evaluation
@@ -160,7 +166,9 @@ TABLE_TITLES = {
 PLANNED = bool(config["scenarios"].get("planned"))
 DESIGNS = bool(config["power_planner"].get("designs"))
 if PLANNED:
-    TABLE_TITLES["scenarios"] = "What a planned budget change would mean: projections against no real-terms change"
+    TABLE_TITLES["scenarios"] = (
+        "What a planned budget change would mean: projections against no real-terms change"
+    )
 if DESIGNS:
     TABLE_TITLES["power_planner"] = "Planning a council's own evaluation: minimum detectable effect and power"
 for _model in config["models"]:
@@ -175,8 +183,12 @@ def analysis_code():
     modules it imports)."""
     package = Path(analysis.__file__).parent
     reference = Path("data/import")  # the importers' LA lookup and shipped survey mappings
-    return sorted([*(str(p) for p in package.rglob("*.py") if "__pycache__" not in p.parts),
-                   *(str(p) for p in reference.rglob("*") if p.is_file())])
+    return sorted(
+        [
+            *(str(p) for p in package.rglob("*.py") if "__pycache__" not in p.parts),
+            *(str(p) for p in reference.rglob("*") if p.is_file()),
+        ]
+    )
 
 
 def plan_lock():
@@ -191,9 +203,14 @@ def provenance_code():
 
 def contract_paths():
     """Contract file name -> where the cleaning reads it: raw_dir, or the import stage's output."""
-    return {contract_file(source, LEVEL): (str(IMPORTED_DIR / f"{source}.csv") if source in IMPORTED
-                                           else str(RAW_DIR / contract_file(source, LEVEL)))
-            for source in SOURCES}
+    return {
+        contract_file(source, LEVEL): (
+            str(IMPORTED_DIR / f"{source}.csv")
+            if source in IMPORTED
+            else str(RAW_DIR / contract_file(source, LEVEL))
+        )
+        for source in SOURCES
+    }
 
 
 def raw_contract_files():
@@ -211,8 +228,9 @@ def clean_inputs(wildcards):
     """The contract files the cleaning reads, the import logs, and the simulator's marker file when the data
     are synthetic. A missing raw file is left to clean_raw_data, which names it in the data manager's words
     (Snakemake's own missing-input error would not)."""
-    imported = {Path(contract_file(source, LEVEL)).stem: str(IMPORTED_DIR / f"{source}.csv")
-                for source in IMPORTED}
+    imported = {
+        Path(contract_file(source, LEVEL)).stem: str(IMPORTED_DIR / f"{source}.csv") for source in IMPORTED
+    }
     logs = {f"import_log_{source}": str(IMPORTED_DIR / f"{source}_import_log.csv") for source in IMPORTED}
     return {**raw_contract_files(), **imported, **logs, **synthetic_marker()}
 
@@ -220,7 +238,9 @@ def clean_inputs(wildcards):
 def imported_from():
     """Contract file name -> the published files it is imported from, for the cleaning's messages."""
     files = {source: source_paths(source_entry(config, source)) for source in IMPORTED}
-    return {contract_file(source, LEVEL): [Path(path).name for path in paths] for source, paths in files.items()}
+    return {
+        contract_file(source, LEVEL): [Path(path).name for path in paths] for source, paths in files.items()
+    }
 
 
 def published_files(source):
@@ -260,8 +280,9 @@ def specification_outputs():
 def specification_plan():
     """The plan slices that re-deriving every specification reads: the curve (with its joint test), the
     sample, the primary model, the mixed-model fit settings and the exposure."""
-    slices = {key: config[key] for key in ("specification_curve", "primary_sample", "mixed_model_fit",
-                                           "exposure")}
+    slices = {
+        key: config[key] for key in ("specification_curve", "primary_sample", "mixed_model_fit", "exposure")
+    }
     return {**slices, "models": {"primary": config["models"]["primary"]}}
 
 
@@ -297,8 +318,17 @@ def published_tables(ext="csv", report_only=False):
 
 def published_figures(report_only=False):
     """Every published figure; `report_only`: those the report shows (the planner's is the appendix's)."""
-    names = ["budget_change", "distress_by_wave", "sample_flow", "primary_estimates", "dose_response",
-             "specification_curve", "forest", "covariate_balance", *(["scenarios"] if PLANNED else [])]
+    names = [
+        "budget_change",
+        "distress_by_wave",
+        "sample_flow",
+        "primary_estimates",
+        "dose_response",
+        "specification_curve",
+        "forest",
+        "covariate_balance",
+        *(["scenarios"] if PLANNED else []),
+    ]
     if DESIGNS and not report_only:
         names.append("power_planner")
     return expand("results/figures/{name}.png", name=names)
@@ -306,21 +336,30 @@ def published_figures(report_only=False):
 
 # The report and the brief are also printed to PDF where Chromium is installed (none is needed for the HTML).
 BRIEF = ["results/report/brief.html"] if PLANNED else []
-REPORT_PDF = (["results/report/report.pdf", *(["results/report/brief.pdf"] if PLANNED else [])]
-              if find_chromium() else [])
+REPORT_PDF = (
+    ["results/report/report.pdf", *(["results/report/brief.pdf"] if PLANNED else [])]
+    if find_chromium()
+    else []
+)
 
 
 def appendix_figures():
     """Figures the academic appendix carries, caption -> path."""
-    figures = {"Covariate balance (love plot): standardised mean differences of each baseline characteristic "
-               "against the reference group, in the baseline cohort and in the analysed sample before and after "
-               "response weighting": "results/figures/covariate_balance.png"}
+    figures = {
+        "Covariate balance (love plot): standardised mean differences of each baseline characteristic "
+        "against the reference group, in the baseline cohort and in the analysed sample before and after "
+        "response weighting": "results/figures/covariate_balance.png"
+    }
     if DESIGNS:
-        figures["Planning a council's own evaluation: minimum detectable difference in K6 against the number "
-                "of centres (first design of power_planner)"] = "results/figures/power_planner.png"
+        figures[
+            "Planning a council's own evaluation: minimum detectable difference in K6 against the number "
+            "of centres (first design of power_planner)"
+        ] = "results/figures/power_planner.png"
     if PLANNED:
-        figures["What a planned budget change would mean: projected difference in K6 against real-terms "
-                "budget change, observed range shaded"] = "results/figures/scenarios.png"
+        figures[
+            "What a planned budget change would mean: projected difference in K6 against real-terms "
+            "budget change, observed range shaded"
+        ] = "results/figures/scenarios.png"
     return figures
 
 

@@ -6,9 +6,13 @@ def scenario_plan():
     """The slice of the plan the scenario projections use: the block and the models it names."""
     block = config["scenarios"]
     names = [*block.get("mean_models", []), *block.get("share_models", {}).values()]
-    return {"scenarios": block, "models": {name: config["models"][name] for name in names},
-            "primary_sample": config["primary_sample"], "exposure": config["exposure"],
-            "mixed_model_fit": config["mixed_model_fit"]}
+    return {
+        "scenarios": block,
+        "models": {name: config["models"][name] for name in names},
+        "primary_sample": config["primary_sample"],
+        "exposure": config["exposure"],
+        "mixed_model_fit": config["mixed_model_fit"],
+    }
 
 
 rule scenarios:
@@ -22,15 +26,15 @@ rule scenarios:
     output:
         table="results/data/tables/scenarios.csv",
         curve="results/data/tables/scenario_curve.csv",
-    params:
-        plan=scenario_plan(),
-    resources:
-        mem_mb=scaled(500, 150),
-        runtime=scaled(10, 2),
     log:
         "results/logs/scenarios.log",
     benchmark:
         "results/benchmarks/scenarios.tsv"
+    resources:
+        mem_mb=scaled(500, 150),
+        runtime=scaled(10, 2),
+    params:
+        plan=scenario_plan(),
     script:
         "../scripts/scenarios.py"
 
@@ -72,12 +76,12 @@ rule brief:
             caption="../report/brief.rst",
             category="Report",
         ),
-    params:
-        disclosure=config["disclosure"],
     log:
         "results/logs/brief.log",
     benchmark:
         "results/benchmarks/brief.tsv"
+    params:
+        disclosure=config["disclosure"],
     script:
         "../scripts/brief.py"
 
@@ -116,12 +120,12 @@ rule power_planner:
             caption="../report/power_planner.rst",
             category="Figures",
         ),
-    params:
-        plan={"power_planner": config["power_planner"]},
-        standardiser=config["effect_size"]["standardiser"],
     log:
         "results/logs/power_planner.log",
     benchmark:
         "results/benchmarks/power_planner.tsv"
+    params:
+        plan={"power_planner": config["power_planner"]},
+        standardiser=config["effect_size"]["standardiser"],
     script:
         "../scripts/power_planner.py"

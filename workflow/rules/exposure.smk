@@ -7,11 +7,11 @@ rule classify_centres:
         code=analysis_code(),
     output:
         centre_exposure="results/data/centre_exposure.csv",
-    params:
-        plan=config["exposure"],
     log:
         "results/logs/classify_centres.log",
     benchmark:
         "results/benchmarks/classify_centres.tsv"
+    params:
+        plan=config["exposure"],
     script:
         "../scripts/classify_centres.py"

@@ -8,17 +8,17 @@ rule fit_model:
         contrasts="results/data/tables/{model}.csv",
         coefficients="results/data/tables/{model}_coefficients.csv",
         diagnostics="results/models/{model}_fit.json",
-    wildcard_constraints:
-        model="|".join(model_names()),
-    params:
-        entry=model_entry,
-        fit_settings=config["mixed_model_fit"],
-    resources:
-        mem_mb=scaled(500, 150),
-        runtime=scaled(10, 1),
     log:
         "results/logs/fit_model_{model}.log",
     benchmark:
         "results/benchmarks/fit_model_{model}.tsv"
+    wildcard_constraints:
+        model="|".join(model_names()),
+    resources:
+        mem_mb=scaled(500, 150),
+        runtime=scaled(10, 1),
+    params:
+        entry=model_entry,
+        fit_settings=config["mixed_model_fit"],
     script:
         "../scripts/fit_model.py"

@@ -9,13 +9,13 @@ rule funding_groups:
         code=analysis_code(),
     output:
         table="results/data/tables/funding_groups.csv",
-    params:
-        plan=config["exposure"],
-        disclosure=config["disclosure"],
     log:
         "results/logs/funding_groups.log",
     benchmark:
         "results/benchmarks/funding_groups.tsv"
+    params:
+        plan=config["exposure"],
+        disclosure=config["disclosure"],
     script:
         "../scripts/funding_groups.py"
 
@@ -29,16 +29,16 @@ rule distress_by_wave:
         code=analysis_code(),
     output:
         table="results/data/tables/distress_by_wave.csv",
-    params:
-        plan=config["primary_sample"],
-        disclosure=config["disclosure"],
-    resources:
-        mem_mb=scaled(500, 45),
-        runtime=scaled(10, 0.1),
     log:
         "results/logs/distress_by_wave.log",
     benchmark:
         "results/benchmarks/distress_by_wave.tsv"
+    resources:
+        mem_mb=scaled(500, 45),
+        runtime=scaled(10, 0.1),
+    params:
+        plan=config["primary_sample"],
+        disclosure=config["disclosure"],
     script:
         "../scripts/distress_by_wave.py"
 
@@ -95,13 +95,13 @@ rule budget_change_figure:
             caption="../report/budget_change.rst",
             category="Figures",
         ),
-    params:
-        plan=config["exposure"],
-        disclosure=config["disclosure"],
     log:
         "results/logs/budget_change_figure.log",
     benchmark:
         "results/benchmarks/budget_change_figure.tsv"
+    params:
+        plan=config["exposure"],
+        disclosure=config["disclosure"],
     script:
         "../scripts/budget_change_figure.py"
 
@@ -139,13 +139,13 @@ rule dose_response_figure:
             caption="../report/dose_response.rst",
             category="Figures",
         ),
-    params:
-        plan=config["exposure"],
-        entry=config["models"]["dose_spline"],
     log:
         "results/logs/dose_response_figure.log",
     benchmark:
         "results/benchmarks/dose_response_figure.tsv"
+    params:
+        plan=config["exposure"],
+        entry=config["models"]["dose_spline"],
     script:
         "../scripts/dose_response_figure.py"
 
@@ -188,13 +188,13 @@ rule execute_report:
         code=analysis_code(),
     output:
         notebook="results/report/report.ipynb",
-    params:
-        few_clusters=config["few_clusters"],
-        exposure_level=LEVEL,
     log:
         "results/logs/execute_report.log",
     benchmark:
         "results/benchmarks/execute_report.tsv"
+    params:
+        few_clusters=config["few_clusters"],
+        exposure_level=LEVEL,
     script:
         "../scripts/execute_report.py"
 
@@ -267,13 +267,13 @@ rule appendix:
             category="Academic appendix",
             labels={"format": "LaTeX (booktabs)"},
         ),
-    params:
-        config=PLAN,
-        disclosure=config["disclosure"],
-        figure_captions=list(appendix_figures()),
     log:
         "results/logs/appendix.log",
     benchmark:
         "results/benchmarks/appendix.tsv"
+    params:
+        config=PLAN,
+        disclosure=config["disclosure"],
+        figure_captions=list(appendix_figures()),
     script:
         "../scripts/appendix.py"

@@ -7,15 +7,15 @@ rule build_primary_sample:
     output:
         analysis="results/data/analysis.parquet",
         flow="results/data/tables/sample_flow.csv",
-    params:
-        plan=config["primary_sample"],
-        covariates=sample_covariates(config),
-    resources:
-        mem_mb=scaled(500, 45),
-        runtime=scaled(10, 0.1),
     log:
         "results/logs/build_primary_sample.log",
     benchmark:
         "results/benchmarks/build_primary_sample.tsv"
+    resources:
+        mem_mb=scaled(500, 45),
+        runtime=scaled(10, 0.1),
+    params:
+        plan=config["primary_sample"],
+        covariates=sample_covariates(config),
     script:
         "../scripts/build_primary_sample.py"

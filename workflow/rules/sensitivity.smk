@@ -23,17 +23,17 @@ rule effect_size:
         code=analysis_code(),
     output:
         table="results/data/tables/effect_size.csv",
-    params:
-        name=config["effect_size"]["model"],
-        entry=model_entry_named("effect_size"),
-        standardiser=config["effect_size"]["standardiser"],
-    resources:
-        mem_mb=scaled(500, 150),
-        runtime=scaled(10, 0.5),
     log:
         "results/logs/effect_size.log",
     benchmark:
         "results/benchmarks/effect_size.tsv"
+    resources:
+        mem_mb=scaled(500, 150),
+        runtime=scaled(10, 0.5),
+    params:
+        name=config["effect_size"]["model"],
+        entry=model_entry_named("effect_size"),
+        standardiser=config["effect_size"]["standardiser"],
     script:
         "../scripts/effect_size.py"
 
@@ -46,17 +46,17 @@ rule leave_one_la_out:
         code=analysis_code(),
     output:
         table="results/data/tables/leave_one_la_out.csv",
-    params:
-        name=config["leave_one_la_out"]["model"],
-        entry=model_entry_named("leave_one_la_out"),
-        fit_settings=config["mixed_model_fit"],
-    resources:
-        mem_mb=scaled(500, 150),
-        runtime=scaled(10, 2),
     log:
         "results/logs/leave_one_la_out.log",
     benchmark:
         "results/benchmarks/leave_one_la_out.tsv"
+    resources:
+        mem_mb=scaled(500, 150),
+        runtime=scaled(10, 2),
+    params:
+        name=config["leave_one_la_out"]["model"],
+        entry=model_entry_named("leave_one_la_out"),
+        fit_settings=config["mixed_model_fit"],
     script:
         "../scripts/leave_one_la_out.py"
 
@@ -71,16 +71,16 @@ rule difference_in_differences:
     output:
         table="results/data/tables/difference_in_differences.csv",
         flow="results/data/tables/difference_in_differences_flow.csv",
-    params:
-        plan=config["difference_in_differences"],
-        baseline_wave=config["primary_sample"]["baseline_wave"],
-    resources:
-        mem_mb=scaled(500, 45),
-        runtime=scaled(10, 0.2),
     log:
         "results/logs/difference_in_differences.log",
     benchmark:
         "results/benchmarks/difference_in_differences.tsv"
+    resources:
+        mem_mb=scaled(500, 45),
+        runtime=scaled(10, 0.2),
+    params:
+        plan=config["difference_in_differences"],
+        baseline_wave=config["primary_sample"]["baseline_wave"],
     script:
         "../scripts/difference_in_differences.py"
 
@@ -95,14 +95,14 @@ rule attrition_analyses:
     output:
         imputation="results/data/tables/multiple_imputation.csv",
         weighting="results/data/tables/inverse_probability_weighting.csv",
-    params:
-        plan=config,
-    resources:
-        mem_mb=scaled(1000, 45),
-        runtime=scaled(10, 0.2),
     log:
         "results/logs/attrition_analyses.log",
     benchmark:
         "results/benchmarks/attrition_analyses.tsv"
+    resources:
+        mem_mb=scaled(1000, 45),
+        runtime=scaled(10, 0.2),
+    params:
+        plan=config,
     script:
         "../scripts/attrition_analyses.py"

@@ -8,17 +8,17 @@ rule specification:
         code=analysis_code(),
     output:
         table="results/data/specifications/{spec}.csv",
-    wildcard_constraints:
-        spec="|".join(sorted(SPECIFICATIONS)),
-    params:
-        plan=config,
-    resources:
-        mem_mb=scaled(500, 45),
-        runtime=scaled(10, 0.2),
     log:
         "results/logs/specification_{spec}.log",
     benchmark:
         "results/benchmarks/specification_{spec}.tsv"
+    wildcard_constraints:
+        spec="|".join(sorted(SPECIFICATIONS)),
+    resources:
+        mem_mb=scaled(500, 45),
+        runtime=scaled(10, 0.2),
+    params:
+        plan=config,
     script:
         "../scripts/specification.py"
 
@@ -55,14 +55,14 @@ rule specification_joint_test:
         code=analysis_code(),
     output:
         table="results/data/tables/specification_joint_test.csv",
-    params:
-        plan=specification_plan(),
-    resources:
-        mem_mb=scaled(1000, 45),
-        runtime=scaled(30, 2),
     log:
         "results/logs/specification_joint_test.log",
     benchmark:
         "results/benchmarks/specification_joint_test.tsv"
+    resources:
+        mem_mb=scaled(1000, 45),
+        runtime=scaled(30, 2),
+    params:
+        plan=specification_plan(),
     script:
         "../scripts/specification_joint_test.py"

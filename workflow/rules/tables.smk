@@ -24,15 +24,15 @@ rule publish_table:
             category="Tables",
             labels={"table": "{table}", "format": "LaTeX (booktabs)"},
         ),
+    log:
+        "results/logs/publish_table_{table}.log",
+    benchmark:
+        "results/benchmarks/publish_table_{table}.tsv"
     wildcard_constraints:
         table="|".join(TABLE_TITLES),
     params:
         title=table_title,
         disclosure=config["disclosure"],
-    log:
-        "results/logs/publish_table_{table}.log",
-    benchmark:
-        "results/benchmarks/publish_table_{table}.tsv"
     script:
         "../scripts/publish_table.py"
 
@@ -48,12 +48,12 @@ rule disclosure_check:
             caption="../report/disclosure_check.rst",
             category="Provenance and disclosure",
         ),
-    params:
-        disclosure=config["disclosure"],
     log:
         "results/logs/disclosure_check.log",
     benchmark:
         "results/benchmarks/disclosure_check.tsv"
+    params:
+        disclosure=config["disclosure"],
     script:
         "../scripts/disclosure_check.py"
 
@@ -63,9 +63,9 @@ rule provenance:
     input:
         unpack(raw_inputs),
         # Only for inputs that passed validation: a failed run leaves no provenance behind.
+        **plan_lock(),
         validated="results/data/data_source.json",
         plan="results/data/analysis_plan.json",
-        **plan_lock(),
         code=provenance_code(),
     output:
         record=report(
@@ -73,14 +73,14 @@ rule provenance:
             caption="../report/provenance.rst",
             category="Provenance and disclosure",
         ),
-    params:
-        # Parameters, so that a change of configuration or of an installed package reruns this rule.
-        config=PLAN,
-        packages=package_versions(),
     log:
         "results/logs/provenance.log",
     benchmark:
         "results/benchmarks/provenance.tsv"
+    params:
+        # Parameters, so that a change of configuration or of an installed package reruns this rule.
+        config=PLAN,
+        packages=package_versions(),
     script:
         "../scripts/provenance.py"
 
@@ -89,10 +89,10 @@ rule analysis_plan:
     """This run's analysis plan: the validated configuration without where and how the data are read."""
     output:
         plan="results/data/analysis_plan.json",
-    params:
-        plan=ANALYSIS_PLAN,
     log:
         "results/logs/analysis_plan.log",
+    params:
+        plan=ANALYSIS_PLAN,
     script:
         "../scripts/analysis_plan.py"
 
@@ -100,8 +100,8 @@ rule analysis_plan:
 rule plan_deviations:
     """Every setting in which this run's plan differs from the frozen plan (config/plan.lock)."""
     input:
-        plan="results/data/analysis_plan.json",
         **plan_lock(),
+        plan="results/data/analysis_plan.json",
         code=analysis_code(),
     output:
         table="results/data/tables/plan_deviations.csv",
@@ -124,13 +124,13 @@ rule manifest:
             caption="../report/manifest.rst",
             category="Provenance and disclosure",
         ),
-    params:
-        config=PLAN,
-        started=RUN_STARTED,
     log:
         "results/logs/manifest.log",
     benchmark:
         "results/benchmarks/manifest.tsv"
+    params:
+        config=PLAN,
+        started=RUN_STARTED,
     script:
         "../scripts/manifest.py"
 
@@ -146,20 +146,20 @@ rule covariate_balance:
         characteristics="results/data/tables/baseline_characteristics.csv",
         balance="results/data/tables/covariate_balance.csv",
         patterns="results/data/tables/missing_patterns.csv",
+    log:
+        "results/logs/covariate_balance.log",
+    benchmark:
+        "results/benchmarks/covariate_balance.tsv"
+    resources:
+        mem_mb=scaled(500, 45),
+        runtime=scaled(10, 0.2),
     params:
+        **balance_weighting(),
         sample_plan=config["primary_sample"],
         name=config["covariate_balance"]["model"],
         entry=model_entry_named("covariate_balance"),
         smd_guide=config["covariate_balance"]["smd_guide"],
         disclosure=config["disclosure"],
-        **balance_weighting(),
-    resources:
-        mem_mb=scaled(500, 45),
-        runtime=scaled(10, 0.2),
-    log:
-        "results/logs/covariate_balance.log",
-    benchmark:
-        "results/benchmarks/covariate_balance.tsv"
     script:
         "../scripts/covariate_balance.py"
 

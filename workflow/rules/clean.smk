@@ -14,6 +14,8 @@ rule import_source:
         "results/benchmarks/import_{source}.tsv"
     wildcard_constraints:
         source="|".join(SOURCES),
+    conda:
+        "../envs/pipeline.yaml"
     params:
         entry=lambda wildcards: source_entry(config, wildcards.source),
         contract_name=lambda wildcards: contract_file(wildcards.source, LEVEL),
@@ -38,6 +40,8 @@ rule clean_raw_data:
         "results/logs/clean_raw_data.log",
     benchmark:
         "results/benchmarks/clean_raw_data.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=scaled(500, 15),
         runtime=scaled(10, 0.1),

@@ -286,6 +286,19 @@ def specification_plan():
     return {**slices, "models": {"primary": config["models"]["primary"]}}
 
 
+def scenario_plan():
+    """The slice of the plan the scenario projections use: the block and the models it names."""
+    block = config["scenarios"]
+    names = [*block.get("mean_models", []), *block.get("share_models", {}).values()]
+    return {
+        "scenarios": block,
+        "models": {name: config["models"][name] for name in names},
+        "primary_sample": config["primary_sample"],
+        "exposure": config["exposure"],
+        "mixed_model_fit": config["mixed_model_fit"],
+    }
+
+
 def model_entry_named(key):
     """The plan's entry for the model a sensitivity block names (e.g. effect_size.model)."""
     return config["models"][config[key]["model"]]

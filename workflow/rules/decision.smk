@@ -2,19 +2,6 @@
 # councillors, and the power planner for a council's own evaluation.
 
 
-def scenario_plan():
-    """The slice of the plan the scenario projections use: the block and the models it names."""
-    block = config["scenarios"]
-    names = [*block.get("mean_models", []), *block.get("share_models", {}).values()]
-    return {
-        "scenarios": block,
-        "models": {name: config["models"][name] for name in names},
-        "primary_sample": config["primary_sample"],
-        "exposure": config["exposure"],
-        "mixed_model_fit": config["mixed_model_fit"],
-    }
-
-
 rule scenarios:
     """Each planned budget change in real terms, projected by the dose-response models, marked where it lies
     outside the range observed in the data."""
@@ -30,6 +17,8 @@ rule scenarios:
         "results/logs/scenarios.log",
     benchmark:
         "results/benchmarks/scenarios.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=scaled(500, 150),
         runtime=scaled(10, 2),
@@ -57,6 +46,8 @@ rule scenario_figure:
         "results/logs/scenario_figure.log",
     benchmark:
         "results/benchmarks/scenario_figure.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/scenario_figure.py"
 
@@ -80,6 +71,8 @@ rule brief:
         "results/logs/brief.log",
     benchmark:
         "results/benchmarks/brief.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     params:
         disclosure=config["disclosure"],
     script:
@@ -100,6 +93,8 @@ rule brief_pdf:
         "results/logs/brief_pdf.log",
     benchmark:
         "results/benchmarks/brief_pdf.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/report_pdf.py"
 
@@ -124,6 +119,8 @@ rule power_planner:
         "results/logs/power_planner.log",
     benchmark:
         "results/benchmarks/power_planner.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     params:
         plan={"power_planner": config["power_planner"]},
         standardiser=config["effect_size"]["standardiser"],

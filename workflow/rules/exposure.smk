@@ -11,6 +11,8 @@ rule classify_centres:
         "results/logs/classify_centres.log",
     benchmark:
         "results/benchmarks/classify_centres.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     params:
         plan=config["exposure"],
     script:

@@ -14,6 +14,8 @@ rule fit_model:
         "results/benchmarks/fit_model_{model}.tsv"
     wildcard_constraints:
         model="|".join(model_names()),
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=scaled(500, 150),
         runtime=scaled(10, 1),

@@ -13,6 +13,8 @@ rule funding_groups:
         "results/logs/funding_groups.log",
     benchmark:
         "results/benchmarks/funding_groups.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     params:
         plan=config["exposure"],
         disclosure=config["disclosure"],
@@ -33,6 +35,8 @@ rule distress_by_wave:
         "results/logs/distress_by_wave.log",
     benchmark:
         "results/benchmarks/distress_by_wave.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=scaled(500, 45),
         runtime=scaled(10, 0.1),
@@ -59,6 +63,8 @@ rule distress_by_wave_figure:
         "results/logs/distress_by_wave_figure.log",
     benchmark:
         "results/benchmarks/distress_by_wave_figure.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/distress_by_wave_figure.py"
 
@@ -79,6 +85,8 @@ rule sample_flow_figure:
         "results/logs/sample_flow_figure.log",
     benchmark:
         "results/benchmarks/sample_flow_figure.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/sample_flow_figure.py"
 
@@ -99,6 +107,8 @@ rule budget_change_figure:
         "results/logs/budget_change_figure.log",
     benchmark:
         "results/benchmarks/budget_change_figure.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     params:
         plan=config["exposure"],
         disclosure=config["disclosure"],
@@ -122,6 +132,8 @@ rule primary_estimates_figure:
         "results/logs/primary_estimates_figure.log",
     benchmark:
         "results/benchmarks/primary_estimates_figure.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/primary_estimates_figure.py"
 
@@ -143,6 +155,8 @@ rule dose_response_figure:
         "results/logs/dose_response_figure.log",
     benchmark:
         "results/benchmarks/dose_response_figure.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     params:
         plan=config["exposure"],
         entry=config["models"]["dose_spline"],
@@ -171,6 +185,8 @@ rule forest_figure:
         "results/logs/forest_figure.log",
     benchmark:
         "results/benchmarks/forest_figure.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/forest_figure.py"
 
@@ -192,6 +208,8 @@ rule execute_report:
         "results/logs/execute_report.log",
     benchmark:
         "results/benchmarks/execute_report.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     params:
         few_clusters=config["few_clusters"],
         exposure_level=LEVEL,
@@ -214,6 +232,8 @@ rule render_report:
         "results/logs/render_report.log",
     benchmark:
         "results/benchmarks/render_report.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/render_report.py"
 
@@ -232,6 +252,8 @@ rule report_pdf:
         "results/logs/report_pdf.log",
     benchmark:
         "results/benchmarks/report_pdf.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/report_pdf.py"
 
@@ -271,6 +293,8 @@ rule appendix:
         "results/logs/appendix.log",
     benchmark:
         "results/benchmarks/appendix.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     params:
         config=PLAN,
         disclosure=config["disclosure"],

@@ -11,6 +11,8 @@ rule build_primary_sample:
         "results/logs/build_primary_sample.log",
     benchmark:
         "results/benchmarks/build_primary_sample.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=scaled(500, 45),
         runtime=scaled(10, 0.1),

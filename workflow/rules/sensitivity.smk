@@ -10,6 +10,8 @@ rule secondary_family:
         "results/logs/secondary_family.log",
     benchmark:
         "results/benchmarks/secondary_family.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/secondary_family.py"
 
@@ -27,6 +29,8 @@ rule effect_size:
         "results/logs/effect_size.log",
     benchmark:
         "results/benchmarks/effect_size.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=scaled(500, 150),
         runtime=scaled(10, 0.5),
@@ -50,6 +54,8 @@ rule leave_one_la_out:
         "results/logs/leave_one_la_out.log",
     benchmark:
         "results/benchmarks/leave_one_la_out.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=scaled(500, 150),
         runtime=scaled(10, 2),
@@ -75,6 +81,8 @@ rule difference_in_differences:
         "results/logs/difference_in_differences.log",
     benchmark:
         "results/benchmarks/difference_in_differences.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=scaled(500, 45),
         runtime=scaled(10, 0.2),
@@ -99,6 +107,8 @@ rule attrition_analyses:
         "results/logs/attrition_analyses.log",
     benchmark:
         "results/benchmarks/attrition_analyses.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=scaled(1000, 45),
         runtime=scaled(10, 0.2),

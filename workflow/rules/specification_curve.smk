@@ -14,6 +14,8 @@ rule specification:
         "results/benchmarks/specification_{spec}.tsv"
     wildcard_constraints:
         spec="|".join(sorted(SPECIFICATIONS)),
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=scaled(500, 45),
         runtime=scaled(10, 0.2),
@@ -40,6 +42,8 @@ rule specification_curve:
         "results/logs/specification_curve.log",
     benchmark:
         "results/benchmarks/specification_curve.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/specification_curve.py"
 
@@ -59,6 +63,8 @@ rule specification_joint_test:
         "results/logs/specification_joint_test.log",
     benchmark:
         "results/benchmarks/specification_joint_test.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=scaled(1000, 45),
         runtime=scaled(30, 2),

@@ -30,6 +30,8 @@ rule publish_table:
         "results/benchmarks/publish_table_{table}.tsv"
     wildcard_constraints:
         table="|".join(TABLE_TITLES),
+    conda:
+        "../envs/pipeline.yaml"
     params:
         title=table_title,
         disclosure=config["disclosure"],
@@ -52,6 +54,8 @@ rule disclosure_check:
         "results/logs/disclosure_check.log",
     benchmark:
         "results/benchmarks/disclosure_check.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     params:
         disclosure=config["disclosure"],
     script:
@@ -77,6 +81,8 @@ rule provenance:
         "results/logs/provenance.log",
     benchmark:
         "results/benchmarks/provenance.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     params:
         # Parameters, so that a change of configuration or of an installed package reruns this rule.
         config=PLAN,
@@ -91,6 +97,8 @@ rule analysis_plan:
         plan="results/data/analysis_plan.json",
     log:
         "results/logs/analysis_plan.log",
+    conda:
+        "../envs/pipeline.yaml"
     params:
         plan=ANALYSIS_PLAN,
     script:
@@ -109,6 +117,8 @@ rule plan_deviations:
         "results/logs/plan_deviations.log",
     benchmark:
         "results/benchmarks/plan_deviations.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/plan_deviations.py"
 
@@ -128,6 +138,8 @@ rule manifest:
         "results/logs/manifest.log",
     benchmark:
         "results/benchmarks/manifest.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     params:
         config=PLAN,
         started=RUN_STARTED,
@@ -150,6 +162,8 @@ rule covariate_balance:
         "results/logs/covariate_balance.log",
     benchmark:
         "results/benchmarks/covariate_balance.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=scaled(500, 45),
         runtime=scaled(10, 0.2),
@@ -180,5 +194,7 @@ rule covariate_balance_figure:
         "results/logs/covariate_balance_figure.log",
     benchmark:
         "results/benchmarks/covariate_balance_figure.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/covariate_balance_figure.py"

@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # BLAS threads slowed the model fits 4-15x in measurements here.
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: run test lint dry-run browser slurm-check benchmark lock freeze demo-data clean
+.PHONY: run test lint dry-run rulegraph browser slurm-check benchmark lock freeze demo-data clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,15 +28,31 @@ run: $(VENV)/.installed
 	@echo "Appendix: $(CURDIR)/results/report/appendix.html"
 	@echo "Browsable archive of every deliverable: $(CURDIR)/results/report.zip"
 
-test: $(VENV)/.installed lint dry-run browser
+# Chromium first: the rule graph make lint checks has the PDF rules only where Chromium is installed.
+test: $(VENV)/.installed browser lint dry-run
 	$(BIN)/python -m pytest
 	$(MAKE) slurm-check
 
+# The Python (ruff), the Snakefile and rule files (snakefmt; snakemake --lint, as the Snakemake workflow
+# catalog checks them), and the committed rule graph against the workflow's (make rulegraph updates it).
+SNAKEFILES := Snakefile $(wildcard workflow/rules/*.smk)
+# (No pipefail in sh: if snakemake fails, analysis.rulegraph refuses its empty output and the target fails.)
+RULEGRAPH = $(BIN)/snakemake --rulegraph --quiet all | $(BIN)/python -m analysis.rulegraph
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check analysis workflow/scripts tests benchmarks cluster
+	$(BIN)/snakefmt --check $(SNAKEFILES)
+	$(BIN)/snakemake --lint
+	$(RULEGRAPH) --check docs/rulegraph.dot
 
 dry-run: $(VENV)/.installed
 	$(BIN)/snakemake --dry-run --quiet rules --cores 1
+
+# The rule graph shown in the README: DOT in canonical form (analysis/rulegraph.py), drawn by Graphviz's dot
+# (Debian/Ubuntu: apt-get install graphviz).
+rulegraph: $(VENV)/.installed
+	$(RULEGRAPH) --output docs/rulegraph.dot
+	dot -Tsvg docs/rulegraph.dot -o docs/rulegraph.svg
 
 # System Chromium for the browser and PDF tests; installs Debian's package when missing (as root).
 browser:

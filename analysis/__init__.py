@@ -10,5 +10,6 @@ joint_test (the specification curve and its joint test), scenarios and power (de
 changes, a council's own evaluation), results, figures, report, brief, appendix and strobe (outputs, and the
 STROBE checklist), disclosure, provenance and publication (what may leave, and withdrawing it after a failed
 run), plan and plan_lock (checks of the analysis plan, and the frozen plan), stages (what the workflow's
-scripts call), simulate (synthetic demonstration data).
+scripts call), simulate (synthetic demonstration data); rulegraph (the README's picture of the workflow,
+checked by make lint).
 """

@@ -9,12 +9,19 @@ export PATH := $(BIN):$(PATH)
 # BLAS threads slowed the model fits 4-15x in measurements here.
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: run test lint dry-run browser slurm-check benchmark lock freeze demo-data clean
+.PHONY: run test lint dry-run browser slurm-check benchmark lock freeze demo-data clean wheelhouse offline-check
+
+# make run WHEELHOUSE=dir installs from a folder of wheels and never contacts an index (README "Installing
+# without internet"); the project's own build finds setuptools there too. make wheelhouse WHEELHOUSE=dir is the
+# other way round: it writes that folder, from the index, so its own environment is installed as usual.
+WHEELHOUSE ?=
+PIP_SOURCE = $(if $(WHEELHOUSE),--no-index --find-links "$(WHEELHOUSE)")
+wheelhouse: PIP_SOURCE =
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) --no-deps -e .
 	touch $@
 
 # make run PLAN=my_plan.yaml layers a plan file over config/config.yaml (read as plain YAML, never evaluated;
@@ -30,10 +37,11 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed lint dry-run browser
 	$(BIN)/python -m pytest
+	$(MAKE) offline-check
 	$(MAKE) slurm-check
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check analysis workflow/scripts tests benchmarks cluster
+	$(BIN)/ruff check analysis workflow/scripts tests benchmarks cluster offline
 
 dry-run: $(VENV)/.installed
 	$(BIN)/snakemake --dry-run --quiet rules --cores 1
@@ -72,6 +80,17 @@ freeze: $(VENV)/.installed
 	$(BIN)/python -m analysis.plan_lock results/data/analysis_plan.json config/plan.lock \
 	  $(if $(AMEND),--amend "$(AMEND)")
 
+# On a connected machine: every pinned wheel for Linux and Windows (CPython 3.11) in one folder, checked complete.
+wheelhouse: $(VENV)/.installed
+	$(BIN)/python offline/wheelhouse.py build $(or $(WHEELHOUSE),wheelhouse)
+
+# The offline install works: a Linux wheelhouse (kept in .offline-check/, so a rerun fetches only what changed),
+# then a fresh venv installed from it with the index unreachable, importing the project and dry-running the
+# workflow. A target of its own because it costs more than a unit test (README "Installing without internet").
+offline-check: $(VENV)/.installed
+	$(BIN)/python offline/wheelhouse.py build --platform linux .offline-check/wheelhouse
+	$(BIN)/python offline/wheelhouse.py verify .offline-check/wheelhouse
+
 # Regenerate the pinned lock from requirements.in in a fresh environment.
 lock:
 	rm -rf /tmp/centre-lock && $(PYTHON) -m venv /tmp/centre-lock
@@ -84,4 +103,4 @@ demo-data: $(VENV)/.installed
 	$(BIN)/python -m analysis.simulate data/raw --preset demo
 
 clean:
-	rm -rf results .snakemake
+	rm -rf results .snakemake .offline-check

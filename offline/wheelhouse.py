@@ -391,7 +391,7 @@ def verify(folder: Path, python: str = sys.executable) -> None:
         )
         if probe.returncode == 0:
             raise WheelhouseError(f"the index was reachable although PIP_INDEX_URL={UNREACHABLE_INDEX}")
-        # --no-compile: Python compiles on first import anyway; compiling 140 packages up front only slows the check.
+        # --no-compile: Python compiles on first import anyway; compiling first only slows the check.
         source = ["--no-index", "--find-links", str(folder.resolve()), "--no-cache-dir", "--no-compile"]
         _step(
             "Installing requirements.lock from the wheelhouse",

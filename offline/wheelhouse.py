@@ -25,6 +25,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from email.parser import HeaderParser
+from functools import cached_property
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -53,8 +54,9 @@ class Target:
     markers: dict[str, str]
 
     def accepts(self, tag: Tag) -> bool:
-        return tag in self.supported_tags()
+        return tag in self.supported_tags
 
+    @cached_property
     def supported_tags(self) -> frozenset[Tag]:
         """The wheel tags CPython 3.11 on this system installs (abi3 from older CPythons included)."""
         platforms = list(self.pip_platforms)
@@ -222,6 +224,12 @@ def has_wheel(folder: Path, target: Target, pin: Requirement) -> bool:
     )
 
 
+# Wheels only, for CPython 3.11 (abi3 wheels of older CPythons and pure ones too); no dependencies: the lock
+# files list them all, and the completeness check follows them with the target's markers.
+_WHEELS_FOR_CP311 = ("--no-deps --only-binary=:all: --python-version 3.11 --implementation cp "
+                     "--abi cp311 --abi abi3 --abi none").split()
+
+
 def download_wheels(folder: Path, target: Target, pins: list[Requirement]) -> list[Requirement]:
     """pip download --only-binary=:all: of every pin for `target` not already in `folder` (so a rebuild only
     fetches what changed); returns the pins that have no such wheel on the index."""
@@ -230,27 +238,8 @@ def download_wheels(folder: Path, target: Target, pins: list[Requirement]) -> li
     platform_args = [arg for platform in target.pip_platforms for arg in ("--platform", platform)]
     # pip stops at the first pin without a wheel: note it and ask again for the rest.
     while remaining:
-        result = _pip(
-            [
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                *platform_args,
-                "--python-version",
-                "3.11",
-                "--implementation",
-                "cp",
-                "--abi",
-                "cp311",
-                "--abi",
-                "abi3",
-                "--abi",
-                "none",
-                "--dest",
-                str(folder),
-                *map(pin_text, remaining),
-            ]
-        )
+        result = _pip(["download", *_WHEELS_FOR_CP311, *platform_args, "--dest", str(folder),
+                       *map(pin_text, remaining)])
         if result.returncode == 0:
             break
         failed = unavailable_pin(result.stdout + result.stderr)

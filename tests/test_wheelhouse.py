@@ -148,3 +148,49 @@ def test_the_offline_environment_reaches_no_index_and_keeps_no_pip_setting(monke
                              "--timeout", "5", "--dest", str(tmp_path), "setuptools"],
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode != 0 and not list(tmp_path.iterdir())
+
+
+def fake_pip(monkeypatch, answers):
+    """Replace pip by scripted answers; records each call's arguments."""
+    calls = []
+
+    def run(args, **_):
+        calls.append(args)
+        return answers[len(calls) - 1](args)
+
+    monkeypatch.setattr(wheelhouse, "_pip", run)
+    return calls
+
+
+def test_pins_without_a_wheel_are_set_aside_and_the_rest_fetched_again(monkeypatch, tmp_path):
+    make_wheel(tmp_path, "beta-2.0-cp311-cp311-win_amd64.whl")  # already there: not asked for again
+    refused = "ERROR: No matching distribution found for connection_pool==0.0.3\n"
+    calls = fake_pip(monkeypatch, [lambda a: subprocess.CompletedProcess(a, 1, "", refused),
+                                   lambda a: subprocess.CompletedProcess(a, 0, "", "")])
+    wanted = pins("alpha==1.0", "beta==2.0", "connection-pool==0.0.3")
+    no_wheel = wheelhouse.download_wheels(tmp_path, WINDOWS, wanted)
+    assert [str(p) for p in no_wheel] == ["connection-pool==0.0.3"]
+    assert calls[0][-2:] == ["alpha==1.0", "connection-pool==0.0.3"] and calls[1][-1] == "alpha==1.0"
+    assert "--only-binary=:all:" in calls[0] and calls[0][calls[0].index("--platform") + 1] == "win_amd64"
+
+
+def test_another_pip_failure_is_reported_with_pips_own_words(monkeypatch, tmp_path):
+    unavailable = "ERROR: HTTP error 503 from index\n"
+    fake_pip(monkeypatch, [lambda a: subprocess.CompletedProcess(a, 1, "", unavailable)])
+    with pytest.raises(WheelhouseError, match="pip download for Windows .* failed:\nERROR: HTTP error 503"):
+        wheelhouse.download_wheels(tmp_path, WINDOWS, pins("alpha==1.0"))
+
+
+def test_an_sdist_is_kept_only_when_it_builds_a_pure_wheel(monkeypatch, tmp_path):
+    def builds(filename):
+        def run(args):
+            make_wheel(Path(args[args.index("--wheel-dir") + 1]), filename)
+            return subprocess.CompletedProcess(args, 0, "", "")
+        return run
+
+    fake_pip(monkeypatch, [builds("soupsieve-4.1.3-py3-none-any.whl"),
+                           builds("fastthing-1.0-cp311-cp311-linux_x86_64.whl")])
+    built, refused = wheelhouse.build_pure_wheels(tmp_path, pins("soupsieve==4.1.3", "fastthing==1.0"))
+    assert built == ["soupsieve==4.1.3"]
+    assert [p.name for p in tmp_path.iterdir()] == ["soupsieve-4.1.3-py3-none-any.whl"]
+    assert len(refused) == 1 and "fastthing==1.0 (its sdist builds a compiled wheel" in refused[0]

@@ -9,11 +9,11 @@ export PATH := $(BIN):$(PATH)
 # BLAS threads slowed the model fits 4-15x in measurements here.
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: run test lint dry-run browser slurm-check benchmark lock freeze demo-data clean wheelhouse offline-check
+.PHONY: run test lint dry-run browser slurm-check benchmark lock freeze demo-data clean
 
 # make run WHEELHOUSE=dir installs from a folder of wheels and never contacts an index (README "Installing
-# without internet"); the project's own build finds setuptools there too. make wheelhouse WHEELHOUSE=dir is the
-# other way round: it writes that folder, from the index, so its own environment is installed as usual.
+# without internet"); the project's own build finds setuptools there too. make wheelhouse WHEELHOUSE=dir is
+# the other way round: it writes that folder, from the index, so its own environment is installed as usual.
 WHEELHOUSE ?=
 PIP_SOURCE = $(if $(WHEELHOUSE),--no-index --find-links "$(WHEELHOUSE)")
 wheelhouse: PIP_SOURCE =
@@ -80,11 +80,13 @@ freeze: $(VENV)/.installed
 	$(BIN)/python -m analysis.plan_lock results/data/analysis_plan.json config/plan.lock \
 	  $(if $(AMEND),--amend "$(AMEND)")
 
-# On a connected machine: every pinned wheel for Linux and Windows (CPython 3.11) in one folder, checked complete.
+.PHONY: wheelhouse offline-check
+
+# On a connected machine: every pinned wheel for Linux and Windows (CPython 3.11) in one folder, checked.
 wheelhouse: $(VENV)/.installed
 	$(BIN)/python offline/wheelhouse.py build $(or $(WHEELHOUSE),wheelhouse)
 
-# The offline install works: a Linux wheelhouse (kept in .offline-check/, so a rerun fetches only what changed),
+# The offline install works: a Linux wheelhouse (kept in .offline-check/: a rerun fetches only what changed),
 # then a fresh venv installed from it with the index unreachable, importing the project and dry-running the
 # workflow. A target of its own because it costs more than a unit test (README "Installing without internet").
 offline-check: $(VENV)/.installed

@@ -11,10 +11,17 @@ export OPENBLAS_NUM_THREADS := 1
 
 .PHONY: run test lint dry-run rulegraph browser slurm-check benchmark lock freeze demo-data clean
 
+# make run WHEELHOUSE=dir installs from a folder of wheels and never contacts an index (README "Installing
+# without internet"); the project's own build finds setuptools there too. make wheelhouse WHEELHOUSE=dir is
+# the other way round: it writes that folder, from the index, so its own environment is installed as usual.
+WHEELHOUSE ?=
+PIP_SOURCE = $(if $(WHEELHOUSE),--no-index --find-links "$(WHEELHOUSE)")
+wheelhouse: PIP_SOURCE =
+
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) --no-deps -e .
 	touch $@
 
 # make run PLAN=my_plan.yaml layers a plan file over config/config.yaml (read as plain YAML, never evaluated;
@@ -31,6 +38,7 @@ run: $(VENV)/.installed
 # Chromium first: the rule graph make lint checks has the PDF rules only where Chromium is installed.
 test: $(VENV)/.installed browser lint dry-run
 	$(BIN)/python -m pytest
+	$(MAKE) offline-check
 	$(MAKE) slurm-check
 
 # The Python (ruff), the Snakefile and rule files (snakefmt; snakemake --lint, as the Snakemake workflow
@@ -40,7 +48,7 @@ SNAKEFILES := Snakefile $(wildcard workflow/rules/*.smk)
 RULEGRAPH = $(BIN)/snakemake --rulegraph --quiet all | $(BIN)/python -m analysis.rulegraph
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check analysis workflow/scripts tests benchmarks cluster
+	$(BIN)/ruff check analysis workflow/scripts tests benchmarks cluster offline
 	$(BIN)/snakefmt --check $(SNAKEFILES)
 	$(BIN)/snakemake --lint
 	$(RULEGRAPH) --check docs/rulegraph.dot
@@ -88,6 +96,19 @@ freeze: $(VENV)/.installed
 	$(BIN)/python -m analysis.plan_lock results/data/analysis_plan.json config/plan.lock \
 	  $(if $(AMEND),--amend "$(AMEND)")
 
+.PHONY: wheelhouse offline-check
+
+# On a connected machine: every pinned wheel for Linux and Windows (CPython 3.11) in one folder, checked.
+wheelhouse: $(VENV)/.installed
+	$(BIN)/python offline/wheelhouse.py build $(or $(WHEELHOUSE),wheelhouse)
+
+# The offline install works: a Linux wheelhouse (kept in .offline-check/: a rerun fetches only what changed),
+# then a fresh venv installed from it with the index unreachable, importing the project and dry-running the
+# workflow. A target of its own because it costs more than a unit test (README "Installing without internet").
+offline-check: $(VENV)/.installed
+	$(BIN)/python offline/wheelhouse.py build --platform linux .offline-check/wheelhouse
+	$(BIN)/python offline/wheelhouse.py verify .offline-check/wheelhouse
+
 # Regenerate the pinned lock from requirements.in in a fresh environment.
 lock:
 	rm -rf /tmp/centre-lock && $(PYTHON) -m venv /tmp/centre-lock
@@ -100,4 +121,4 @@ demo-data: $(VENV)/.installed
 	$(BIN)/python -m analysis.simulate data/raw --preset demo
 
 clean:
-	rm -rf results .snakemake
+	rm -rf results .snakemake .offline-check

@@ -5,11 +5,13 @@ is refused, in words, before any job runs."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from analysis.pdf import CHROMIUM_NAMES
 from tests.workflow import PRINT_PDF, chromium_env, copy_project, run_workflow, snakemake
 
 pytestmark = pytest.mark.slow
@@ -47,8 +49,12 @@ def project(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def environments(tmp_path_factory) -> dict[str, dict]:
     scratch = tmp_path_factory.mktemp("path")
-    return {"hidden": chromium_env(scratch, installed=False),
-            "installed": chromium_env(scratch, installed=True)}
+    hidden, installed = chromium_env(scratch, installed=False), chromium_env(scratch, installed=True)
+    # What find_chromium sees in each (shutil.which on PATH), and that the hidden PATH keeps other programs.
+    assert not [name for name in CHROMIUM_NAMES if shutil.which(name, path=hidden["PATH"])]
+    assert shutil.which("sh", path=hidden["PATH"]) and shutil.which("which", path=hidden["PATH"])
+    assert any(shutil.which(name, path=installed["PATH"]) for name in CHROMIUM_NAMES)
+    return {"hidden": hidden, "installed": installed}
 
 
 def test_without_the_pdf_the_jobs_are_the_same_whether_chromium_is_installed_or_not(project, synthetic_raw,

@@ -67,7 +67,7 @@ def chromium_env(scratch: Path, installed: bool) -> dict:
         links = scratch / f"path-without-chromium-{number}"
         links.mkdir(parents=True, exist_ok=True)
         for program in Path(folder).iterdir():
-            if program.name not in CHROMIUM_NAMES and not (links / program.name).exists():
+            if program.name not in CHROMIUM_NAMES and not os.path.lexists(links / program.name):
                 (links / program.name).symlink_to(program)
         kept.append(str(links))
     return {**env, "PATH": os.pathsep.join(kept)}

@@ -25,18 +25,20 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 # make run PLAN=my_plan.yaml layers a plan file over config/config.yaml (read as plain YAML, never evaluated;
-# README "The two commands"); the report archive is made with the same plan.
+# README "The two commands"); make run PDF=chromium also prints the report and the brief to PDF (the setting
+# report_pdf; needs Chromium: make browser). The report archive is made with the same settings.
 PLAN_CONFIG = $(if $(PLAN),--config "plan_file=$(PLAN)")
+RUN_CONFIG = $(strip $(if $(PLAN)$(PDF),--config $(if $(PLAN),"plan_file=$(PLAN)") $(if $(PDF),"report_pdf=$(PDF)")))
 
 run: $(VENV)/.installed
-	$(BIN)/snakemake --workflow-profile workflow/profiles/local --cores $(CORES) $(PLAN_CONFIG)
-	$(BIN)/snakemake --report results/report.zip $(PLAN_CONFIG)
+	$(BIN)/snakemake --workflow-profile workflow/profiles/local --cores $(CORES) $(RUN_CONFIG)
+	$(BIN)/snakemake --report results/report.zip $(RUN_CONFIG)
 	@echo "Report: $(CURDIR)/results/report/report.html"
+	$(if $(PDF),@echo "Report as PDF: $(CURDIR)/results/report/report.pdf")
 	@echo "Appendix: $(CURDIR)/results/report/appendix.html"
 	@echo "Browsable archive of every deliverable: $(CURDIR)/results/report.zip"
 
-# Chromium first: the rule graph make lint checks has the PDF rules only where Chromium is installed.
-test: $(VENV)/.installed browser lint dry-run
+test: $(VENV)/.installed lint dry-run browser
 	$(BIN)/python -m pytest
 	$(MAKE) offline-check
 	$(MAKE) slurm-check

@@ -1,4 +1,8 @@
-"""The report as a PDF, printed by headless Chromium (Debian's `chromium` package; nothing downloaded)."""
+"""The report as a PDF, printed by headless Chromium (Debian's `chromium` package; nothing downloaded).
+
+Whether the report and the brief are printed is the setting `report_pdf` (none, the default, or chromium),
+never whether a browser happens to be installed: the same command then plans the same jobs on every machine.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from analysis.errors import PlanError
 from analysis.io import atomic_path
 
 # Looked up on PATH in this order.
@@ -19,6 +24,8 @@ INSTALL_HINT = (
     "No Chromium browser found on PATH (looked for: " + ", ".join(CHROMIUM_NAMES) + "). "
     "Install it with: apt-get install chromium (Debian/Ubuntu, as root), or run `make browser`."
 )
+# The values of the setting report_pdf: no PDF, or the report and the brief printed by Chromium.
+NO_PDF, CHROMIUM = "none", "chromium"
 # Seconds Chromium may take to print one page before it is killed.
 DEFAULT_TIMEOUT = 120.0
 # Chromium stamps each PDF with the time it printed it; these are rewritten (same length, so the PDF's
@@ -54,6 +61,19 @@ def require_chromium() -> str:
     if path is None:
         raise ChromiumNotFoundError()
     return path
+
+
+def check_pdf_renderer(report_pdf: str) -> None:
+    """Refuse (PlanError, in words) a run that chose to print PDFs (report_pdf: chromium) where no Chromium is
+    found: what is missing, how to install it and how to run without the PDF. Called before any job runs."""
+    if report_pdf == CHROMIUM and find_chromium() is None:
+        raise PlanError(
+            f"This run is set to print the report and the brief to PDF (report_pdf: {CHROMIUM}), but no "
+            f"Chromium browser was found on PATH (looked for: {', '.join(CHROMIUM_NAMES)}). Either install "
+            "it: apt-get install chromium (Debian/Ubuntu, as root), or `make browser`; or run without the "
+            f"PDF (the HTML report needs no browser): set report_pdf: {NO_PDF} in config/config.yaml or your "
+            f"plan file, or leave PDF= out of `make run`, or pass --config report_pdf={NO_PDF}."
+        )
 
 
 def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:

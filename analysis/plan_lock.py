@@ -2,9 +2,10 @@
 
 The analysis plan is the validated configuration (config/config.yaml, any plan file and --config entries,
 with the schema's defaults filled in) without what only says where and how the data are read: `raw_dir`,
-`plan_file` and `sources`. Those may name a secure folder and change with whoever runs the plan, not with the
-plan. The workflow writes that plan as results/data/analysis_plan.json (rule analysis_plan); `make freeze`
-records it in the lock with its SHA-256, the commit and the time (UTC).
+`plan_file` and `sources`, nor how the results are rendered: `report_pdf`. Those may name a secure folder and
+change with whoever runs the plan (and the machine it runs on), not with the plan. The workflow writes that
+plan as results/data/analysis_plan.json (rule analysis_plan); `make freeze` records it in the lock with its
+SHA-256, the commit and the time (UTC).
 
 The lock is JSON holding every frozen version, oldest first; the last is the plan in force. Freezing again
 is refused unless it is an amendment, which needs a reason and appends a version, so the history stays.
@@ -29,8 +30,9 @@ import pandas as pd
 from analysis.errors import PlanError
 from analysis.provenance import config_sha256, git_state, sha256_file, utc_now
 
-# Where and how the data are read, not what is done with them (module docstring).
-NOT_PLAN = ("raw_dir", "plan_file", "sources")
+# Where and how the data are read, and how the results are rendered, not what is done with them (module
+# docstring).
+NOT_PLAN = ("raw_dir", "plan_file", "sources", "report_pdf")
 # Added to each model's entry by the workflow from exposure.level (workflow/rules/common.smk).
 DERIVED_MODEL_KEYS = ("exposure_level",)
 LOCK_FORMAT = 1

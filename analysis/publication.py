@@ -44,8 +44,8 @@ def published_files(published: Iterable[str | Path], results: str | Path = "resu
     """The files among `published` that exist, and every file in the folders that hold them.
 
     A published folder (the folder of a published file, other than the results folder itself, e.g.
-    results/tables/) is taken whole: a table an earlier plan published, a report PDF made before Chromium was
-    removed, or a partial file is no more a result of the current inputs than the files the plan lists."""
+    results/tables/) is taken whole: a table an earlier plan published, a PDF printed before report_pdf was
+    set to none, or a partial file is no more a result of the current inputs than the files the plan lists."""
     results = Path(results)
     files, folders = set(), set()
     for path in map(Path, published):

@@ -106,7 +106,7 @@ def run_pipeline(work: Path, raw: Path, cores: int, omit: list[str]) -> tuple[fl
             shutil.copy(source, project / name)
     log = work / "pipeline.log"
     command = [sys.executable, "-m", "snakemake", "--workflow-profile", "workflow/profiles/local", "--cores",
-               str(cores), "--config", f"raw_dir={raw}"]
+               str(cores), "--config", f"raw_dir={raw}", "report_pdf=chromium"]  # the PDF's time and memory
     if omit:
         command += ["--omit-from", *omit]
     # Jobs (and the report's notebook kernel) must find this environment's tools first.

@@ -43,11 +43,12 @@ def synthetic_raw(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_run(tmp_path_factory, synthetic_raw) -> Path:
-    """The whole workflow run once, uninterrupted, on the tiny synthetic data (tests/workflow.py)."""
-    from tests.workflow import run_workflow  # tests.workflow imports this module
+    """The whole workflow run once, uninterrupted, on the tiny synthetic data (tests/workflow.py), with the
+    report and the brief printed to PDF."""
+    from tests.workflow import PRINT_PDF, run_workflow  # tests.workflow imports this module
 
     workdir = tmp_path_factory.mktemp("work")
-    result = run_workflow(workdir, synthetic_raw)
+    result = run_workflow(workdir, synthetic_raw, config=PRINT_PDF)  # the PDFs too: the tests check them
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
 

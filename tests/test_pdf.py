@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from analysis import pdf
+from analysis.errors import PlanError
 
 PAGE = (
     '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Report</title></head>'
@@ -106,3 +107,24 @@ def test_timeout_kills_chromium_and_leaves_nothing(html, tmp_path, monkeypatch):
     with pytest.raises(pdf.ChromiumError, match=r"(?s)within 0.5 s.*starting"):
         pdf.html_to_pdf(html, tmp_path / "report.pdf", timeout=0.5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake-chromium", "report.html"]
+
+
+def test_the_pdf_chosen_without_chromium_is_refused_saying_what_is_missing_and_both_ways_out(monkeypatch,
+                                                                                           tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # find_chromium looks on PATH: nothing there
+    with pytest.raises(PlanError) as refused:
+        pdf.check_pdf_renderer("chromium")
+    message = str(refused.value)
+    for words in ("report_pdf: chromium", "no Chromium browser was found on PATH", "chromium-browser",
+                  "apt-get install chromium", "make browser", "report_pdf: none", "--config report_pdf=none"):
+        assert words in message, words
+
+
+def test_no_pdf_needs_no_browser_and_a_found_chromium_passes(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    pdf.check_pdf_renderer("none")  # nothing to print, nothing to find
+    browser = tmp_path / "chromium-browser"  # any of the names looked for
+    browser.write_text("#!/bin/sh\nexit 0\n")
+    browser.chmod(0o755)
+    assert pdf.find_chromium() == str(browser)
+    pdf.check_pdf_renderer("chromium")

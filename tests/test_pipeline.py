@@ -26,7 +26,7 @@ from analysis.simulate import MARKER_FILE, PRESETS, simulate, write
 from tests import corpus_cases
 from tests.browser import load_page
 from tests.summary_check import check_summary
-from tests.workflow import run_workflow, snakemake
+from tests.workflow import PRINT_PDF, chromium_env, run_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -284,7 +284,7 @@ def test_report_archive_captions_every_deliverable_and_leaves_out_row_level_data
                                                                                 synthetic_raw, tmp_path):
     work = tmp_path / "copy"
     shutil.copytree(synthetic_run, work, symlinks=True)
-    result = snakemake(work, synthetic_raw, "--report", "results/report.zip")
+    result = snakemake(work, synthetic_raw, "--report", "results/report.zip", config=PRINT_PDF)  # as the run
     assert result.returncode == 0, result.stderr[-3000:]
     results = work / "results"
     published = [p for folder in ("tables", "figures", "report") for p in (results / folder).iterdir()]
@@ -298,7 +298,30 @@ def test_report_archive_captions_every_deliverable_and_leaves_out_row_level_data
         digests = {n: hashlib.sha256(archive.read(n)).hexdigest() for n in files}
     # Every archived file is a published deliverable, byte for byte; nothing from results/data/.
     assert files and all(digest in deliverables for digest in digests.values())
-    for deliverable in ["report.html", "appendix.tex", "primary.csv", "primary.tex", "forest.png",
-                        "distress_by_wave.png", "manifest.json", "disclosure_check.json"]:
+    for deliverable in ["report.html", "report.pdf", "brief.pdf", "appendix.tex", "primary.csv",
+                        "primary.tex", "forest.png", "distress_by_wave.png", "manifest.json",
+                        "disclosure_check.json"]:
         assert any(n.endswith("/" + deliverable) for n in files), deliverable
     assert "Provenance and disclosure" in text and "Academic appendix" in text
+
+
+def test_the_report_archive_is_the_same_whether_chromium_is_installed_or_not(synthetic_run, synthetic_raw,
+                                                                          tmp_path):
+    """The results of a run without the PDF (the default), as a machine without Chromium leaves them, archived
+    with snakemake --report before and after Chromium is installed: both archives are made, with the same
+    files and no PDF (the archive once failed with "report.pdf marked for report but does not exist" as soon
+    as a browser appeared)."""
+    work = tmp_path / "copy"
+    shutil.copytree(synthetic_run, work, symlinks=True)
+    for pdf in (work / "results/report").glob("*.pdf"):
+        pdf.unlink()
+    archived = {}
+    for installed in (False, True):
+        env = chromium_env(tmp_path / "path", installed=installed)
+        archive = work / f"results/report_{'with' if installed else 'without'}_chromium.zip"
+        result = snakemake(work, synthetic_raw, "--report", str(archive.relative_to(work)), env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        with zipfile.ZipFile(archive) as opened:
+            archived[installed] = sorted(Path(n).name for n in opened.namelist() if "/data/raw/" in n)
+    assert archived[False] == archived[True]
+    assert "report.html" in archived[True] and not [n for n in archived[True] if n.endswith(".pdf")]

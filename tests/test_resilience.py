@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, set_cell
-from tests.workflow import copy_project, files_under, snakemake, snakemake_command, workflow_env
+from tests.workflow import PRINT_PDF, copy_project, files_under, snakemake, snakemake_command, workflow_env
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def session_processes(session: int) -> list[str]:
 def kill_during(workdir: Path, raw: Path, script: str, env: dict, timeout: float = 600) -> None:
     """Start the workflow and SIGKILL it, jobs and all, while a job running `script` is in progress."""
     with open(workdir / "killed_run.txt", "w") as log:
-        run = subprocess.Popen(snakemake_command(raw), cwd=workdir, env=env, stdout=log,
+        run = subprocess.Popen(snakemake_command(raw, config=PRINT_PDF), cwd=workdir, env=env, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     try:
@@ -83,9 +83,10 @@ def resumed_run(tmp_path_factory, synthetic_raw):
     kill_during(workdir, synthetic_raw, "fit_model.py", env)
     # Snakemake marks the outputs of running jobs incomplete (file names are base64 of the paths).
     interrupted = [base64.b64decode(p.name).decode() for p in (workdir / ".snakemake/incomplete").iterdir()]
-    unlock = snakemake(workdir, synthetic_raw, "--unlock", env=env)  # the killed run's lock is stale
+    # The killed run's lock is stale; the run asked for the PDFs, as the uninterrupted run did.
+    unlock = snakemake(workdir, synthetic_raw, "--unlock", env=env, config=PRINT_PDF)
     assert unlock.returncode == 0, unlock.stderr[-2000:]
-    resumed = snakemake(workdir, synthetic_raw, env=env)
+    resumed = snakemake(workdir, synthetic_raw, env=env, config=PRINT_PDF)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     return workdir, interrupted, resumed.stderr
 

@@ -146,7 +146,7 @@ CONFIG_ENTRIES = {
 }
 
 
-def test_make_run_passes_the_plan_file_to_the_run_and_to_the_report_archive(tmp_path):
+def test_make_run_passes_the_plan_file_and_the_pdf_choice_to_the_run_and_to_the_report_archive(tmp_path):
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     command = ["make", "-n", "-f", str(ROOT / "Makefile"), "run", "BIN=/venv/bin", "-o", ".venv/.installed"]
@@ -156,6 +156,12 @@ def test_make_run_passes_the_plan_file_to_the_run_and_to_the_report_archive(tmp_
     assert len(runs) == 2 and all(line.endswith(' --config "plan_file=my plan.yaml"') for line in runs)
     assert "--report results/report.zip" in runs[1]
     assert "plan_file" not in without.stdout and without.stdout.count("/venv/bin/snakemake") == 2
+    assert "report_pdf" not in without.stdout + with_plan.stdout  # the PDF only when asked for
+    both = subprocess.run([*command, "PLAN=my plan.yaml", "PDF=chromium"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    runs = [line for line in both.stdout.splitlines() if line.startswith("/venv/bin/snakemake")]
+    assert len(runs) == 2
+    assert all(line.endswith(' --config "plan_file=my plan.yaml" "report_pdf=chromium"') for line in runs)
 
 
 @pytest.mark.parametrize("payload", sorted(CONFIG_ENTRIES))

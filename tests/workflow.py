@@ -8,12 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from analysis.pdf import CHROMIUM_NAMES
 from tests.conftest import ROOT
 
 PROJECT_FILES = ["Snakefile", "config", "workflow"]
 LOCAL_PROFILE = "workflow/profiles/local"  # as make run uses it
 # The shipped plan with lighter computation where accuracy is not what is tested.
 SCENARIO = ROOT / "tests" / "scenarios" / "tiny_fast" / "config.yaml"
+# The --config entry that asks for the report and the brief as PDFs (the plan's report_pdf; CI has Chromium).
+PRINT_PDF = ("report_pdf=chromium",)
 
 
 def copy_project(workdir: Path) -> Path:
@@ -41,6 +44,33 @@ def snakemake_command(raw_dir: Path, *args: str, cores: int = 2, scenario: bool 
 def workflow_env(**extra: str) -> dict:
     """The test's environment, with this interpreter's folder first on PATH (the notebook kernel)."""
     return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra)
+
+
+def chromium_env(scratch: Path, installed: bool) -> dict:
+    """workflow_env() with Chromium installed or not, as far as analysis.pdf.find_chromium (a PATH lookup)
+    can tell. Installed: a stand-in `chromium` script is put last on PATH where none is installed (a dry run
+    or a report archive never starts it). Not installed: each PATH folder holding a Chromium is replaced by a
+    folder of links to everything else in it, so every other program stays where it was found."""
+    env = workflow_env()
+    folders = env["PATH"].split(os.pathsep)
+    if installed:
+        stand_in = scratch / "chromium-stand-in"
+        stand_in.mkdir(parents=True, exist_ok=True)
+        (stand_in / "chromium").write_text("#!/bin/sh\necho 'not a browser' >&2\nexit 1\n")
+        (stand_in / "chromium").chmod(0o755)
+        return {**env, "PATH": os.pathsep.join([*folders, str(stand_in)])}
+    kept = []
+    for number, folder in enumerate(folders):
+        if not any((Path(folder) / name).exists() for name in CHROMIUM_NAMES):
+            kept.append(folder)
+            continue
+        links = scratch / f"path-without-chromium-{number}"
+        links.mkdir(parents=True, exist_ok=True)
+        for program in Path(folder).iterdir():
+            if program.name not in CHROMIUM_NAMES and not os.path.lexists(links / program.name):
+                (links / program.name).symlink_to(program)
+        kept.append(str(links))
+    return {**env, "PATH": os.pathsep.join(kept)}
 
 
 def snakemake(workdir: Path, raw_dir: Path, *args: str, cores: int = 2, scenario: bool = True,

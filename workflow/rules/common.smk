@@ -15,8 +15,8 @@ from analysis.importers.sources import (
     source_paths,
 )
 from analysis.io import write_text
-from analysis.pdf import find_chromium
-from analysis.plan import check_plan
+from analysis.pdf import CHROMIUM, check_pdf_renderer
+from analysis.plan import check_plan, plan_refusals
 from analysis.plan_lock import analysis_plan
 from analysis.primary import sample_covariates
 from analysis.provenance import code_files, package_versions, utc_now
@@ -34,9 +34,10 @@ IMPORTED = imported_sources(config)  # sources read as published by an importer 
 # centres", or "in local authorities whose children's-centre spending grew").
 for _entry in config["models"].values():
     _entry["exposure_level"] = LEVEL
-# The analysis plan without where the data live: provenance hashes the raw inputs by content, and a secure
-# path must not appear in published outputs.
-PLAN = {key: value for key, value in config.items() if key != "raw_dir"}
+# The analysis plan without where the data live (provenance hashes the raw inputs by content, and a secure
+# path must not appear in published outputs) nor whether the report is printed to PDF (a rendering choice:
+# switching it must not rerun the provenance and every job after it).
+PLAN = {key: value for key, value in config.items() if key not in ("raw_dir", "report_pdf")}
 # What `make freeze` freezes in config/plan.lock and every run is compared with (analysis.plan_lock).
 ANALYSIS_PLAN = analysis_plan(config)
 PLAN_LOCK = Path("config/plan.lock")
@@ -347,11 +348,15 @@ def published_figures(report_only=False):
     return expand("results/figures/{name}.png", name=names)
 
 
-# The report and the brief are also printed to PDF where Chromium is installed (none is needed for the HTML).
+# The report and the brief are printed to PDF only when the settings ask for it (report_pdf: chromium), never
+# because a browser happens to be installed, so the same command plans the same jobs on every machine; asked
+# for where Chromium is missing, the run is refused before any job starts.
+with plan_refusals():
+    check_pdf_renderer(config["report_pdf"])
 BRIEF = ["results/report/brief.html"] if PLANNED else []
 REPORT_PDF = (
     ["results/report/report.pdf", *(["results/report/brief.pdf"] if PLANNED else [])]
-    if find_chromium()
+    if config["report_pdf"] == CHROMIUM
     else []
 )
 

@@ -80,7 +80,7 @@ rule brief:
 
 
 rule brief_pdf:
-    """The brief printed to one A4 page by headless Chromium (only where Chromium is installed)."""
+    """The brief printed to one A4 page by headless Chromium (when the settings say report_pdf: chromium)."""
     input:
         html="results/report/brief.html",
     output:

@@ -239,7 +239,7 @@ rule render_report:
 
 
 rule report_pdf:
-    """The report printed to PDF by headless Chromium (only where Chromium is installed)."""
+    """The report printed to PDF by headless Chromium (when the settings say report_pdf: chromium)."""
     input:
         html="results/report/report.html",
     output:

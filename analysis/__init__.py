@@ -1,7 +1,8 @@
 """Children's-centre funding and maternal mental health: the science of the pipeline.
 
 Modules, in pipeline order: importers (files as published, read into the contract files), contract and
-cleaning (raw data), scoring (K6, GHQ-12), exposure (funding groups, of centres or of local authorities),
+cleaning (raw data), variables (the variable registry: each analysis variable's source, derivation, range
+and words), scoring (K6, GHQ-12), exposure (funding groups, of centres or of local authorities),
 sample (primary sample), balance (Table 1, covariate balance, missing-data patterns), design and linalg
 (design matrices and what the data can support), inputs (the engines' input checks), fastreml, mixed and
 smallsample (the primary model and its small-sample inference), cluster_robust, binary, panel, missing and

@@ -14,51 +14,9 @@ import pandas as pd
 import yaml
 
 from analysis.design import ModelSpec
-from analysis.labels import outcome_label
+from analysis.labels import outcome_label, split_outcome
 from analysis.results import SYNTHETIC_BANNER, latex_escape
-
-# What each variable of the analysis data means; the appendix lists those the plan uses.
-VARIABLES = {
-    "mother_id": "Mother's identifier (pseudonymous).",
-    "centre_id": "Children's centre the mother was registered at when first interviewed (wave 1).",
-    "la_code": "Local authority of that centre (ONS code): the level at which budgets were decided.",
-    "funding_group": "Centre's funding group from its real-terms budget change over the exposure window: "
-                     "cut, stable or growing (thresholds in the configuration).",
-    "budget_change_pct": "Centre's real-terms budget change over the exposure window, per cent: "
-                         "100 x (real end budget / real base budget - 1); "
-                         "real = nominal / GDP deflator x 100.",
-    "k6": "Kessler K6 psychological distress, 0-24 (sum of six items rescored 0-4; higher = more distress; "
-          "prorated when one item is missing).",
-    "ghq_likert": "GHQ-12 Likert score, 0-36 (twelve items scored 0-3; higher = more distress).",
-    "ghq_caseness": "GHQ-12 caseness score, 0-12: items answered in the distress range.",
-    "ghq_case": "GHQ-12 case: 1 when the caseness score is 4 or more.",
-    "k6_serious": "Serious psychological distress: 1 when K6 is 13 or more (Kessler et al. 2003's cut-off).",
-    "mother_age": "Mother's age in years at wave 1.",
-    "mother_education": "Highest qualification: 1 none, 2 GCSE, 3 A-level, 4 degree (categorical).",
-    "white_british": "1 when ethnicity is White British (survey code 1), else 0.",
-    "lone_parent": "1 when the mother is a lone parent.",
-    "income_band": "Household income band 1-5 (entered as a number).",
-    "workless": "1 when no adult in the household is in paid work.",
-    "child_female": "1 when the child is a girl.",
-    "child_age_months": "Child's age in months at wave 1.",
-    "idaci_decile": "Centre's Income Deprivation Affecting Children Index decile (1 = most deprived).",
-    "rural": "1 when the centre is rural.",
-    "centre_visits_month": "Mother's visits to the centre in the last month.",
-}
-
-# At LA level (exposure.level: la) the funding group is the local authority's, not the centre's.
-LA_LEVEL_VARIABLES = {
-    "centre_id": "Children's centre the mother was registered at when first interviewed (wave 1); where her "
-                 "record names none, the group of mothers in her local authority who name none.",
-    "la_code": "Mother's local authority when first interviewed (ONS code): the level at which budgets were "
-               "decided, and whose spend is her exposure.",
-    "funding_group": "Local authority's funding group from its real-terms change in spend on children's "
-                     "centres (la_funding.csv, e.g. section 251 line 3.0.1) over the exposure window: cut, "
-                     "stable or growing (thresholds in the configuration).",
-    "budget_change_pct": "Local authority's real-terms change in spend on children's centres over the "
-                         "exposure window, per cent: 100 x (real end spend / real base spend - 1); real = "
-                         "nominal / GDP deflator x 100.",
-}
+from analysis.variables import VARIABLES
 
 ESTIMATOR_WORDS = {
     "lmm_reml": "Linear mixed model, restricted maximum likelihood (REML); random intercepts for each "
@@ -77,15 +35,14 @@ def plan_definitions(config: dict) -> list[tuple[str, str]]:
 
 
 def variable_definition(name: str, exposure_level: str = "centre") -> str:
-    """Definition of a variable, including wave-suffixed scores (k6_w3 = K6 at wave 3)."""
-    if exposure_level == "la" and name in LA_LEVEL_VARIABLES:
-        return LA_LEVEL_VARIABLES[name]
+    """Definition of a variable (analysis.variables), including wave-suffixed scores (k6_w3 = K6 at wave 3),
+    in the words of the exposure level."""
     if name in VARIABLES:
-        return VARIABLES[name]
-    stem, _, wave = name.rpartition("_w")
-    if stem in VARIABLES and wave.isdigit():
-        return f"{VARIABLES[stem]} Measured at wave {wave}."
-    raise KeyError(f"no definition for variable '{name}': add it to analysis.appendix.VARIABLES")
+        return VARIABLES[name].words(exposure_level)
+    stem, wave = split_outcome(name)
+    if stem in VARIABLES and wave:
+        return f"{VARIABLES[stem].words(exposure_level)} Measured at wave {wave}."
+    raise KeyError(f"no definition for variable '{name}': add it to the registry, analysis/variables.py")
 
 
 def plan_variables(models: dict) -> list[str]:

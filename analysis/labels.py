@@ -1,16 +1,10 @@
 """Names of scores and outcomes in words, with their scale and direction."""
 
-SCORE_LABELS = {
-    "k6": "K6 psychological distress (0-24, higher = more distress)",
-    "ghq_likert": "GHQ-12 Likert score (0-36, higher = more distress)",
-    "ghq_caseness": "GHQ-12 caseness count (0-12, higher = more distress)",
-}
+from analysis.variables import BINARY_SCORE_NAMES, SCORE_NAMES, VARIABLES
 
-# 0/1 outcomes made from a score (primary_sample.binary_scores), by the names the shipped plan gives them.
-BINARY_LABELS = {
-    "ghq_case": "GHQ-12 caseness (4 or more of 12 items)",
-    "k6_serious": "serious psychological distress (K6 of 13 or more)",
-}
+# Scores, and 0/1 outcomes made from a score, by the names the shipped plan gives them (analysis.variables).
+SCORE_LABELS = {name: VARIABLES[name].label for name in SCORE_NAMES}
+BINARY_LABELS = {name: VARIABLES[name].label for name in BINARY_SCORE_NAMES}
 
 
 def split_outcome(outcome: str) -> tuple[str, str]:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import yaml
 
-from analysis.contract import CENTRES, SURVEY
 from analysis.design import model_covariates
 from analysis.disclosure import DisclosureRule, text_violations
 from analysis.errors import PlanError, printable
-from analysis.sample import CENTRE_VARIABLES, DERIVED, IDENTIFIERS, wave_suffix
+from analysis.sample import IDENTIFIERS, wave_suffix
+from analysis.variables import COVARIATES, coded_levels
 
 __all__ = ["PLAN_FILE_KEY", "PlanError", "baseline_variables", "check_plan", "coded_levels",
            "layer_plan_file", "merge_plan", "plan_refusals", "read_plan_file", "refuse_code_in_plan",
@@ -204,24 +204,15 @@ def _yaml_reason(err: yaml.YAMLError) -> str:
     return f"{problem}" + (f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else "")
 
 
-def coded_levels(name: str) -> set[int] | None:
-    """The levels a coded covariate can take (from the raw-data contract), or None if it is not coded."""
-    if name in DERIVED:
-        return {0, 1}
-    if name in CENTRE_VARIABLES:
-        source, _ = CENTRE_VARIABLES[name]
-        if source != name:  # an indicator made from a centre column
-            return {0, 1}
-    for column in (*SURVEY.columns, *CENTRES.columns):
-        if column.name == name and column.kind == "code":
-            return set(range(int(column.low), int(column.high) + 1))
-    return None
-
-
 def baseline_variables() -> set[str]:
-    """Names a covariate may take: survey measures, derived indicators and centre characteristics."""
-    keys = {"mother_id", "wave", "interview_date", "centre_id"}
-    return (set(SURVEY.column_names) - keys) | set(DERIVED) | set(CENTRE_VARIABLES)
+    """Names a covariate may take: the covariates of the variable registry (analysis/variables.py)."""
+    return set(COVARIATES)
+
+
+def unknown_covariate(where: str, name: str) -> str:
+    """The refusal of a covariate outside the variable registry, naming those it may be."""
+    return (f"{where}: '{name}' is not a survey, derived or centre variable (the covariates a plan may name "
+            f"are those of analysis/variables.py: {', '.join(sorted(COVARIATES))}; or a score at a wave)")
 
 
 def check_plan(config: dict) -> None:
@@ -248,13 +239,14 @@ def check_plan(config: dict) -> None:
                             "(add it to secondary_scores)")
     known = baseline_variables() | scores
     sample_covariates = set(model_covariates(models[source]))
-    for name in sorted(sample_covariates - known):
-        problems.append(f"models.{source}.covariates: '{name}' is not a survey, derived or centre "
-                        "variable")
     carried = set(IDENTIFIERS) | scores | sample_covariates
     for model, entry in models.items():
+        unknown = [name for name in model_covariates(entry) if name not in known]
+        for name in unknown:
+            key = "baseline" if name == entry.get("baseline") else "covariates"
+            problems.append(unknown_covariate(f"models.{model}.{key}", name))
         used = [entry["outcome"], entry["exposure"], *model_covariates(entry), *entry["clusters"]]
-        for name in used:
+        for name in (n for n in used if n not in unknown):
             if name not in carried:
                 problems.append(f"models.{model}: variable '{name}' is not in the analysis data "
                                 f"(available: {', '.join(sorted(carried))})")
@@ -272,6 +264,9 @@ def check_plan(config: dict) -> None:
             problems.append(f"models.{model}: a {entry['exposure_kind']} exposure must be budget_change_pct")
         if entry["outcome"] in model_covariates(entry):
             problems.append(f"models.{model}: the outcome '{entry['outcome']}' is also a covariate")
+    for set_name, covariates in config.get("specification_curve", {}).get("covariate_sets", {}).items():
+        problems += [unknown_covariate(f"specification_curve.covariate_sets.{set_name}", name)
+                     for name in covariates if name not in known]
     for key in ("multiple_imputation", "inverse_probability_weighting", "effect_size", "leave_one_la_out",
                 "covariate_balance"):
         if key in config and config[key]["model"] not in models:

@@ -10,25 +10,18 @@ import pandas as pd
 from analysis.contract import CENTRE_CHARACTERISTICS
 from analysis.errors import DesignError
 from analysis.exposure import UNIT_KEY, UNIT_WORD, exposure_level
+from analysis.variables import CENTRE_VARIABLES, SURVEY_DERIVED
 
 log = logging.getLogger(__name__)
 
-# Derived indicators, each defined from one contract column.
-DERIVED = {
-    "white_british": ("ethnicity", lambda s: (s == 1).astype("Int64").where(s.notna())),
-    "child_female": ("child_sex", lambda s: (s == 2).astype("Int64").where(s.notna())),
-}
-CENTRE_VARIABLES = {
-    "idaci_decile": ("idaci_decile", lambda s: s),
-    "rural": ("urban_rural", lambda s: (s == "rural").astype("Int64").where(s.notna())),
-}
 IDENTIFIERS = ["mother_id", "centre_id", "la_code", "funding_group", "budget_change_pct"]
 
 
 def add_derived(survey: pd.DataFrame) -> pd.DataFrame:
+    """The survey with the mother's covariates made from another column (analysis.variables) added."""
     survey = survey.copy()
-    for name, (source, rule) in DERIVED.items():
-        survey[name] = rule(survey[source])
+    for name, variable in SURVEY_DERIVED.items():
+        survey[name] = variable.derive(survey[variable.source])
     return survey
 
 
@@ -47,7 +40,7 @@ def survey_columns(score: str, covariates: list[str], carry_scores: tuple[str, .
     """The cleaned-survey columns `mother_frame` reads for these scores and covariates (reading only these
     keeps a job's memory and time down at national scale). At LA level the records carry their local
     authority and their centre's characteristics."""
-    sources = [source for source, _ in DERIVED.values()]
+    sources = [variable.source for variable in SURVEY_DERIVED.values()]
     at_la = ["la_code", *CENTRE_CHARACTERISTICS] if level == "la" else []
     wanted = ["mother_id", "wave", "centre_id", *at_la, score, *carry_scores, *sources, *covariates]
     return list(dict.fromkeys(c for c in wanted if level == "la" or c not in CENTRE_VARIABLES))
@@ -140,8 +133,8 @@ def mother_frame(
     baseline = [c for c in covariates if c != wave_suffix(score, baseline_wave)]
     for name in baseline:
         if name in CENTRE_VARIABLES:
-            source, rule = CENTRE_VARIABLES[name]
-            frame[name] = rule(centre_column(source))
+            variable = CENTRE_VARIABLES[name]
+            frame[name] = variable.derive(centre_column(variable.source))
             if level == "la" and len(frame) and frame[name].isna().all():
                 raise DesignError(f"The covariate '{name}' is a characteristic of the mother's centre, and "
                                   "no mother's record names a centre in centres.csv (LA-level exposure): "

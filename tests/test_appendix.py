@@ -23,7 +23,7 @@ def test_every_variable_the_plan_uses_is_defined(plan):
     for name in names:
         assert len(variable_definition(name)) > 10
     assert "wave 3" in variable_definition("ghq_likert_w3")
-    with pytest.raises(KeyError, match="add it to analysis.appendix.VARIABLES"):
+    with pytest.raises(KeyError, match="add it to the registry, analysis/variables.py"):
         variable_definition("shoe_size")
 
 

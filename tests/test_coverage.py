@@ -28,9 +28,9 @@ from analysis.cluster_robust import ols_cr2
 from analysis.design import ModelSpec, build_design
 from analysis.mixed import FitSettings, fit_nested_lmm
 from analysis.primary import load_plan
-from analysis.sample import DERIVED
 from analysis.simulate import PRESETS, _items, funding_groups, simulate_centres, simulate_mothers
 from analysis.smallsample import fit_inference
+from analysis.variables import CENTRE_VARIABLES, SURVEY_DERIVED
 
 pytestmark = pytest.mark.slow
 
@@ -59,11 +59,10 @@ def analysis_sample(seed: int) -> pd.DataFrame:
     logit = np.log(SMALL.wave3_nonresponse / (1 - SMALL.wave3_nonresponse)) + 0.08 * (scores[1] - 7)
     responds = rng.random(n) >= 1 / (1 + np.exp(-logit))
     frame = mothers.assign(k6_w1=scores[1], k6_w3=scores[3])
-    for name, (source, rule) in DERIVED.items():
-        frame[name] = rule(frame[source])
+    for name, variable in {**SURVEY_DERIVED, **CENTRE_VARIABLES}.items():
+        frame[name] = variable.derive(frame[variable.source])
     change = centres.set_index("centre_id")["change_pct"]
     frame["funding_group"] = funding_groups(change).reindex(frame["centre_id"]).to_numpy()
-    frame["rural"] = (frame["urban_rural"] == "rural").astype(int)
     return frame.loc[responds].reset_index(drop=True)
 
 

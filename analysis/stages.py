@@ -44,7 +44,7 @@ from analysis.figures import (
     specification_curve_figure,
 )
 from analysis.importers.sources import read_source, write_imported
-from analysis.joint_test import JointTestPlan, joint_test_table, run_joint_test, specification_refitter
+from analysis.joint_test import JointTestPlan, joint_test_table, run_joint_test, specification_refitters
 from analysis.labels import SCORE_LABELS
 from analysis.missing import attrition_frame, ipw_estimate, multiple_imputation, response_weights
 from analysis.panel import build_panel, did_mother_fe
@@ -64,7 +64,7 @@ from analysis.results import (
 from analysis.sample import survey_columns
 from analysis.sensitivity import e_values, forest_rows, hedges_g, holm_adjust, leave_one_out
 from analysis.simulate import MARKER_FILE
-from analysis.specification_curve import fit_specification, specification_model, specifications
+from analysis.specification_curve import fit_specifications, specification_model, specifications
 from analysis.strobe import strobe_latex, strobe_markdown
 
 log = logging.getLogger(__name__)
@@ -363,37 +363,40 @@ def leave_one_la_out(analysis: str, source: str, name: str, entry: dict, fit_set
     io.write_csv(table, output)
 
 
-def specification(centres: str, funding: str, deflators: str, survey: str, plan: dict, spec_id: str,
-                  output: str) -> None:
-    choice = specifications(plan)[spec_id]
-    # Only the columns this specification's sample uses (a fraction of the survey at national scale).
-    wanted = survey_columns(choice["score"], list(specification_model(plan, choice).covariates),
-                            level=plan["exposure"].get("level", "centre"))
-    present = pq.read_schema(survey).names
-    rows = fit_specification(pd.read_parquet(centres), pd.read_parquet(funding), pd.read_parquet(deflators),
-                             pd.read_parquet(survey, columns=[c for c in wanted if c in present]), plan,
-                             spec_id, choice)
-    io.write_csv(rows, output)
+def specification(centres: str, funding: str, deflators: str, survey: str, plan: dict,
+                  outputs: list[str]) -> None:
+    """The specifications sharing one analysis sample, each written to its output (named <specification
+    id>.csv): the sample built once, then each specification's model fitted to it."""
+    grid = specifications(plan)
+    chosen = {Path(output).stem: grid[Path(output).stem] for output in outputs}
+    cleaned = pd.read_parquet(centres), pd.read_parquet(funding), pd.read_parquet(deflators)
+    rows = fit_specifications(*cleaned, specification_survey(survey, plan, chosen), plan, chosen)
+    for output in outputs:
+        io.write_csv(rows[Path(output).stem], output)
 
 
 def specification_joint_test(centres: str, funding: str, deflators: str, survey: str, source: str, plan: dict,
                              output: str) -> None:
-    """The curve's joint test, from the cleaned data: each specification re-derived once, then refitted to
-    every null resample from its per-LA statistics (the rows are not kept)."""
+    """The curve's joint test, from the cleaned data: each distinct sample built once, each specification
+    fitted once, then refitted to every null resample from its per-LA statistics (the rows are not kept)."""
     joint = JointTestPlan.from_config(plan["specification_curve"]["joint_test"])
     grid = specifications(plan)
-    level = plan["exposure"].get("level", "centre")
-    wanted = set()
-    for choice in grid.values():
-        wanted.update(survey_columns(choice["score"], list(specification_model(plan, choice).covariates),
-                                     level=level))
-    frame = pd.read_parquet(survey, columns=[c for c in pq.read_schema(survey).names if c in wanted])
     cleaned = pd.read_parquet(centres), pd.read_parquet(funding), pd.read_parquet(deflators)
-    refitters = {spec_id: specification_refitter(*cleaned, frame, plan, spec_id, choice)
-                 for spec_id, choice in grid.items()}
+    refitters = specification_refitters(*cleaned, specification_survey(survey, plan, grid), plan, grid)
     table = joint_test_table(run_joint_test(refitters, joint))
     table["synthetic_data"] = _synthetic(source)
     io.write_csv(table, output)
+
+
+def specification_survey(survey: str, plan: dict, choices: dict[str, dict]) -> pd.DataFrame:
+    """Only the cleaned-survey columns these specifications' samples use (a fraction of the survey at
+    national scale)."""
+    level = plan["exposure"].get("level", "centre")
+    wanted = set()
+    for choice in choices.values():
+        wanted.update(survey_columns(choice["score"], list(specification_model(plan, choice).covariates),
+                                     level=level))
+    return pd.read_parquet(survey, columns=[c for c in pq.read_schema(survey).names if c in wanted])
 
 
 def specification_curve(specs: list[str], source: str, table: str, figure: str) -> None:

@@ -1,9 +1,36 @@
-"""The specification curve's grid and one specification fitted end to end."""
+"""The specification curve's grid, its specifications fitted end to end, and the samples shared between
+specifications against each specification built on its own."""
 
+import numpy as np
 import pandas as pd
+import pytest
 
+from analysis import stages
 from analysis.cleaning import clean_all
-from analysis.specification_curve import fit_specification, specification_model, specifications
+from analysis.exposure import ExposurePlan, exposure_table
+from analysis.joint_test import Refitter, specification_data, specification_refitters
+from analysis.primary import sample_from_plan
+from analysis.specification_curve import (
+    fit_specification,
+    fit_specifications,
+    group_samples,
+    sample_groups,
+    specification_model,
+    specifications,
+)
+
+
+def own_sample(cleaned, plan: dict, choice: dict):
+    """A specification's sample, flow and model built for it alone, as each specification job built it before
+    samples were shared: its own exposure, its own mothers' frame with its own covariates."""
+    exposure = exposure_table(cleaned.centres, cleaned.funding, cleaned.deflators,
+                              ExposurePlan(choice["base_year"], choice["end_year"], -choice["threshold_pct"],
+                                           choice["threshold_pct"]))
+    spec = specification_model(plan, choice)
+    sample_plan = {**plan["primary_sample"], "score": choice["score"], "secondary_scores": [],
+                   "binary_scores": {}}
+    frame, flow = sample_from_plan(cleaned.survey, exposure, sample_plan, list(spec.covariates))
+    return frame, flow, spec
 
 
 def test_grid_has_every_combination(plan):
@@ -29,10 +56,115 @@ def test_primary_specification_reproduces_the_primary_model(plan, tiny_raw):
 
     data = clean_all(tiny_raw)
     spec_id = "k6-lmm_reml-full-t5-2011-12-2013-14"
-    rows = fit_specification(data.centres, data.funding, data.deflators, data.survey, plan, spec_id,
-                             specifications(plan)[spec_id])
+    rows = fit_specifications(data.centres, data.funding, data.deflators, data.survey, plan,
+                              {spec_id: specifications(plan)[spec_id]})[spec_id]
     frame, _ = primary_frame(tiny_raw, plan)
     spec = ModelSpec.from_config("primary", plan["models"]["primary"])
     primary = pd.DataFrame(contrast_rows(fit_model(frame, spec, plan["mixed_model_fit"]), spec))
     pd.testing.assert_series_equal(rows["estimate"], primary["estimate"], rtol=1e-8, check_names=False)
     assert (rows["specification"] == spec_id).all()
+
+
+def test_specifications_sharing_a_sample_are_grouped_by_score_threshold_and_window(plan):
+    groups = sample_groups(specifications(plan))
+    assert len(groups) == 8 and all(len(group) == 4 for group in groups)  # 2 estimators x 2 covariate sets
+    for group in groups:
+        keys = {(c["score"], c["threshold_pct"], c["base_year"], c["end_year"]) for c in group.values()}
+        assert len(keys) == 1
+        assert {(c["estimator"], c["covariate_set"]) for c in group.values()} == {
+            (e, s) for e in ("lmm_reml", "ols_cr2") for s in ("full", "minimal")}
+    assert sorted(spec_id for group in groups for spec_id in group) == sorted(specifications(plan))
+
+
+@pytest.mark.slow
+def test_shared_samples_give_each_specifications_own_results(plan, tiny_raw):
+    """Every specification of the curve, fitted from the samples its group shares, has the rows it has when
+    its exposure and sample are built for it alone (estimable or not: the tiny data leave some specifications
+    without a growing centre)."""
+    cleaned = clean_all(tiny_raw)
+    grid = specifications(plan)
+    shared = fit_specifications(cleaned.centres, cleaned.funding, cleaned.deflators, cleaned.survey, plan,
+                                grid)
+    assert sorted(shared) == sorted(grid)
+    for spec_id, choice in grid.items():
+        alone = fit_specification(*own_sample(cleaned, plan, choice), plan, spec_id, choice)
+        pd.testing.assert_frame_equal(shared[spec_id], alone, check_exact=False, rtol=1e-10, atol=1e-12)
+    estimable = [rows["note"].eq("").all() for rows in shared.values()]
+    assert any(estimable)
+    # the covariate sets' completeness step differs, so the shared mothers' frame must not blur the samples
+    full, minimal = (shared["k6-lmm_reml-" + s + "-t5-2011-12-2013-14"] for s in ("full", "minimal"))
+    assert full["n_excluded_by_sample_steps"].iloc[0] > minimal["n_excluded_by_sample_steps"].iloc[0]
+
+
+def test_group_samples_match_each_specifications_own_sample(plan, tiny_raw):
+    cleaned = clean_all(tiny_raw)
+    group = next(g for g in sample_groups(specifications(plan)) if "k6-lmm_reml-full-t5-2011-12-2013-14" in g)
+    samples = group_samples(cleaned.centres, cleaned.funding, cleaned.deflators, cleaned.survey, plan, group)
+    assert sorted(samples) == sorted(group)
+    for spec_id, (frame, flow, spec) in samples.items():
+        own_frame, own_flow, own_spec = own_sample(cleaned, plan, group[spec_id])
+        pd.testing.assert_frame_equal(frame, own_frame)
+        pd.testing.assert_frame_equal(flow, own_flow)
+        assert spec == own_spec
+
+
+def test_specification_stage_writes_each_specification_to_its_own_table(plan, tiny_raw, tmp_path):
+    cleaned = clean_all(tiny_raw)
+    paths = {}
+    for name in ("centres", "funding", "deflators", "survey"):
+        paths[name] = str(tmp_path / f"{name}.parquet")
+        getattr(cleaned, name).to_parquet(paths[name])
+    group = sorted(next(g for g in sample_groups(specifications(plan)) if "k6-ols_cr2-full-t5-2011-12-2013-14"
+                        in g))
+    outputs = [str(tmp_path / "specifications" / f"{spec_id}.csv") for spec_id in group]
+    stages.specification(**paths, plan=plan, outputs=outputs)
+    expected = fit_specifications(cleaned.centres, cleaned.funding, cleaned.deflators, cleaned.survey, plan,
+                                  {spec_id: specifications(plan)[spec_id] for spec_id in group})
+    for spec_id, output in zip(group, outputs, strict=True):
+        written = pd.read_csv(output)
+        assert (written["specification"] == spec_id).all()
+        assert list(written.columns) == list(expected[spec_id].columns)
+        assert list(written["contrast"]) == list(expected[spec_id]["contrast"])
+        for column in ("estimate", "std_error", "p_value", "n_excluded_by_sample_steps"):
+            pd.testing.assert_series_equal(written[column], expected[spec_id][column], check_dtype=False,
+                                           rtol=1e-10)
+
+
+@pytest.mark.slow
+def test_joint_test_refitters_from_shared_samples_match_each_built_alone(plan, tiny_raw):
+    """The joint test's refitters, built from the samples each group shares, refit the observed data as
+    refitters built from each specification's own sample do."""
+    cleaned = clean_all(tiny_raw)
+    grid = specifications(plan)
+    shared = specification_refitters(cleaned.centres, cleaned.funding, cleaned.deflators, cleaned.survey,
+                                     plan, grid)
+    assert list(shared) == list(grid)
+    compared = 0
+    for spec_id, choice in grid.items():
+        frame, _, spec = own_sample(cleaned, plan, choice)
+        data = specification_data(frame, spec, plan, spec_id)
+        if isinstance(data, str):
+            assert shared[spec_id] == data
+            continue
+        alone = Refitter(data)
+        assert alone.set_headline("growing") == shared[spec_id].set_headline("growing")
+        if alone.headline is None:
+            continue
+        everyone = np.arange(len(alone.la_labels))
+        for null in (False, True):
+            ours, theirs = shared[spec_id].refit(everyone, null), alone.refit(everyone, null)
+            assert ours.estimate == pytest.approx(theirs.estimate, rel=1e-9, abs=1e-12)
+            assert ours.std_error == pytest.approx(theirs.std_error, rel=1e-9)
+        compared += 1
+    assert compared > 0
+
+
+def test_joint_test_counts_every_specification_of_an_unbuildable_sample_as_not_estimable(plan, tiny_raw):
+    cleaned = clean_all(tiny_raw)
+    no_follow_up = cleaned.survey[cleaned.survey["wave"] != plan["primary_sample"]["followup_wave"]]
+    grid = specifications(plan)
+    refitters = specification_refitters(cleaned.centres, cleaned.funding, cleaned.deflators, no_follow_up,
+                                        plan, grid)
+    assert list(refitters) == list(grid)
+    assert all(isinstance(r, str) and r.startswith("not estimable: The primary sample is empty")
+               for r in refitters.values())

@@ -1,5 +1,6 @@
 # Helpers shared by the stage files: plan checks, input lists and output lists.
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -247,12 +248,26 @@ def model_entry(wildcards):
     return config["models"][wildcards.model]
 
 
-def specification_choice(wildcards):
-    return SPECIFICATIONS[wildcards.spec]
-
-
 def specification_outputs():
     return expand("results/data/specifications/{spec}.csv", spec=sorted(SPECIFICATIONS))
+
+
+def specification_sample_outputs():
+    """The tables of the specifications sharing one analysis sample, named by their ids
+    (analysis.specification_curve.specification_id): the sample's score, threshold and window are wildcards,
+    every estimator and covariate set is expanded, so that one job fits them all."""
+    curve = config["specification_curve"]
+    return expand("results/data/specifications/{{score}}-{estimator}-{covariates}-t{{threshold}}-{{window}}.csv",
+                  estimator=curve["estimators"], covariates=sorted(curve["covariate_sets"]))
+
+
+def specification_sample_constraints():
+    """The plan's scores, thresholds and windows as the only values of those wildcards (the windows' years
+    hold hyphens, as the ids do)."""
+    curve = config["specification_curve"]
+    values = {"score": curve["scores"], "threshold": [f"{float(t):g}" for t in curve["thresholds_pct"]],
+              "window": [f"{base}-{end}" for base, end in curve["windows"]]}
+    return {name: "|".join(re.escape(str(v)) for v in choices) for name, choices in values.items()}
 
 
 def specification_plan():

@@ -1,5 +1,6 @@
 rule specification:
-    """One specification of the curve: its own exposure, sample and model, from the cleaned data."""
+    """The specifications sharing one analysis sample (score, threshold, window): its exposure and sample built
+    once from the cleaned data, then each specification's model fitted to it."""
     input:
         centres="results/data/clean/centres.parquet",
         funding="results/data/clean/funding.parquet",
@@ -7,18 +8,18 @@ rule specification:
         survey="results/data/clean/survey.parquet",
         code=analysis_code(),
     output:
-        table="results/data/specifications/{spec}.csv",
+        tables=specification_sample_outputs(),
     wildcard_constraints:
-        spec="|".join(sorted(SPECIFICATIONS)),
+        **specification_sample_constraints(),
     params:
-        plan=config,
+        plan=specification_plan(),
     resources:
         mem_mb=scaled(500, 45),
-        runtime=scaled(10, 0.2),
+        runtime=scaled(10, 0.5),
     log:
-        "results/logs/specification_{spec}.log",
+        "results/logs/specification_{score}-t{threshold}-{window}.log",
     benchmark:
-        "results/benchmarks/specification_{spec}.tsv"
+        "results/benchmarks/specification_{score}-t{threshold}-{window}.tsv"
     script:
         "../scripts/specification.py"
 

@@ -66,8 +66,7 @@ from analysis.inference import two_sided_p
 from analysis.inputs import is_number
 from analysis.linalg import RANK_TOLERANCE, redundant_columns
 from analysis.mixed import search_fit
-from analysis.models import FitSummary, complete_cases, fit_model
-from analysis.specification_curve import group_samples, sample_groups
+from analysis.models import FitSummary, complete_cases
 
 log = logging.getLogger(__name__)
 
@@ -151,37 +150,28 @@ class SpecificationData:
     theta: tuple[float, float] = (0.0, 0.0)  # lmm_reml: its sqrt variance ratios (outer, inner)
 
 
-def specification_data(frame: pd.DataFrame, spec, plan: dict, spec_id: str) -> SpecificationData | str:
-    """A specification's data and published fit (as analysis.specification_curve.fit_specification fits
-    it, from its sample `frame`), or why it cannot be estimated (the curve reports it as not estimable
-    too)."""
+def specification_data(frame: pd.DataFrame, spec, fit: FitSummary | str,
+                       spec_id: str) -> SpecificationData | str:
+    """A specification's data (its sample `frame` as its model sees it) and its published fit (`fit`, as
+    analysis.specification_curve.specification_fit fits it), or why it cannot be estimated (the curve reports
+    it as not estimable too)."""
+    if isinstance(fit, str):
+        return fit
     try:
-        summary = fit_model(frame, spec, plan["mixed_model_fit"])
         data, _ = complete_cases(frame, spec)
         design = build_design(data, spec)
         clusters = cluster_design(data, spec.clusters)
-    except ValueError as err:  # DesignError and the engines' refusals: the curve's "not estimable"
+    except ValueError as err:  # DesignError: the curve's "not estimable"
         return f"not estimable: {err}"
     if clusters.single_authority:
         return "a single local authority: there is nothing to resample"
-    return data_from_fit(spec_id, spec, summary, data, design.y, design.X, clusters)
+    return data_from_fit(spec_id, spec, fit, data, design.y, design.X, clusters)
 
 
-def specification_refitters(centres, funding, deflators, survey, plan: dict,
-                            choices: dict[str, dict]) -> dict[str, Refitter | str]:
-    """Each specification's refitter (its rows are not kept), or why it cannot be estimated, keyed by its id;
-    each distinct sample is built once for the specifications sharing it."""
-    refitters: dict[str, Refitter | str] = {}
-    for group in sample_groups(choices):
-        try:
-            samples = group_samples(centres, funding, deflators, survey, plan, group)
-        except ValueError as err:  # e.g. an empty sample: every specification of it is not estimable
-            refitters.update(dict.fromkeys(group, f"not estimable: {err}"))
-            continue
-        for spec_id, (frame, _, spec) in samples.items():
-            data = specification_data(frame, spec, plan, spec_id)
-            refitters[spec_id] = Refitter(data) if isinstance(data, SpecificationData) else data
-    return {spec_id: refitters[spec_id] for spec_id in choices}
+def specification_refitter(frame: pd.DataFrame, spec, fit: FitSummary | str, spec_id: str) -> Refitter | str:
+    """A specification's refitter (its rows are not kept), or why it cannot be estimated."""
+    data = specification_data(frame, spec, fit, spec_id)
+    return Refitter(data) if isinstance(data, SpecificationData) else data
 
 
 def data_from_fit(spec_id: str, spec, summary: FitSummary, data: pd.DataFrame, y, X: pd.DataFrame,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Iterator
 from copy import deepcopy
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 
 from analysis.design import ModelSpec
 from analysis.exposure import ExposurePlan, exposure_table
-from analysis.models import contrast_rows, fit_model
+from analysis.models import FitSummary, contrast_rows, fit_model
 from analysis.primary import sample_arguments
 from analysis.sample import samples_by_covariate_set, wave_suffix
 
@@ -87,29 +88,46 @@ def group_samples(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.Da
     return {spec_id: (*by_set[choice["covariate_set"]], models[spec_id]) for spec_id, choice in group.items()}
 
 
-def fit_specifications(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,
-                       survey: pd.DataFrame, plan: dict, choices: dict[str, dict]) -> dict[str, pd.DataFrame]:
-    """Each specification's rows of the curve, keyed by its id; each distinct sample is built once."""
-    rows = {}
+def fitted_specifications(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,
+                          survey: pd.DataFrame, plan: dict, choices: dict[str, dict]
+                          ) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame, ModelSpec, FitSummary | str]]:
+    """(id, rows of the curve, sample, model, fit or why not estimable) of each specification, one distinct
+    sample at a time: each sample is built once, and each specification fitted once (the joint test refits
+    from the same fit, analysis.joint_test.specification_refitter)."""
     for group in sample_groups(choices):
         for spec_id, (frame, flow, spec) in group_samples(centres, funding, deflators, survey, plan,
                                                            group).items():
-            rows[spec_id] = fit_specification(frame, flow, spec, plan, spec_id, choices[spec_id])
-    return rows
+            fit = specification_fit(frame, spec, plan, spec_id)
+            yield spec_id, specification_rows(fit, flow, spec, spec_id, choices[spec_id]), frame, spec, fit
 
 
-def fit_specification(frame: pd.DataFrame, flow: pd.DataFrame, spec: ModelSpec, plan: dict, spec_id: str,
-                      choice: dict) -> pd.DataFrame:
-    """One specification's rows of the curve, from its sample and flow (`group_samples`)."""
+def fit_specifications(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,
+                       survey: pd.DataFrame, plan: dict, choices: dict[str, dict]) -> dict[str, pd.DataFrame]:
+    """Each specification's rows of the curve, keyed by its id."""
+    return {spec_id: rows for spec_id, rows, *_ in fitted_specifications(centres, funding, deflators, survey,
+                                                                          plan, choices)}
+
+
+def specification_fit(frame: pd.DataFrame, spec: ModelSpec, plan: dict, spec_id: str) -> FitSummary | str:
+    """A specification's fit to its sample, or why it is not estimable."""
     try:
-        rows = pd.DataFrame(contrast_rows(fit_model(frame, spec, plan["mixed_model_fit"]), spec))
-        rows["note"] = ""
+        return fit_model(frame, spec, plan["mixed_model_fit"])
     except ValueError as err:  # e.g. no growing centre under this window and threshold
         log.warning("specification %s not estimable: %s", spec_id, err)
+        return f"not estimable: {err}"
+
+
+def specification_rows(fit: FitSummary | str, flow: pd.DataFrame, spec: ModelSpec, spec_id: str,
+                       choice: dict) -> pd.DataFrame:
+    """One specification's rows of the curve, from its fit (`specification_fit`) and its sample's flow."""
+    if isinstance(fit, FitSummary):
+        rows = pd.DataFrame(contrast_rows(fit, spec))
+        rows["note"] = ""
+    else:
         rows = pd.DataFrame({"outcome": spec.outcome, "contrast": [f"{g} vs {spec.reference}" for g in
                                                                     spec.contrast_levels()],
                              "estimator": spec.estimator, "model": spec.name, "estimand": "",
-                             "direction": "", "note": f"not estimable: {err}",
+                             "direction": "", "note": fit,
                              # the columns of an estimable specification, so that every one has them
                              **dict.fromkeys(("estimate", "std_error", "ci_lower", "ci_upper", "p_value"),
                                              np.nan)})

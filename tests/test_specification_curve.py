@@ -7,15 +7,18 @@ import pytest
 
 from analysis import stages
 from analysis.cleaning import clean_all
+from analysis.errors import DesignError
 from analysis.exposure import ExposurePlan, exposure_table
-from analysis.joint_test import Refitter, specification_data, specification_refitters
+from analysis.joint_test import JointTestPlan, joint_test_table, run_joint_test, specification_refitter
 from analysis.primary import sample_from_plan
 from analysis.specification_curve import (
-    fit_specification,
     fit_specifications,
+    fitted_specifications,
     group_samples,
     sample_groups,
+    specification_fit,
     specification_model,
+    specification_rows,
     specifications,
 )
 
@@ -87,7 +90,8 @@ def test_shared_samples_give_each_specifications_own_results(plan, tiny_raw):
                                 grid)
     assert sorted(shared) == sorted(grid)
     for spec_id, choice in grid.items():
-        alone = fit_specification(*own_sample(cleaned, plan, choice), plan, spec_id, choice)
+        frame, flow, spec = own_sample(cleaned, plan, choice)
+        alone = specification_rows(specification_fit(frame, spec, plan, spec_id), flow, spec, spec_id, choice)
         pd.testing.assert_frame_equal(shared[spec_id], alone, check_exact=False, rtol=1e-10, atol=1e-12)
     estimable = [rows["note"].eq("").all() for rows in shared.values()]
     assert any(estimable)
@@ -108,16 +112,21 @@ def test_group_samples_match_each_specifications_own_sample(plan, tiny_raw):
         assert spec == own_spec
 
 
-def test_specification_stage_writes_each_specification_to_its_own_table(plan, tiny_raw, tmp_path):
-    cleaned = clean_all(tiny_raw)
+def cleaned_files(cleaned, folder) -> dict[str, str]:
     paths = {}
     for name in ("centres", "funding", "deflators", "survey"):
-        paths[name] = str(tmp_path / f"{name}.parquet")
+        paths[name] = str(folder / f"{name}.parquet")
         getattr(cleaned, name).to_parquet(paths[name])
+    return paths
+
+
+def test_specification_stage_writes_each_specification_to_its_own_table(plan, tiny_raw, tmp_path):
+    cleaned = clean_all(tiny_raw)
     group = sorted(next(g for g in sample_groups(specifications(plan)) if "k6-ols_cr2-full-t5-2011-12-2013-14"
                         in g))
     outputs = [str(tmp_path / "specifications" / f"{spec_id}.csv") for spec_id in group]
-    stages.specification(**paths, plan=plan, outputs=outputs)
+    stages.specification(**cleaned_files(cleaned, tmp_path), plan=plan, outputs=outputs,
+                         refitters=str(tmp_path / "refitters.pickle"))
     expected = fit_specifications(cleaned.centres, cleaned.funding, cleaned.deflators, cleaned.survey, plan,
                                   {spec_id: specifications(plan)[spec_id] for spec_id in group})
     for spec_id, output in zip(group, outputs, strict=True):
@@ -131,40 +140,63 @@ def test_specification_stage_writes_each_specification_to_its_own_table(plan, ti
 
 
 @pytest.mark.slow
-def test_joint_test_refitters_from_shared_samples_match_each_built_alone(plan, tiny_raw):
-    """The joint test's refitters, built from the samples each group shares, refit the observed data as
-    refitters built from each specification's own sample do."""
+def test_joint_test_from_the_specification_jobs_matches_each_specification_built_alone(plan, tiny_raw,
+                                                                                      tmp_path):
+    """The joint test run from the refitters the specification jobs keep (one per distinct sample) gives the
+    table of the joint test whose specifications are each built and fitted on their own."""
+    plan = {**plan, "specification_curve": {**plan["specification_curve"],
+                                            "joint_test": {"resamples": 19, "seed": 7, "alpha": 0.05}}}
     cleaned = clean_all(tiny_raw)
     grid = specifications(plan)
-    shared = specification_refitters(cleaned.centres, cleaned.funding, cleaned.deflators, cleaned.survey,
-                                     plan, grid)
-    assert list(shared) == list(grid)
-    compared = 0
+    files = cleaned_files(cleaned, tmp_path)
+    pickles = []
+    for number, group in enumerate(sample_groups(grid)):
+        pickles.append(str(tmp_path / f"refitters_{number}.pickle"))
+        stages.specification(**files, plan=plan, outputs=[str(tmp_path / f"{i}.csv") for i in group],
+                             refitters=pickles[-1])
+    source = tmp_path / "source.json"
+    source.write_text('{"synthetic": true, "note": "synthetic"}')
+    stages.specification_joint_test(pickles, str(source), plan, str(tmp_path / "joint.csv"))
+    from_jobs = pd.read_csv(tmp_path / "joint.csv")
+
+    alone = {}
     for spec_id, choice in grid.items():
         frame, _, spec = own_sample(cleaned, plan, choice)
-        data = specification_data(frame, spec, plan, spec_id)
-        if isinstance(data, str):
-            assert shared[spec_id] == data
-            continue
-        alone = Refitter(data)
-        assert alone.set_headline("growing") == shared[spec_id].set_headline("growing")
-        if alone.headline is None:
-            continue
-        everyone = np.arange(len(alone.la_labels))
-        for null in (False, True):
-            ours, theirs = shared[spec_id].refit(everyone, null), alone.refit(everyone, null)
-            assert ours.estimate == pytest.approx(theirs.estimate, rel=1e-9, abs=1e-12)
-            assert ours.std_error == pytest.approx(theirs.std_error, rel=1e-9)
-        compared += 1
-    assert compared > 0
+        alone[spec_id] = specification_refitter(frame, spec, specification_fit(frame, spec, plan, spec_id),
+                                                spec_id)
+    assert any(not isinstance(r, str) for r in alone.values())
+    expected = joint_test_table(run_joint_test(alone, JointTestPlan.from_config(
+        plan["specification_curve"]["joint_test"])))
+    assert list(from_jobs.columns) == [*expected.columns, "synthetic_data"]
+    for column in expected.columns:
+        if pd.api.types.is_numeric_dtype(expected[column]):
+            np.testing.assert_allclose(from_jobs[column], expected[column], rtol=1e-9, atol=1e-12)
+        else:
+            assert list(from_jobs[column].fillna("")) == list(expected[column].fillna("")), column
 
 
-def test_joint_test_counts_every_specification_of_an_unbuildable_sample_as_not_estimable(plan, tiny_raw):
+def test_refitters_keep_each_specifications_fit(plan, tiny_raw):
+    """The refitter a specification job keeps refits the observed data, on every LA once, to its published
+    estimate (the fit it was made from)."""
+    cleaned = clean_all(tiny_raw)
+    group = next(g for g in sample_groups(specifications(plan)) if "k6-ols_cr2-full-t5-2011-12-2013-14" in g)
+    checked = 0
+    fitted = fitted_specifications(cleaned.centres, cleaned.funding, cleaned.deflators, cleaned.survey, plan,
+                                   group)
+    for spec_id, rows, frame, spec, fit in fitted:
+        refitter = specification_refitter(frame, spec, fit, spec_id)
+        if isinstance(refitter, str) or not refitter.set_headline("growing"):
+            continue
+        refit = refitter.refit(np.arange(len(refitter.la_labels)), null=False)
+        published = rows.set_index("contrast").loc["growing vs cut"]
+        assert refit.estimate == pytest.approx(published["estimate"], rel=1e-6)
+        checked += 1
+    assert checked > 0
+
+
+def test_an_empty_sample_is_refused_in_words(plan, tiny_raw):
     cleaned = clean_all(tiny_raw)
     no_follow_up = cleaned.survey[cleaned.survey["wave"] != plan["primary_sample"]["followup_wave"]]
-    grid = specifications(plan)
-    refitters = specification_refitters(cleaned.centres, cleaned.funding, cleaned.deflators, no_follow_up,
-                                        plan, grid)
-    assert list(refitters) == list(grid)
-    assert all(isinstance(r, str) and r.startswith("not estimable: The primary sample is empty")
-               for r in refitters.values())
+    with pytest.raises(DesignError, match="The primary sample is empty"):
+        fit_specifications(cleaned.centres, cleaned.funding, cleaned.deflators, no_follow_up, plan,
+                           specifications(plan))

@@ -261,18 +261,29 @@ def specification_sample_outputs():
                   estimator=curve["estimators"], covariates=sorted(curve["covariate_sets"]))
 
 
-def specification_sample_constraints():
-    """The plan's scores, thresholds and windows as the only values of those wildcards (the windows' years
-    hold hyphens, as the ids do)."""
+def specification_refitter_outputs():
+    """The joint test's refitters, one file per distinct sample (its specification job writes them)."""
+    return expand("results/data/specifications/refitters_{score}-t{threshold}-{window}.pickle",
+                  **specification_sample_values())
+
+
+def specification_sample_values():
+    """The values of the wildcards naming a distinct sample: the plan's scores, thresholds and windows, spelled
+    as in the specifications' ids (analysis.specification_curve.specification_id)."""
     curve = config["specification_curve"]
-    values = {"score": curve["scores"], "threshold": [f"{float(t):g}" for t in curve["thresholds_pct"]],
-              "window": [f"{base}-{end}" for base, end in curve["windows"]]}
-    return {name: "|".join(re.escape(str(v)) for v in choices) for name, choices in values.items()}
+    return {"score": curve["scores"], "threshold": [f"{float(t):g}" for t in curve["thresholds_pct"]],
+            "window": [f"{base}-{end}" for base, end in curve["windows"]]}
+
+
+def specification_sample_constraints():
+    """Only the plan's values for those wildcards (the windows' years hold hyphens, as the ids do)."""
+    return {name: "|".join(re.escape(str(v)) for v in values)
+            for name, values in specification_sample_values().items()}
 
 
 def specification_plan():
-    """The plan slices that re-deriving every specification reads: the curve (with its joint test), the
-    sample, the primary model, the mixed-model fit settings and the exposure."""
+    """The plan slices that deriving and fitting every specification reads: the curve (with its joint test),
+    the sample, the primary model, the mixed-model fit settings and the exposure."""
     slices = {key: config[key] for key in ("specification_curve", "primary_sample", "mixed_model_fit",
                                            "exposure")}
     return {**slices, "models": {"primary": config["models"]["primary"]}}

@@ -1,6 +1,7 @@
 rule specification:
     """The specifications sharing one analysis sample (score, threshold, window): its exposure and sample built
-    once from the cleaned data, then each specification's model fitted to it."""
+    once from the cleaned data, then each specification's model fitted to it once, for the curve and for the
+    joint test's refits."""
     input:
         centres="results/data/clean/centres.parquet",
         funding="results/data/clean/funding.parquet",
@@ -9,6 +10,7 @@ rule specification:
         code=analysis_code(),
     output:
         tables=specification_sample_outputs(),
+        refitters="results/data/specifications/refitters_{score}-t{threshold}-{window}.pickle",
     wildcard_constraints:
         **specification_sample_constraints(),
     params:
@@ -46,21 +48,19 @@ rule specification_curve:
 
 
 rule specification_joint_test:
-    """Joint test of the specification curve: every specification refitted to null resamples of LAs."""
+    """Joint test of the specification curve: every specification refitted to null resamples of LAs, from the
+    per-LA statistics its specification job kept."""
     input:
-        centres="results/data/clean/centres.parquet",
-        funding="results/data/clean/funding.parquet",
-        deflators="results/data/clean/deflators.parquet",
-        survey="results/data/clean/survey.parquet",
+        refitters=specification_refitter_outputs(),
         source="results/data/data_source.json",
         code=analysis_code(),
     output:
         table="results/data/tables/specification_joint_test.csv",
     params:
-        plan=specification_plan(),
+        plan={"specification_curve": config["specification_curve"]},
     resources:
-        mem_mb=scaled(1000, 45),
-        runtime=scaled(30, 2),
+        mem_mb=1000,
+        runtime=30,
     log:
         "results/logs/specification_joint_test.log",
     benchmark:

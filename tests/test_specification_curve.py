@@ -1,6 +1,8 @@
 """The specification curve's grid, its specifications fitted end to end, and the samples shared between
 specifications against each specification built on its own."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -200,3 +202,13 @@ def test_an_empty_sample_is_refused_in_words(plan, tiny_raw):
     with pytest.raises(DesignError, match="The primary sample is empty"):
         fit_specifications(cleaned.centres, cleaned.funding, cleaned.deflators, no_follow_up, plan,
                            specifications(plan))
+
+
+def test_joint_test_refuses_missing_refitters_in_words(plan, tmp_path):
+    partial = tmp_path / "refitters_k6.pickle"
+    partial.write_bytes(pickle.dumps({"k6-lmm_reml-full-t5-2011-12-2013-14": "not estimable: no centre"}))
+    source = tmp_path / "source.json"
+    source.write_text('{"synthetic": true, "note": "synthetic"}')
+    with pytest.raises(ValueError, match=r"every specification's refitter; 31 are not in .*refitters_k6"):
+        stages.specification_joint_test([str(partial)], str(source), plan, str(tmp_path / "joint.csv"))
+    assert not (tmp_path / "joint.csv").exists()

@@ -66,8 +66,7 @@ from analysis.inference import two_sided_p
 from analysis.inputs import is_number
 from analysis.linalg import RANK_TOLERANCE, redundant_columns
 from analysis.mixed import search_fit
-from analysis.models import FitSummary, complete_cases, fit_model
-from analysis.specification_curve import specification_sample
+from analysis.models import FitSummary, complete_cases
 
 log = logging.getLogger(__name__)
 
@@ -151,27 +150,27 @@ class SpecificationData:
     theta: tuple[float, float] = (0.0, 0.0)  # lmm_reml: its sqrt variance ratios (outer, inner)
 
 
-def specification_data(centres, funding, deflators, survey, plan: dict, spec_id: str,
-                       choice: dict) -> SpecificationData | str:
-    """A specification's data and published fit (as analysis.specification_curve.fit_specification fits
-    it), or why it cannot be estimated (the curve reports it as not estimable too)."""
+def specification_data(frame: pd.DataFrame, spec, fit: FitSummary | str,
+                       spec_id: str) -> SpecificationData | str:
+    """A specification's data (its sample `frame` as its model sees it) and its published fit (`fit`, as
+    analysis.specification_curve.specification_fit fits it), or why it cannot be estimated (the curve reports
+    it as not estimable too)."""
+    if isinstance(fit, str):
+        return fit
     try:
-        frame, _, spec = specification_sample(centres, funding, deflators, survey, plan, choice)
-        summary = fit_model(frame, spec, plan["mixed_model_fit"])
         data, _ = complete_cases(frame, spec)
         design = build_design(data, spec)
         clusters = cluster_design(data, spec.clusters)
-    except ValueError as err:  # DesignError and the engines' refusals: the curve's "not estimable"
+    except ValueError as err:  # DesignError: the curve's "not estimable"
         return f"not estimable: {err}"
     if clusters.single_authority:
         return "a single local authority: there is nothing to resample"
-    return data_from_fit(spec_id, spec, summary, data, design.y, design.X, clusters)
+    return data_from_fit(spec_id, spec, fit, data, design.y, design.X, clusters)
 
 
-def specification_refitter(centres, funding, deflators, survey, plan: dict, spec_id: str,
-                           choice: dict) -> Refitter | str:
+def specification_refitter(frame: pd.DataFrame, spec, fit: FitSummary | str, spec_id: str) -> Refitter | str:
     """A specification's refitter (its rows are not kept), or why it cannot be estimated."""
-    data = specification_data(centres, funding, deflators, survey, plan, spec_id, choice)
+    data = specification_data(frame, spec, fit, spec_id)
     return Refitter(data) if isinstance(data, SpecificationData) else data
 
 

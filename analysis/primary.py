@@ -30,16 +30,20 @@ def sample_covariates(plan: dict) -> list[str]:
 
 def sample_from_plan(survey: pd.DataFrame, exposure: pd.DataFrame, sample_plan: dict,
                      covariates: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return build_primary_sample(
-        survey, exposure,
-        score=sample_plan["score"],
-        baseline_wave=int(sample_plan["baseline_wave"]),
-        followup_wave=int(sample_plan["followup_wave"]),
-        covariates=covariates,
-        carry_scores=tuple(sample_plan.get("secondary_scores", ())),
-        binary_scores={name: (entry["score"], float(entry["at_least"]))
-                       for name, entry in sample_plan.get("binary_scores", {}).items()},
-    )
+    return build_primary_sample(survey, exposure, covariates=covariates, **sample_arguments(sample_plan))
+
+
+def sample_arguments(sample_plan: dict) -> dict:
+    """The sample steps' arguments (analysis.sample.mother_frame's, but the covariates) from the plan's
+    primary_sample entry."""
+    return {
+        "score": sample_plan["score"],
+        "baseline_wave": int(sample_plan["baseline_wave"]),
+        "followup_wave": int(sample_plan["followup_wave"]),
+        "carry_scores": tuple(sample_plan.get("secondary_scores", ())),
+        "binary_scores": {name: (entry["score"], float(entry["at_least"]))
+                          for name, entry in sample_plan.get("binary_scores", {}).items()},
+    }
 
 
 def fit_from_plan(frame: pd.DataFrame, name: str, entry: dict, fit_settings: dict) -> tuple[NestedFit,

@@ -61,6 +61,7 @@ def clustering_centre(centre_id: pd.Series, la_code: pd.Series) -> pd.Series:
 # Names of the inclusion steps other code looks up.
 INTERVIEW_STEP = "interviewed at wave {wave}"
 GROUP_STEP = "wave-{wave} {unit} has a funding group"
+COVARIATE_STEP = "complete wave-{wave} covariates"
 
 
 def wave_suffix(score: str, wave: int) -> str:
@@ -143,8 +144,7 @@ def mother_frame(
             frame[name] = base[name]
         else:
             raise KeyError(f"covariate '{name}' is neither a survey column nor a derived variable")
-    steps.append((f"complete wave-{baseline_wave} covariates",
-                  frame[baseline].notna().all(axis=1).to_numpy()))
+    steps.append((COVARIATE_STEP.format(wave=baseline_wave), frame[baseline].notna().all(axis=1).to_numpy()))
     frame.index = pd.Index(mother_ids, name="mother_id")
     return frame, steps
 
@@ -163,7 +163,33 @@ def build_primary_sample(survey: pd.DataFrame, exposure: pd.DataFrame, **plan) -
 
     Returns (analysis frame, flow), where flow has one row per step with mothers remaining and excluded.
     """
-    frame, steps = mother_frame(survey, exposure, **plan)
+    return apply_steps(*mother_frame(survey, exposure, **plan))
+
+
+def samples_by_covariate_set(survey: pd.DataFrame, exposure: pd.DataFrame, *,
+                             covariate_sets: dict[str, list[str]], **plan) -> dict[str, tuple[pd.DataFrame,
+                                                                                             pd.DataFrame]]:
+    """`build_primary_sample`'s (sample, flow) for each named covariate set (other arguments as
+    `mother_frame`), from one pass over the survey: the mothers' frame is built once with every set's
+    covariates, and each set keeps the mothers complete on its own ones (the only step that differs)."""
+    own = {name: list(dict.fromkeys(c for c in covariates if c != wave_suffix(plan["score"],
+                                                                                plan["baseline_wave"])))
+           for name, covariates in covariate_sets.items()}
+    every = list(dict.fromkeys(c for covariates in own.values() for c in covariates))
+    frame, steps = mother_frame(survey, exposure, covariates=every, **plan)
+    shared = frame[[c for c in frame.columns if c not in every]]
+    covariate_step = COVARIATE_STEP.format(wave=plan["baseline_wave"])
+    samples = {}
+    for name, covariates in own.items():
+        complete = frame[covariates].notna().all(axis=1).to_numpy()
+        samples[name] = apply_steps(pd.concat([shared, frame[covariates]], axis=1),
+                                    [(d, complete if d == covariate_step else passes) for d, passes in steps])
+    return samples
+
+
+def apply_steps(frame: pd.DataFrame, steps: list[tuple[str, np.ndarray]]) -> tuple[pd.DataFrame,
+                                                                                   pd.DataFrame]:
+    """The mothers of `frame` who pass every step, in order, and the flow (see `build_primary_sample`)."""
     keep = np.ones(len(frame), dtype=bool)
     flow = [{"step": 0, "description": "mothers in the cleaned survey", "n_mothers": len(frame),
              "n_excluded": 0}]

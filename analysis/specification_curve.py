@@ -1,13 +1,16 @@
 """Specification curve: the growing-vs-cut contrast under every combination of defensible choices.
 
 Each specification re-derives the exposure (thresholds, window), the sample (outcome score) and the model
-(covariate set, estimator) from the cleaned data, so the whole chain is varied, not just the last step.
+(covariate set, estimator) from the cleaned data, so the whole chain is varied, not just the last step. The
+specifications that share a sample (the same score, threshold and window) are fitted from one build of it
+(`sample_groups`, `group_samples`): the same samples as building each on its own, at an eighth of the work.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Iterator
 from copy import deepcopy
 
 import numpy as np
@@ -15,9 +18,9 @@ import pandas as pd
 
 from analysis.design import ModelSpec
 from analysis.exposure import ExposurePlan, exposure_table
-from analysis.models import contrast_rows, fit_model
-from analysis.primary import sample_from_plan
-from analysis.sample import wave_suffix
+from analysis.models import FitSummary, contrast_rows, fit_model
+from analysis.primary import sample_arguments
+from analysis.sample import samples_by_covariate_set, wave_suffix
 
 log = logging.getLogger(__name__)
 
@@ -55,32 +58,76 @@ def specification_model(plan: dict, choice: dict) -> ModelSpec:
     return ModelSpec.from_config("specification", entry)
 
 
-def specification_sample(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,
-                         survey: pd.DataFrame, plan: dict, choice: dict) -> tuple[pd.DataFrame, pd.DataFrame,
-                                                                                   ModelSpec]:
-    """A specification's analysis sample (its own exposure and sample steps), its flow and its model."""
-    exposure_plan = ExposurePlan(choice["base_year"], choice["end_year"], -choice["threshold_pct"],
-                                 choice["threshold_pct"], level=plan["exposure"].get("level", "centre"))
+def sample_groups(choices: dict[str, dict]) -> list[dict[str, dict]]:
+    """The specifications grouped by the analysis sample they share: the outcome score, threshold and window
+    fix the exposure and the mothers; the estimator and covariate set only change the model (a covariate
+    set's completeness step is applied to the shared mothers' frame)."""
+    groups: dict[tuple, dict[str, dict]] = {}
+    for spec_id, choice in choices.items():
+        key = (choice["score"], choice["threshold_pct"], choice["base_year"], choice["end_year"])
+        groups.setdefault(key, {})[spec_id] = choice
+    return list(groups.values())
+
+
+def group_samples(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame, survey: pd.DataFrame,
+                  plan: dict, group: dict[str, dict]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame,
+                                                                         ModelSpec]]:
+    """Each specification's analysis sample, its flow and its model, for specifications sharing one sample
+    (one group of `sample_groups`): the exposure and the mothers' frame are built once for all of them."""
+    first = next(iter(group.values()))
+    exposure_plan = ExposurePlan(first["base_year"], first["end_year"], -first["threshold_pct"],
+                                 first["threshold_pct"], level=plan["exposure"].get("level", "centre"))
     exposure = exposure_table(centres, funding, deflators, exposure_plan)
-    spec = specification_model(plan, choice)
-    sample_plan = {**plan["primary_sample"], "score": choice["score"], "secondary_scores": [],
+    models = {spec_id: specification_model(plan, choice) for spec_id, choice in group.items()}
+    sample_plan = {**plan["primary_sample"], "score": first["score"], "secondary_scores": [],
                    "binary_scores": {}}
-    frame, flow = sample_from_plan(survey, exposure, sample_plan, list(spec.covariates))
-    return frame, flow, spec
+    by_set = samples_by_covariate_set(
+        survey, exposure, covariate_sets={choice["covariate_set"]: list(models[spec_id].covariates)
+                                          for spec_id, choice in group.items()},
+        **sample_arguments(sample_plan))
+    return {spec_id: (*by_set[choice["covariate_set"]], models[spec_id]) for spec_id, choice in group.items()}
 
 
-def fit_specification(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,
-                      survey: pd.DataFrame, plan: dict, spec_id: str, choice: dict) -> pd.DataFrame:
-    frame, flow, spec = specification_sample(centres, funding, deflators, survey, plan, choice)
+def fitted_specifications(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,
+                          survey: pd.DataFrame, plan: dict, choices: dict[str, dict]
+                          ) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame, ModelSpec, FitSummary | str]]:
+    """(id, rows of the curve, sample, model, fit or why not estimable) of each specification, one distinct
+    sample at a time: each sample is built once, and each specification fitted once (the joint test refits
+    from the same fit, analysis.joint_test.specification_refitter)."""
+    for group in sample_groups(choices):
+        for spec_id, (frame, flow, spec) in group_samples(centres, funding, deflators, survey, plan,
+                                                           group).items():
+            fit = specification_fit(frame, spec, plan, spec_id)
+            yield spec_id, specification_rows(fit, flow, spec, spec_id, choices[spec_id]), frame, spec, fit
+
+
+def fit_specifications(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,
+                       survey: pd.DataFrame, plan: dict, choices: dict[str, dict]) -> dict[str, pd.DataFrame]:
+    """Each specification's rows of the curve, keyed by its id."""
+    return {spec_id: rows for spec_id, rows, *_ in fitted_specifications(centres, funding, deflators, survey,
+                                                                          plan, choices)}
+
+
+def specification_fit(frame: pd.DataFrame, spec: ModelSpec, plan: dict, spec_id: str) -> FitSummary | str:
+    """A specification's fit to its sample, or why it is not estimable."""
     try:
-        rows = pd.DataFrame(contrast_rows(fit_model(frame, spec, plan["mixed_model_fit"]), spec))
-        rows["note"] = ""
+        return fit_model(frame, spec, plan["mixed_model_fit"])
     except ValueError as err:  # e.g. no growing centre under this window and threshold
         log.warning("specification %s not estimable: %s", spec_id, err)
+        return f"not estimable: {err}"
+
+
+def specification_rows(fit: FitSummary | str, flow: pd.DataFrame, spec: ModelSpec, spec_id: str,
+                       choice: dict) -> pd.DataFrame:
+    """One specification's rows of the curve, from its fit (`specification_fit`) and its sample's flow."""
+    if isinstance(fit, FitSummary):
+        rows = pd.DataFrame(contrast_rows(fit, spec))
+        rows["note"] = ""
+    else:
         rows = pd.DataFrame({"outcome": spec.outcome, "contrast": [f"{g} vs {spec.reference}" for g in
                                                                     spec.contrast_levels()],
                              "estimator": spec.estimator, "model": spec.name, "estimand": "",
-                             "direction": "", "note": f"not estimable: {err}",
+                             "direction": "", "note": fit,
                              # the columns of an estimable specification, so that every one has them
                              **dict.fromkeys(("estimate", "std_error", "ci_lower", "ci_upper", "p_value"),
                                              np.nan)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,7 +65,7 @@ from analysis.results import (
 from analysis.sample import survey_columns
 from analysis.sensitivity import e_values, forest_rows, hedges_g, holm_adjust, leave_one_out
 from analysis.simulate import MARKER_FILE
-from analysis.specification_curve import fit_specification, specification_model, specifications
+from analysis.specification_curve import fitted_specifications, specification_model, specifications
 from analysis.strobe import strobe_latex, strobe_markdown
 
 log = logging.getLogger(__name__)
@@ -363,37 +364,49 @@ def leave_one_la_out(analysis: str, source: str, name: str, entry: dict, fit_set
     io.write_csv(table, output)
 
 
-def specification(centres: str, funding: str, deflators: str, survey: str, plan: dict, spec_id: str,
-                  output: str) -> None:
-    choice = specifications(plan)[spec_id]
-    # Only the columns this specification's sample uses (a fraction of the survey at national scale).
-    wanted = survey_columns(choice["score"], list(specification_model(plan, choice).covariates),
-                            level=plan["exposure"].get("level", "centre"))
-    present = pq.read_schema(survey).names
-    rows = fit_specification(pd.read_parquet(centres), pd.read_parquet(funding), pd.read_parquet(deflators),
-                             pd.read_parquet(survey, columns=[c for c in wanted if c in present]), plan,
-                             spec_id, choice)
-    io.write_csv(rows, output)
-
-
-def specification_joint_test(centres: str, funding: str, deflators: str, survey: str, source: str, plan: dict,
-                             output: str) -> None:
-    """The curve's joint test, from the cleaned data: each specification re-derived once, then refitted to
-    every null resample from its per-LA statistics (the rows are not kept)."""
-    joint = JointTestPlan.from_config(plan["specification_curve"]["joint_test"])
+def specification(centres: str, funding: str, deflators: str, survey: str, plan: dict, outputs: list[str],
+                  refitters: str) -> None:
+    """The specifications sharing one analysis sample, each written to its output (named <specification
+    id>.csv): the sample built once, then each specification fitted once, for its rows of the curve and for
+    its refitter in the joint test (`refitters`, a pickle read only by specification_joint_test)."""
     grid = specifications(plan)
-    level = plan["exposure"].get("level", "centre")
-    wanted = set()
-    for choice in grid.values():
-        wanted.update(survey_columns(choice["score"], list(specification_model(plan, choice).covariates),
-                                     level=level))
-    frame = pd.read_parquet(survey, columns=[c for c in pq.read_schema(survey).names if c in wanted])
+    chosen = {Path(output).stem: grid[Path(output).stem] for output in outputs}
     cleaned = pd.read_parquet(centres), pd.read_parquet(funding), pd.read_parquet(deflators)
-    refitters = {spec_id: specification_refitter(*cleaned, frame, plan, spec_id, choice)
-                 for spec_id, choice in grid.items()}
-    table = joint_test_table(run_joint_test(refitters, joint))
+    ready = {}
+    for spec_id, rows, frame, spec, fit in fitted_specifications(
+            *cleaned, specification_survey(survey, plan, chosen), plan, chosen):
+        io.write_csv(rows, next(output for output in outputs if Path(output).stem == spec_id))
+        ready[spec_id] = specification_refitter(frame, spec, fit, spec_id)
+    with io.atomic_path(refitters) as tmp:
+        tmp.write_bytes(pickle.dumps(ready))
+
+
+def specification_joint_test(refitters: list[str], source: str, plan: dict, output: str) -> None:
+    """The curve's joint test: each specification's refitter, made by its specification job from its fit,
+    refitted to every null resample from its per-LA statistics (the rows are not kept)."""
+    joint = JointTestPlan.from_config(plan["specification_curve"]["joint_test"])
+    ready = {}
+    for path in refitters:
+        ready.update(pickle.loads(Path(path).read_bytes()))  # written by the specification jobs of this run
+    grid = specifications(plan)
+    missing = [spec_id for spec_id in grid if spec_id not in ready]
+    if missing:
+        raise ValueError(f"The joint test needs every specification's refitter; {len(missing)} are not in "
+                         f"{', '.join(refitters)} (e.g. {missing[0]}): rerun the specification jobs.")
+    table = joint_test_table(run_joint_test({spec_id: ready[spec_id] for spec_id in grid}, joint))
     table["synthetic_data"] = _synthetic(source)
     io.write_csv(table, output)
+
+
+def specification_survey(survey: str, plan: dict, choices: dict[str, dict]) -> pd.DataFrame:
+    """Only the cleaned-survey columns these specifications' samples use (a fraction of the survey at
+    national scale)."""
+    level = plan["exposure"].get("level", "centre")
+    wanted = set()
+    for choice in choices.values():
+        wanted.update(survey_columns(choice["score"], list(specification_model(plan, choice).covariates),
+                                     level=level))
+    return pd.read_parquet(survey, columns=[c for c in pq.read_schema(survey).names if c in wanted])
 
 
 def specification_curve(specs: list[str], source: str, table: str, figure: str) -> None:

@@ -1,5 +1,7 @@
 rule specification:
-    """One specification of the curve: its own exposure, sample and model, from the cleaned data."""
+    """The specifications sharing one analysis sample (score, threshold, window): its exposure and sample built
+    once from the cleaned data, then each specification's model fitted to it once, for the curve and for the
+    joint test's refits."""
     input:
         centres="results/data/clean/centres.parquet",
         funding="results/data/clean/funding.parquet",
@@ -7,20 +9,21 @@ rule specification:
         survey="results/data/clean/survey.parquet",
         code=analysis_code(),
     output:
-        table="results/data/specifications/{spec}.csv",
-    log:
-        "results/logs/specification_{spec}.log",
-    benchmark:
-        "results/benchmarks/specification_{spec}.tsv"
+        tables=specification_sample_outputs(),
+        refitters="results/data/specifications/refitters_{score}-t{threshold}-{window}.pickle",
     wildcard_constraints:
-        spec="|".join(sorted(SPECIFICATIONS)),
-    conda:
-        "../envs/pipeline.yaml"
+        **specification_sample_constraints(),
+    params:
+        plan=specification_plan(),
     resources:
         mem_mb=scaled(500, 45),
-        runtime=scaled(10, 0.2),
-    params:
-        plan=config,
+        runtime=scaled(10, 0.5),
+    log:
+        "results/logs/specification_{score}-t{threshold}-{window}.log",
+    benchmark:
+        "results/benchmarks/specification_{score}-t{threshold}-{window}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/specification.py"
 
@@ -49,26 +52,24 @@ rule specification_curve:
 
 
 rule specification_joint_test:
-    """Joint test of the specification curve: every specification refitted to null resamples of LAs."""
+    """Joint test of the specification curve: every specification refitted to null resamples of LAs, from the
+    per-LA statistics its specification job kept."""
     input:
-        centres="results/data/clean/centres.parquet",
-        funding="results/data/clean/funding.parquet",
-        deflators="results/data/clean/deflators.parquet",
-        survey="results/data/clean/survey.parquet",
+        refitters=specification_refitter_outputs(),
         source="results/data/data_source.json",
         code=analysis_code(),
     output:
         table="results/data/tables/specification_joint_test.csv",
+    params:
+        plan={"specification_curve": config["specification_curve"]},
+    resources:
+        mem_mb=1000,
+        runtime=30,
     log:
         "results/logs/specification_joint_test.log",
     benchmark:
         "results/benchmarks/specification_joint_test.tsv"
     conda:
         "../envs/pipeline.yaml"
-    resources:
-        mem_mb=scaled(1000, 45),
-        runtime=scaled(30, 2),
-    params:
-        plan=specification_plan(),
     script:
         "../scripts/specification_joint_test.py"

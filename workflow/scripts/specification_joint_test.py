@@ -3,6 +3,5 @@ from analysis.io import run_logged
 from analysis.stages import specification_joint_test
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
-run_logged(smk.log[0], specification_joint_test, centres=smk.input.centres, funding=smk.input.funding,
-           deflators=smk.input.deflators, survey=smk.input.survey, source=smk.input.source,
+run_logged(smk.log[0], specification_joint_test, refitters=list(smk.input.refitters), source=smk.input.source,
            plan=dict(smk.params.plan), output=smk.output.table)

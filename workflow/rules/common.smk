@@ -280,28 +280,38 @@ def specification_sample_outputs():
     (analysis.specification_curve.specification_id): the sample's score, threshold and window are wildcards,
     every estimator and covariate set is expanded, so that one job fits them all."""
     curve = config["specification_curve"]
-    return expand("results/data/specifications/{{score}}-{estimator}-{covariates}-t{{threshold}}-{{window}}.csv",
-                  estimator=curve["estimators"], covariates=sorted(curve["covariate_sets"]))
+    return expand(
+        "results/data/specifications/{{score}}-{estimator}-{covariates}-t{{threshold}}-{{window}}.csv",
+        estimator=curve["estimators"],
+        covariates=sorted(curve["covariate_sets"]),
+    )
 
 
 def specification_refitter_outputs():
     """The joint test's refitters, one file per distinct sample (its specification job writes them)."""
-    return expand("results/data/specifications/refitters_{score}-t{threshold}-{window}.pickle",
-                  **specification_sample_values())
+    return expand(
+        "results/data/specifications/refitters_{score}-t{threshold}-{window}.pickle",
+        **specification_sample_values(),
+    )
 
 
 def specification_sample_values():
     """The values of the wildcards naming a distinct sample: the plan's scores, thresholds and windows, spelled
     as in the specifications' ids (analysis.specification_curve.specification_id)."""
     curve = config["specification_curve"]
-    return {"score": curve["scores"], "threshold": [f"{float(t):g}" for t in curve["thresholds_pct"]],
-            "window": [f"{base}-{end}" for base, end in curve["windows"]]}
+    return {
+        "score": curve["scores"],
+        "threshold": [f"{float(t):g}" for t in curve["thresholds_pct"]],
+        "window": [f"{base}-{end}" for base, end in curve["windows"]],
+    }
 
 
 def specification_sample_constraints():
     """Only the plan's values for those wildcards (the windows' years hold hyphens, as the ids do)."""
-    return {name: "|".join(re.escape(str(v)) for v in values)
-            for name, values in specification_sample_values().items()}
+    return {
+        name: "|".join(re.escape(str(v)) for v in values)
+        for name, values in specification_sample_values().items()
+    }
 
 
 def specification_plan():

@@ -11,19 +11,19 @@ rule specification:
     output:
         tables=specification_sample_outputs(),
         refitters="results/data/specifications/refitters_{score}-t{threshold}-{window}.pickle",
-    wildcard_constraints:
-        **specification_sample_constraints(),
-    params:
-        plan=specification_plan(),
-    resources:
-        mem_mb=scaled(500, 45),
-        runtime=scaled(10, 0.5),
     log:
         "results/logs/specification_{score}-t{threshold}-{window}.log",
     benchmark:
         "results/benchmarks/specification_{score}-t{threshold}-{window}.tsv"
+    wildcard_constraints:
+        **specification_sample_constraints(),
     conda:
         "../envs/pipeline.yaml"
+    resources:
+        mem_mb=scaled(500, 45),
+        runtime=scaled(10, 0.5),
+    params:
+        plan=specification_plan(),
     script:
         "../scripts/specification.py"
 
@@ -60,16 +60,16 @@ rule specification_joint_test:
         code=analysis_code(),
     output:
         table="results/data/tables/specification_joint_test.csv",
-    params:
-        plan={"specification_curve": config["specification_curve"]},
-    resources:
-        mem_mb=1000,
-        runtime=30,
     log:
         "results/logs/specification_joint_test.log",
     benchmark:
         "results/benchmarks/specification_joint_test.tsv"
     conda:
         "../envs/pipeline.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    params:
+        plan={"specification_curve": config["specification_curve"]},
     script:
         "../scripts/specification_joint_test.py"

@@ -71,6 +71,12 @@ class FitSummary:
     contrast: object = field(default=None, repr=False)  # L -> ContrastInference (mixed models)
 
 
+def diagnostics_record(spec: ModelSpec, summary: FitSummary) -> dict:
+    """What a fit's diagnostics file holds: the model, its estimator, counts, and the fit's diagnostics."""
+    return {"model": spec.name, "estimator": spec.estimator, "n": summary.n, "n_clusters": summary.n_clusters,
+            "n_centres": summary.n_centres, **summary.diagnostics}
+
+
 def complete_cases(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
     """Rows with every model variable present, and how many were excluded."""
     complete = frame.dropna(subset=spec.variables)

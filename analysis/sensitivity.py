@@ -102,6 +102,15 @@ def holm_adjust(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return family
 
 
+def effect_size_table(contrasts: pd.DataFrame, frame: pd.DataFrame, spec: ModelSpec,
+                      standardiser: str) -> pd.DataFrame:
+    """Hedges' g of each contrast of model `spec` (`contrasts`: its contrast table) with its E-values, one
+    row per contrast; the E-value columns shared with g's are suffixed _e_value."""
+    g = hedges_g(contrasts, frame, spec, standardiser)
+    e = e_values(contrasts[contrasts["scale"] == "difference"], g["pooled_sd"])
+    return g.merge(e.drop(columns=["model"]), on="contrast", suffixes=("", "_e_value"))
+
+
 def refits(frame: pd.DataFrame, spec: ModelSpec, fit_settings: dict) -> Iterator[tuple[str, FitSummary]]:
     """(left-out local authority, the model fitted without it), refitted from the rows."""
     cluster = spec.clusters[0]

@@ -16,21 +16,23 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from analysis import io, models
-from analysis.appendix import Section, appendix_html, appendix_latex, appendix_markdown
+from analysis.appendix import Section, appendix_html, appendix_latex, appendix_markdown, deviations_section
 from analysis.cleaning import clean_all
-from analysis.descriptives import funding_groups, score_by_wave
-from analysis.design import CLUSTERS, ModelSpec, cluster_design
+from analysis.data_source import data_source, is_synthetic
+from analysis.descriptives import caseness_cut_off, funding_groups, score_by_wave
+from analysis.design import ModelSpec
 from analysis.disclosure import (
     DisclosureError,
     DisclosureRule,
     check_tables,
     protect_table,
+    published_renderings,
     text_violations,
     violations,
     visible_text,
 )
 from analysis.errors import RawDataError
-from analysis.exposure import ExposurePlan, exposure_table, read_exposure
+from analysis.exposure import ExposurePlan, exposure_table, read_exposure, window_words
 from analysis.figures import (
     balance_figure,
     budget_change_figure,
@@ -45,11 +47,18 @@ from analysis.figures import (
 )
 from analysis.importers.sources import read_source, write_imported
 from analysis.joint_test import JointTestPlan, joint_test_table, run_joint_test, specification_refitter
-from analysis.labels import SCORE_LABELS
-from analysis.missing import attrition_frame, ipw_estimate, multiple_imputation, response_weights
-from analysis.panel import build_panel, did_mother_fe
+from analysis.missing import (
+    ipw_estimate,
+    label_terms,
+    multiple_imputation,
+    plan_attrition_frame,
+    response_weights,
+)
+from analysis.models import diagnostics_record
+from analysis.notebook import make_reproducible
+from analysis.panel import build_panel, did_table
 from analysis.pdf import html_to_pdf
-from analysis.plan_lock import deviations, deviations_words, lock_record, read_deviations, read_lock
+from analysis.plan_lock import deviations, lock_record, read_deviations, read_lock
 from analysis.primary import sample_from_plan
 from analysis.provenance import manifest as run_manifest
 from analysis.provenance import provenance_record, short_hash, utc_now
@@ -57,28 +66,15 @@ from analysis.results import (
     coefficient_table,
     contrast_table,
     headline_contrast,
-    latex_escape,
     to_latex,
     to_markdown,
 )
 from analysis.sample import survey_columns
-from analysis.sensitivity import e_values, forest_rows, hedges_g, holm_adjust, leave_one_out
-from analysis.simulate import MARKER_FILE
+from analysis.sensitivity import effect_size_table, forest_rows, holm_adjust, leave_one_out
 from analysis.specification_curve import fit_specification, specification_model, specifications
 from analysis.strobe import strobe_latex, strobe_markdown
 
 log = logging.getLogger(__name__)
-
-
-def data_source(raw_dir: Path) -> dict:
-    """Whether the raw data are the simulator's synthetic data (its marker file sits beside them)."""
-    marker = Path(raw_dir) / MARKER_FILE
-    synthetic = marker.is_file()
-    return {
-        "synthetic": synthetic,
-        "note": ("SYNTHETIC DEMONSTRATION DATA: these numbers are not evidence about any real centre, "
-                 "local authority or family." if synthetic else ""),
-    }
 
 
 def import_source(source: str, entry: dict, contract_name: str, raw_dir: str, contract: str, import_log: str,
@@ -129,16 +125,10 @@ def fit_model(analysis: str, source: str, name: str, entry: dict, fit_settings: 
               coefficients: str, diagnostics: str) -> None:
     spec = ModelSpec.from_config(name, entry)
     summary = models.fit_model(pd.read_parquet(analysis), spec, fit_settings)
-    synthetic = _synthetic(source)
+    synthetic = is_synthetic(source)
     io.write_csv(contrast_table(summary, spec, synthetic), contrasts)
     io.write_csv(coefficient_table(summary, spec, synthetic), coefficients)
-    io.write_json({"model": name, "estimator": spec.estimator, "n": summary.n,
-                   "n_clusters": summary.n_clusters, "n_centres": summary.n_centres,
-                   **summary.diagnostics}, diagnostics)
-
-
-def _synthetic(source: str) -> bool:
-    return bool(json.loads(Path(source).read_text())["synthetic"])
+    io.write_json(diagnostics_record(spec, summary), diagnostics)
 
 
 def publish_table(table: str, source: str, provenance: str, title: str, disclosure: dict, csv: str,
@@ -149,8 +139,8 @@ def publish_table(table: str, source: str, provenance: str, title: str, disclosu
     problems = violations(frame, rule, Path(csv).name)
     if problems:  # protect_table should have made every count safe; refuse rather than publish
         raise DisclosureError(problems)
-    synthetic = _synthetic(source)
-    footer = [rule.describe(), f"Provenance {short_hash(_json(provenance))}: hash of the raw inputs, "
+    synthetic = is_synthetic(source)
+    footer = [rule.describe(), f"Provenance {short_hash(io.read_json(provenance))}: hash of the raw inputs, "
               "configuration, code and package versions (results/manifest.json)."]
     io.write_csv(frame, csv)
     io.write_text(to_markdown(frame, title, synthetic, footer), markdown)
@@ -164,23 +154,13 @@ def disclosure_check(tables: list[str], disclosure: dict, output: str) -> None:
         check_tables(tables, rule)
     except DisclosureError as err:
         for name in sorted({p.file for p in err.problems}):
-            for stale in _published_renderings(name, tables):
+            for stale in published_renderings(name, tables):
                 stale.unlink(missing_ok=True)
                 log.error("withdrew %s: it breaks the disclosure rule", stale)
         raise
     io.write_json({"rule": rule.describe(), "suppress_below": rule.suppress_below,
                    "round_to": rule.round_to, "tables_checked": sorted(Path(t).name for t in tables),
                    "passed": True}, output)
-
-
-def _published_renderings(name: str, tables: list[str]) -> list[Path]:
-    """The CSV a problem names, with its Markdown and LaTeX renderings."""
-    matches = [Path(t) for t in tables if Path(t).name == Path(name).name]
-    return [m.with_suffix(ext) for m in matches for ext in (".csv", ".md", ".tex")]
-
-
-def _json(path: str) -> dict:
-    return json.loads(Path(path).read_text())
 
 
 def _lock(lock: str | None) -> dict | None:
@@ -191,10 +171,10 @@ def provenance(raw: dict, config: dict, plan: str, lock: str | None, output: str
     """The provenance record; an imported source's record (format, files, release and vintage) goes in it
     under `imports`, and the frozen plan's lock (its hash, the version in force) under `plan_lock`, so both
     enter its hash."""
-    imports = {label.removeprefix("import_"): _json(path) for label, path in raw.items()
+    imports = {label.removeprefix("import_"): io.read_json(path) for label, path in raw.items()
                if label.startswith("import_")}
     files = {label: path for label, path in raw.items() if not label.startswith("import_")}
-    plan_lock = lock_record(lock, _lock(lock), _json(plan))
+    plan_lock = lock_record(lock, _lock(lock), io.read_json(plan))
     io.write_json(provenance_record(files, config, Path.cwd(), imports, plan_lock), output)
 
 
@@ -205,45 +185,43 @@ def analysis_plan(plan: dict, output: str) -> None:
 
 def plan_deviations(plan: str, lock: str | None, output: str) -> None:
     """Each setting of this run's plan that differs from the frozen plan (none without a lock)."""
-    io.write_csv(deviations(_json(plan), _lock(lock)), output)
+    io.write_csv(deviations(io.read_json(plan), _lock(lock)), output)
 
 
 def manifest(provenance_file: str, outputs: list[str], config: dict, started_file: str, output: str) -> None:
     """The run's manifest: provenance plus git state, seeds, output hashes and start and end times."""
     started = Path(started_file).read_text().strip() if Path(started_file).is_file() else "unknown"
-    io.write_json(run_manifest(_json(provenance_file), config, Path.cwd(), started, utc_now(), outputs),
-                  output)
+    record = run_manifest(io.read_json(provenance_file), config, Path.cwd(), started, utc_now(), outputs)
+    io.write_json(record, output)
 
 
 def funding_group_table(centre_exposure: str, plan: dict, disclosure: dict, output: str) -> None:
     table = funding_groups(read_exposure(centre_exposure),
                            plan["cut_threshold_pct"], plan["growth_threshold_pct"],
-                           f"{plan['base_year']} to {plan['end_year']}",
+                           window_words(plan),
                            DisclosureRule.from_config(disclosure).suppress_below)
     io.write_csv(table, output)
 
 
 def distress_by_wave(survey: str, centre_exposure: str, source: str, plan: dict, disclosure: dict,
                      output: str) -> None:
-    cut_offs = [float(entry["at_least"]) for entry in plan.get("binary_scores", {}).values()
-                if entry["score"] == plan["score"]]
     table = score_by_wave(pd.read_parquet(survey),
                           read_exposure(centre_exposure),
                           plan["score"], int(plan["baseline_wave"]), 0.95,
                           DisclosureRule.from_config(disclosure).suppress_below,
-                          cut_off=cut_offs[0] if cut_offs else None)
-    table["synthetic_data"] = _synthetic(source)
+                          cut_off=caseness_cut_off(plan.get("binary_scores", {}), plan["score"]))
+    table["synthetic_data"] = is_synthetic(source)
     io.write_csv(table, output)
 
 
 def distress_figure(table: str, source: str, output: str) -> None:
     with io.atomic_path(output) as tmp:
-        score_by_wave_figure(pd.read_csv(table), tmp, _synthetic(source))
+        score_by_wave_figure(pd.read_csv(table), tmp, is_synthetic(source))
 
 
 def flow_figure(flow: str, source: str, output: str) -> None:
     with io.atomic_path(output) as tmp:
-        sample_flow_figure(pd.read_csv(flow, dtype=str), tmp, _synthetic(source))
+        sample_flow_figure(pd.read_csv(flow, dtype=str), tmp, is_synthetic(source))
 
 
 def appendix(config: dict, markdown_tables: list[str], latex_tables: list[str], contrast_tables: list[str],
@@ -251,15 +229,16 @@ def appendix(config: dict, markdown_tables: list[str], latex_tables: list[str], 
              latex: str, figures: dict[str, str] | None = None) -> None:
     """The academic appendix from the published tables and figures (caption -> path), in Markdown, HTML and
     LaTeX; figures are linked relative to the appendix, and embedded in the HTML."""
-    synthetic = _synthetic(source)
+    synthetic = is_synthetic(source)
     note = DisclosureRule.from_config(disclosure).describe()
-    stamp = short_hash(_json(provenance))
+    record = io.read_json(provenance)
+    stamp = short_hash(record)
     contrasts = {Path(t).stem: pd.read_csv(t) for t in contrast_tables}
     md = {Path(t).stem: Path(t).read_text() for t in markdown_tables}
     tex = {Path(t).stem: Path(t).read_text() for t in latex_tables}
     figures = figures or {}
     links = {caption: os.path.relpath(path, Path(markdown).parent) for caption, path in figures.items()}
-    sections = [_deviations_section(deviations, _json(provenance)),
+    sections = [deviations_section(read_deviations(deviations), record.get("plan_lock", {})),
                 Section("STROBE checklist (cohort studies)", strobe_markdown(), strobe_latex())]
     text = appendix_markdown(config, {k: v for k, v in md.items() if k != "cleaning_log"}, contrasts,
                              md["cleaning_log"], stamp, note, synthetic, links, sections)
@@ -267,15 +246,6 @@ def appendix(config: dict, markdown_tables: list[str], latex_tables: list[str], 
     io.write_text(appendix_html(text, synthetic, {links[c]: path for c, path in figures.items()}), html)
     io.write_text(appendix_latex(config, {k: v for k, v in tex.items() if k != "cleaning_log"}, contrasts,
                                  tex["cleaning_log"], stamp, note, synthetic, links, sections), latex)
-
-
-def _deviations_section(deviations: str, provenance: dict) -> Section:
-    words = deviations_words(read_deviations(deviations), provenance.get("plan_lock", {}))
-    if words.endswith("pre-specified."):
-        words += (" Each one's frozen and run values are in the result table 'Deviations from the frozen "
-                  "analysis plan'.")
-    return Section("Deviations from the frozen analysis plan", words,
-                   latex_escape(words.replace("**", "").replace("`", "")))
 
 
 def execute_report(notebook: str, output: str, parameters: dict) -> None:
@@ -286,26 +256,8 @@ def execute_report(notebook: str, output: str, parameters: dict) -> None:
     with io.atomic_path(output) as partial:
         executed = papermill.execute_notebook(notebook, str(partial), parameters=parameters, cwd=".",
                                               progress_bar=False)
-        _make_reproducible(executed, output)
+        make_reproducible(executed, output)
         nbformat.write(executed, partial)
-
-
-TIMINGS = ("start_time", "end_time", "duration")
-
-
-def _make_reproducible(notebook, output: str) -> None:
-    """Remove execution times and random cell ids from an executed notebook, so that the same inputs give
-    the same notebook (and the same HTML)."""
-    run = notebook.metadata.get("papermill", {})
-    for key in TIMINGS:
-        run.pop(key, None)
-    run["output_path"] = output  # not the partial file it was written to
-    for cell in notebook.cells:
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            cell.id = "injected-parameters"  # papermill gives the cell it adds a random id
-        cell.metadata.pop("execution", None)
-        for key in TIMINGS:
-            cell.metadata.get("papermill", {}).pop(key, None)
 
 
 def render_report(notebook: str, template_dir: str, template_name: str, output: str) -> None:
@@ -325,21 +277,20 @@ def report_pdf(html: str, pdf: str) -> None:
 
 def budget_figure(centre_exposure: str, source: str, plan: dict, disclosure: dict, output: str) -> None:
     exposure_table = read_exposure(centre_exposure)
-    window = f"{plan['base_year']} to {plan['end_year']}"
     with io.atomic_path(output) as tmp:
         budget_change_figure(exposure_table, plan["cut_threshold_pct"], plan["growth_threshold_pct"],
-                             window, DisclosureRule.from_config(disclosure).suppress_below, tmp,
-                             _synthetic(source))
+                             window_words(plan), DisclosureRule.from_config(disclosure).suppress_below, tmp,
+                             is_synthetic(source))
 
 
 def contrasts_figure(contrasts: str, source: str, output: str) -> None:
     with io.atomic_path(output) as tmp:
-        estimates_figure(pd.read_csv(contrasts), tmp, _synthetic(source))
+        estimates_figure(pd.read_csv(contrasts), tmp, is_synthetic(source))
 
 
 def secondary_family(tables: list[str], source: str, output: str) -> None:
     family = holm_adjust([pd.read_csv(t) for t in tables])
-    family["synthetic_data"] = _synthetic(source)
+    family["synthetic_data"] = is_synthetic(source)
     io.write_csv(family, output)
 
 
@@ -348,10 +299,8 @@ def effect_size(contrasts: str, analysis: str, source: str, entry: dict, name: s
     spec = ModelSpec.from_config(name, entry)
     table = pd.read_csv(contrasts)
     frame = pd.read_parquet(analysis)
-    g = hedges_g(table, frame, spec, standardiser)
-    e = e_values(table[table["scale"] == "difference"], g["pooled_sd"])
-    merged = g.merge(e.drop(columns=["model"]), on="contrast", suffixes=("", "_e_value"))
-    merged["synthetic_data"] = _synthetic(source)
+    merged = effect_size_table(table, frame, spec, standardiser)
+    merged["synthetic_data"] = is_synthetic(source)
     io.write_csv(merged, output)
 
 
@@ -359,7 +308,7 @@ def leave_one_la_out(analysis: str, source: str, name: str, entry: dict, fit_set
                      output: str) -> None:
     table = leave_one_out(pd.read_parquet(analysis), ModelSpec.from_config(name, entry), fit_settings)
     table.insert(0, "model", name)
-    table["synthetic_data"] = _synthetic(source)
+    table["synthetic_data"] = is_synthetic(source)
     io.write_csv(table, output)
 
 
@@ -392,14 +341,14 @@ def specification_joint_test(centres: str, funding: str, deflators: str, survey:
     refitters = {spec_id: specification_refitter(*cleaned, frame, plan, spec_id, choice)
                  for spec_id, choice in grid.items()}
     table = joint_test_table(run_joint_test(refitters, joint))
-    table["synthetic_data"] = _synthetic(source)
+    table["synthetic_data"] = is_synthetic(source)
     io.write_csv(table, output)
 
 
 def specification_curve(specs: list[str], source: str, table: str, figure: str) -> None:
     curve = pd.concat([pd.read_csv(s) for s in specs], ignore_index=True)
     curve = curve.sort_values(["contrast", "estimate"]).reset_index(drop=True)
-    synthetic = _synthetic(source)
+    synthetic = is_synthetic(source)
     curve["synthetic_data"] = synthetic
     io.write_csv(curve, table)
     with io.atomic_path(figure) as tmp:
@@ -412,7 +361,7 @@ def dose_figure(diagnostics: str, centre_exposure: str, source: str, plan: dict,
     with io.atomic_path(output) as tmp:
         dose_response_figure(curve, read_exposure(centre_exposure), float(entry.get("ci_level", 0.95)),
                              plan["cut_threshold_pct"], plan["growth_threshold_pct"], entry["outcome"], tmp,
-                             _synthetic(source))
+                             is_synthetic(source))
 
 
 def forest(primary: str, ols_cr2: str, did: str, imputation: str, weighting: str, source: str, table: str,
@@ -422,7 +371,7 @@ def forest(primary: str, ols_cr2: str, did: str, imputation: str, weighting: str
     rows = forest_rows(primary=primary_table, ols_cr2=pd.read_csv(ols_cr2), did=pd.read_csv(did),
                        imputation=pd.read_csv(imputation), weighting=pd.read_csv(weighting),
                        group=contrast.split(" vs ")[0])
-    synthetic = _synthetic(source)
+    synthetic = is_synthetic(source)
     io.write_csv(rows.assign(contrast=contrast, synthetic_data=synthetic), table)
     with io.atomic_path(figure) as tmp:
         forest_figure(rows, contrast, tmp, synthetic)
@@ -434,71 +383,38 @@ def difference_in_differences(survey: str, centre_exposure: str, source: str, pl
     panel, steps = build_panel(pd.read_parquet(survey),
                                read_exposure(centre_exposure),
                                score=score, baseline_wave=baseline_wave)
-    # Clustered by local authority, which decides funding; by centre when the data hold a single one.
-    result = did_mother_fe(panel, score=score, reference_wave=int(plan["reference_wave"]),
-                           cluster=cluster_design(panel, CLUSTERS).robust)
-    result.insert(0, "outcome", score)
-    result.insert(1, "contrast", [f"{g} vs cut, wave {w} vs {plan['reference_wave']}"
-                                  for g, w in zip(result["group"], result["wave"], strict=True)])
-    result["estimand"] = (f"Difference-in-differences: change in mean {SCORE_LABELS[score]} "
-                          "from the reference wave among mothers at the group's centres minus the same "
-                          "change among mothers at cut centres (mother fixed effects)")
-    result["direction"] = "Negative: distress fell more (or rose less) than at cut centres, i.e. better."
-    result["synthetic_data"] = _synthetic(source)
+    result = did_table(panel, score, int(plan["reference_wave"]))
+    result["synthetic_data"] = is_synthetic(source)
     io.write_csv(result, table)
     io.write_csv(steps, flow)
-
-
-def plan_attrition_frame(survey: pd.DataFrame, exposure: pd.DataFrame, plan: dict, spec: ModelSpec
-                         ) -> pd.DataFrame:
-    """`analysis.missing.attrition_frame` for model `spec`, waves and score as the plan's primary sample."""
-    sample_plan = plan["primary_sample"]
-    return attrition_frame(survey, exposure, score=sample_plan["score"],
-                           baseline_wave=int(sample_plan["baseline_wave"]),
-                           followup_wave=int(sample_plan["followup_wave"]), covariates=list(spec.covariates))
 
 
 def attrition_analyses(survey: str, centre_exposure: str, source: str, plan: dict, imputation: str,
                        weighting: str) -> None:
     """Multiple imputation and inverse-probability weighting of the plan's named models."""
-    synthetic = _synthetic(source)
+    synthetic = is_synthetic(source)
     exposure = read_exposure(centre_exposure)
     clean_survey = pd.read_parquet(survey)
 
     settings = plan["multiple_imputation"]
     spec = ModelSpec.from_config(settings["model"], plan["models"][settings["model"]])
-    frame = plan_attrition_frame(clean_survey, exposure, plan, spec)
+    frame = plan_attrition_frame(clean_survey, exposure, plan["primary_sample"], spec)
     pooled = multiple_imputation(frame, spec, plan["mixed_model_fit"], m=int(settings["imputations"]),
                                  seed=int(settings["seed"]), burn_in=int(settings["burn_in"]))
-    io.write_csv(_label_terms(pooled, spec, synthetic, n_clusters=frame[spec.clusters[0]].nunique(),
+    io.write_csv(label_terms(pooled, spec, synthetic, n_clusters=frame[spec.clusters[0]].nunique(),
                               se_method="Rubin's rules over m imputations; t with Barnard-Rubin df",
                               seed=int(settings["seed"])), imputation)
 
     spec = ModelSpec.from_config(plan["inverse_probability_weighting"]["model"],
                                  plan["models"][plan["inverse_probability_weighting"]["model"]])
-    frame = plan_attrition_frame(clean_survey, exposure, plan, spec)
+    frame = plan_attrition_frame(clean_survey, exposure, plan["primary_sample"], spec)
     weights = response_weights(frame, [*spec.covariates, spec.exposure],
                                categorical=[*spec.categorical, spec.exposure])
     weighted = ipw_estimate(frame, spec, weights, level=spec.ci_level)
     summary = weights.attrs["summary"]
     weighted["weights_kish_effective_n"] = summary["kish_effective_n"]
     weighted["weights_max"] = summary["max"]
-    io.write_csv(_label_terms(weighted, spec, synthetic, n_clusters=weighted.attrs["n_clusters"]), weighting)
-
-
-def _label_terms(table: pd.DataFrame, spec: ModelSpec, synthetic: bool, **extra) -> pd.DataFrame:
-    """Tidy a per-term table: model, outcome and, for exposure terms, the contrast in words."""
-    table = pd.DataFrame(table).copy()
-    table.attrs = {}
-    contrasts = {spec.exposure_term(level): f"{level} vs {spec.reference}"
-                 for level in spec.contrast_levels()}
-    table.insert(0, "model", spec.name)
-    table.insert(1, "outcome", spec.outcome)
-    table.insert(2, "contrast", table["term"].map(contrasts).fillna(""))
-    for key, value in extra.items():
-        table[key] = value
-    table["synthetic_data"] = synthetic
-    return table
+    io.write_csv(label_terms(weighted, spec, synthetic, n_clusters=weighted.attrs["n_clusters"]), weighting)
 
 
 def scenarios(analysis: str, deflators: str, source: str, plan: dict, table: str, curve: str) -> None:
@@ -506,14 +422,14 @@ def scenarios(analysis: str, deflators: str, source: str, plan: dict, table: str
     from analysis.scenarios import project
 
     projections, curves = project(pd.read_parquet(analysis), pd.read_parquet(deflators), plan)
-    synthetic = _synthetic(source)
+    synthetic = is_synthetic(source)
     io.write_csv(projections.assign(synthetic_data=synthetic), table)
     io.write_csv(curves.assign(synthetic_data=synthetic), curve)
 
 
 def scenario_figure(table: str, curve: str, source: str, output: str) -> None:
     with io.atomic_path(output) as tmp:
-        scenarios_figure(pd.read_csv(curve), pd.read_csv(table), tmp, _synthetic(source))
+        scenarios_figure(pd.read_csv(curve), pd.read_csv(table), tmp, is_synthetic(source))
 
 
 def power_planner(diagnostics: str, analysis: str, source: str, plan: dict, standardiser: str, table: str,
@@ -534,7 +450,7 @@ def power_planner(diagnostics: str, analysis: str, source: str, plan: dict, stan
     rows = power.plan_table(designs, variance, alpha, target, float(block.get("effect_k6", 1.0)), outcome_sd,
                             origin)
     curves = power.mde_curve(designs[0], list(block.get("curve_centres", [])), variance, alpha, target)
-    synthetic = _synthetic(source)
+    synthetic = is_synthetic(source)
     io.write_csv(rows.assign(synthetic_data=synthetic), table)
     io.write_csv(curves.assign(synthetic_data=synthetic), curve)
     with io.atomic_path(figure) as tmp:
@@ -547,8 +463,8 @@ def brief(tables: list[str], figure: str, source: str, provenance: str, disclosu
     from analysis.brief import brief_html
 
     rule = DisclosureRule.from_config(disclosure)
-    page = brief_html({Path(t).stem: pd.read_csv(t) for t in tables}, figure, _synthetic(source),
-                      short_hash(_json(provenance)), rule.describe())
+    page = brief_html({Path(t).stem: pd.read_csv(t) for t in tables}, figure, is_synthetic(source),
+                      short_hash(io.read_json(provenance)), rule.describe())
     problems = text_violations(visible_text(page), rule, Path(output).name)
     if problems:
         raise DisclosureError(problems, rule)
@@ -569,7 +485,7 @@ def covariate_balance(survey: str, centre_exposure: str, source: str, sample_pla
                             ModelSpec.from_config(name, entry), weighting,
                             min_cell=DisclosureRule.from_config(disclosure).suppress_below,
                             smd_guide=float(smd_guide))
-    synthetic = _synthetic(source)
+    synthetic = is_synthetic(source)
     io.write_csv(tables.characteristics.assign(synthetic_data=synthetic), characteristics)
     io.write_csv(tables.balance.assign(synthetic_data=synthetic), balance)
     io.write_csv(tables.patterns.assign(synthetic_data=synthetic), patterns)
@@ -578,4 +494,4 @@ def covariate_balance(survey: str, centre_exposure: str, source: str, sample_pla
 def covariate_balance_figure(table: str, source: str, output: str) -> None:
     """The love plot, from the published (disclosure-controlled) balance table."""
     with io.atomic_path(output) as tmp:
-        balance_figure(pd.read_csv(table), tmp, _synthetic(source))
+        balance_figure(pd.read_csv(table), tmp, is_synthetic(source))

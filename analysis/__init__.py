@@ -9,6 +9,6 @@ chained (the other estimators), models (every model of the plan), sensitivity, s
 joint_test (the specification curve and its joint test), scenarios and power (decision support: planned budget
 changes, a council's own evaluation), results, figures, report, brief, appendix and strobe (outputs, and the
 STROBE checklist), disclosure, provenance and publication (what may leave, and withdrawing it after a failed
-run), plan and plan_lock (checks of the analysis plan, and the frozen plan), stages (what the workflow's
-scripts call), simulate (synthetic demonstration data).
+run), plan and plan_lock (checks of the analysis plan, and the frozen plan), stages (a package, one module per
+stage of the workflow: what its scripts call), simulate (synthetic demonstration data).
 """

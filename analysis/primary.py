@@ -1,6 +1,6 @@
 """The primary analysis from raw files to fit in one call, for tests, fixtures and interactive use.
 
-The workflow runs the same steps as separate rules (see analysis.stages); both call the functions below.
+The workflow runs the same steps as separate rules (see analysis/stages/); both call the functions below.
 """
 
 from __future__ import annotations

@@ -164,13 +164,25 @@ def ordered_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[IDENTIFIERS + [c for c in frame.columns if c not in IDENTIFIERS]]
 
 
-def build_primary_sample(survey: pd.DataFrame, exposure: pd.DataFrame, **plan) -> tuple[pd.DataFrame,
-                                                                                        pd.DataFrame]:
-    """Apply the pre-specified inclusion steps in order (arguments as `mother_frame`).
+def sample_arguments(sample_plan: dict, covariates: list[str]) -> dict:
+    """The arguments of `mother_frame` that the plan's primary_sample (`sample_plan`) gives: its score and
+    waves, the secondary scores carried, and the binary scores as (score, threshold); `covariates` are those
+    a mother must have at baseline."""
+    return {"score": sample_plan["score"], "baseline_wave": int(sample_plan["baseline_wave"]),
+            "followup_wave": int(sample_plan["followup_wave"]), "covariates": list(covariates),
+            "carry_scores": tuple(sample_plan.get("secondary_scores", ())),
+            "binary_scores": {name: (entry["score"], float(entry["at_least"]))
+                              for name, entry in sample_plan.get("binary_scores", {}).items()}}
+
+
+def build_primary_sample(survey: pd.DataFrame, exposure: pd.DataFrame, sample_plan: dict,
+                         covariates: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The plan's primary sample (`sample_plan`: its primary_sample; `covariates`: those that must be
+    complete): the pre-specified inclusion steps of `mother_frame`, applied in order.
 
     Returns (analysis frame, flow), where flow has one row per step with mothers remaining and excluded.
     """
-    frame, steps = mother_frame(survey, exposure, **plan)
+    frame, steps = mother_frame(survey, exposure, **sample_arguments(sample_plan, covariates))
     keep = np.ones(len(frame), dtype=bool)
     flow = [{"step": 0, "description": "mothers in the cleaned survey", "n_mothers": len(frame),
              "n_excluded": 0}]

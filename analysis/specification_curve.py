@@ -16,8 +16,7 @@ import pandas as pd
 from analysis.design import ModelSpec
 from analysis.exposure import ExposurePlan, exposure_table
 from analysis.models import contrast_rows, fit_model
-from analysis.primary import sample_from_plan
-from analysis.sample import wave_suffix
+from analysis.sample import build_primary_sample, wave_suffix
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ def specification_sample(centres: pd.DataFrame, funding: pd.DataFrame, deflators
     spec = specification_model(plan, choice)
     sample_plan = {**plan["primary_sample"], "score": choice["score"], "secondary_scores": [],
                    "binary_scores": {}}
-    frame, flow = sample_from_plan(survey, exposure, sample_plan, list(spec.covariates))
+    frame, flow = build_primary_sample(survey, exposure, sample_plan, list(spec.covariates))
     return frame, flow, spec
 
 

@@ -22,6 +22,7 @@ from analysis.missing import (
     ipw_estimate,
     label_terms,
     multiple_imputation,
+    plan_attrition_frame,
     response_weights,
     rubin_pool,
 )
@@ -53,9 +54,9 @@ def _frames(raw_dir: Path, plan: dict, spec: ModelSpec):
     data = clean_all(raw_dir)
     exposure = exposure_by_centre(data.centres, data.funding, data.deflators,
                                   ExposurePlan.from_config(plan["exposure"]))
-    arguments = {"score": "k6", "baseline_wave": 1, "followup_wave": 3, "covariates": list(spec.covariates)}
-    return attrition_frame(data.survey, exposure, **arguments), build_primary_sample(
-        data.survey, exposure, **arguments)[0]
+    sample_plan = {"score": "k6", "baseline_wave": 1, "followup_wave": 3}
+    return (plan_attrition_frame(data.survey, exposure, sample_plan, spec),
+            build_primary_sample(data.survey, exposure, sample_plan, list(spec.covariates))[0])
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ import pandas as pd
 from analysis import io, models
 from analysis.data_source import is_synthetic
 from analysis.design import ModelSpec
-from analysis.models import diagnostics_record
-from analysis.results import coefficient_table, contrast_table
+from analysis.models import coefficient_table, contrast_table, diagnostics_record
 
 
 def fit_model(analysis: str, source: str, name: str, entry: dict, fit_settings: dict, contrasts: str,

@@ -16,9 +16,8 @@ from analysis.data_source import is_synthetic
 from analysis.descriptives import caseness_cut_off, score_by_wave
 from analysis.disclosure import DisclosureRule
 from analysis.exposure import read_exposure, window_words
-from analysis.figures import estimates_figure, score_by_wave_figure
+from analysis.figures import estimates_figure, forest_rows, score_by_wave_figure
 from analysis.results import headline_contrast
-from analysis.sensitivity import forest_rows
 
 
 def funding_groups(centre_exposure: str, plan: dict, disclosure: dict, output: str) -> None:

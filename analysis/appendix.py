@@ -15,6 +15,7 @@ import yaml
 
 from analysis.design import ModelSpec
 from analysis.labels import outcome_label, split_outcome
+from analysis.plan_lock import deviations_words
 from analysis.results import SYNTHETIC_BANNER, latex_escape
 from analysis.variables import VARIABLES
 
@@ -98,6 +99,17 @@ class Section:
     title: str
     markdown: str
     latex: str
+
+
+def deviations_section(deviations: pd.DataFrame, plan_lock: dict) -> Section:
+    """'Deviations from the frozen analysis plan': whether the plan was frozen and which settings this run
+    changed (`deviations`: plan_lock.deviations' table; `plan_lock`: the provenance record's plan_lock)."""
+    words = deviations_words(deviations, plan_lock)
+    if words.endswith("pre-specified."):
+        words += (" Each one's frozen and run values are in the result table 'Deviations from the frozen "
+                  "analysis plan'.")
+    return Section("Deviations from the frozen analysis plan", words,
+                   latex_escape(words.replace("**", "").replace("`", "")))
 
 
 def appendix_markdown(config: dict, tables: dict[str, str], contrasts: dict[str, pd.DataFrame],

@@ -38,7 +38,7 @@ from analysis.exposure import GROUPS, UNIT_WORD, exposure_level
 from analysis.labels import mothers_in
 from analysis.missing import RESPONDED, attrition_frame, response_weights
 from analysis.report import Fact
-from analysis.sample import wave_suffix
+from analysis.sample import sample_arguments, wave_suffix
 
 log = logging.getLogger(__name__)
 
@@ -370,13 +370,9 @@ def balance_tables(survey: pd.DataFrame, exposure: pd.DataFrame, sample_plan: di
     if spec.exposure_kind != "groups":
         raise PlanError(f"covariate balance compares funding groups: model '{spec.name}' has a "
                         f"{spec.exposure_kind} exposure")
-    wave, followup = int(sample_plan["baseline_wave"]), int(sample_plan["followup_wave"])
+    wave = int(sample_plan["baseline_wave"])
     covariates = list(dict.fromkeys([*spec.covariates, *(weighting.covariates if weighting else ())]))
-    frame = attrition_frame(
-        survey, exposure, score=sample_plan["score"], baseline_wave=wave, followup_wave=followup,
-        covariates=covariates, carry_scores=tuple(sample_plan.get("secondary_scores", ())),
-        binary_scores={name: (entry["score"], float(entry["at_least"]))
-                       for name, entry in sample_plan.get("binary_scores", {}).items()})
+    frame = attrition_frame(survey, exposure, **sample_arguments(sample_plan, covariates))
     rows = plan_characteristics(frame, spec, sample_plan)
     level = exposure_level(exposure)
     labels = {MOTHERS: "Mothers in the baseline cohort",

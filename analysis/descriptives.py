@@ -60,6 +60,13 @@ def funding_groups(exposure: pd.DataFrame, cut_pct: float, growth_pct: float, wi
     return pd.DataFrame(rows)
 
 
+def caseness_cut_off(binary_scores: dict, score: str) -> float | None:
+    """The threshold of the first of the plan's binary scores (`binary_scores`: name -> {score, at_least})
+    made from `score`, e.g. 13 for K6 >= 13; None when none is."""
+    cut_offs = [float(entry["at_least"]) for entry in binary_scores.values() if entry["score"] == score]
+    return cut_offs[0] if cut_offs else None
+
+
 def score_by_wave(survey: pd.DataFrame, exposure: pd.DataFrame, score: str, baseline_wave: int,
                   level: float, min_cell: int, cut_off: float | None = None) -> pd.DataFrame:
     """Mean score by funding group and wave, with a confidence interval clustered by local authority, and

@@ -333,6 +333,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={c: str for c in count_columns(header)}, keep_default_na=True)
 
 
+def published_renderings(name: str, tables: Iterable[str | Path]) -> list[Path]:
+    """The published CSV among `tables` that a problem names (by file name), with its Markdown and LaTeX
+    renderings."""
+    matches = [Path(t) for t in tables if Path(t).name == Path(name).name]
+    return [m.with_suffix(ext) for m in matches for ext in (".csv", ".md", ".tex")]
+
+
 def check_tables(paths: Iterable[str | Path], rule: DisclosureRule) -> None:
     """Raise DisclosureError naming every file, column and row of the CSVs that break the rule."""
     problems = []

@@ -48,6 +48,11 @@ class ExposurePlan:
         )
 
 
+def window_words(exposure: dict) -> str:
+    """The plan's exposure window as a reader sees it, e.g. '2010-11 to 2013-14'."""
+    return f"{exposure['base_year']} to {exposure['end_year']}"
+
+
 def read_exposure(path) -> pd.DataFrame:
     """The exposure table as written: identifiers stay text (a GIAS URN such as 20001 is an identifier, and
     must still match the survey's centre), and the group is a string."""

@@ -220,6 +220,33 @@ def specification_curve_figure(curve: pd.DataFrame, path, synthetic: bool,
     _save(fig, path, synthetic)
 
 
+def forest_rows(primary: pd.DataFrame, ols_cr2: pd.DataFrame, did: pd.DataFrame, imputation: pd.DataFrame,
+                weighting: pd.DataFrame, group: str = "growing") -> pd.DataFrame:
+    """The `group vs cut` estimate of each analysis on the difference scale, one labelled row each."""
+    contrast = f"{group} vs cut"
+    term = f"funding_group[T.{group}]"
+    columns = ["estimate", "ci_lower", "ci_upper"]
+
+    def pick(table: pd.DataFrame, mask: pd.Series, label: str) -> dict:
+        row = table.loc[mask].iloc[0]
+        return {"label": label, **{c: float(row[c]) for c in columns}}
+
+    ols = ols_cr2.loc[ols_cr2["contrast"] == contrast].iloc[0]
+    head = primary.loc[primary["contrast"] == contrast].iloc[0]
+    mixed = "Mixed model, Wald CI (primary)" if np.isinf(head["df"]) else "Mixed model, t CI (primary)"
+    rows = [
+        pick(primary, primary["contrast"] == contrast, mixed),
+        pick(ols_cr2, ols_cr2["contrast"] == contrast, "OLS, CR2 SE, Satterthwaite t"),
+        {"label": "OLS, wild cluster bootstrap CI", "estimate": float(ols["estimate"]),
+         "ci_lower": float(ols["wcr_ci_lower"]), "ci_upper": float(ols["wcr_ci_upper"])},
+        pick(imputation, imputation["term"] == term, "Multiple imputation, Rubin's rules"),
+        pick(weighting, weighting["term"] == term, "Inverse-probability weighting, CR1"),
+        pick(did, (did["group"] == group) & (did["wave"] == did["wave"].max()),
+             "Mother fixed effects DiD (last wave vs first)"),
+    ]
+    return pd.DataFrame(rows)
+
+
 def forest_figure(rows: pd.DataFrame, contrast: str, path, synthetic: bool) -> None:
     """Every analysis's estimate of the same contrast (difference scale), one line each."""
     rows = rows.reset_index(drop=True)

@@ -46,6 +46,10 @@ def write_json(data: dict, path: str | Path) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
 
 
+def read_json(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
 def write_text(text: str, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -62,6 +62,31 @@ def attrition_frame(survey: pd.DataFrame, exposure: pd.DataFrame, **plan) -> pd.
     return ordered_columns(frame)
 
 
+def plan_attrition_frame(survey: pd.DataFrame, exposure: pd.DataFrame, sample_plan: dict, spec: ModelSpec
+                         ) -> pd.DataFrame:
+    """`attrition_frame` for model `spec`, with the score and waves of the plan's primary sample
+    (`sample_plan`: the plan's primary_sample)."""
+    return attrition_frame(survey, exposure, score=sample_plan["score"],
+                           baseline_wave=int(sample_plan["baseline_wave"]),
+                           followup_wave=int(sample_plan["followup_wave"]), covariates=list(spec.covariates))
+
+
+def label_terms(table: pd.DataFrame, spec: ModelSpec, synthetic: bool, **extra) -> pd.DataFrame:
+    """A per-term table (of `multiple_imputation` or `ipw_estimate`) tidied for publication: model, outcome
+    and, for exposure terms, the contrast in words ("growing vs cut"); `extra` adds constant columns."""
+    table = pd.DataFrame(table).copy()
+    table.attrs = {}
+    contrasts = {spec.exposure_term(level): f"{level} vs {spec.reference}"
+                 for level in spec.contrast_levels()}
+    table.insert(0, "model", spec.name)
+    table.insert(1, "outcome", spec.outcome)
+    table.insert(2, "contrast", table["term"].map(contrasts).fillna(""))
+    for key, value in extra.items():
+        table[key] = value
+    table["synthetic_data"] = synthetic
+    return table
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Rubin's rules
 

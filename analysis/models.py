@@ -71,6 +71,12 @@ class FitSummary:
     contrast: object = field(default=None, repr=False)  # L -> ContrastInference (mixed models)
 
 
+def diagnostics_record(spec: ModelSpec, summary: FitSummary) -> dict:
+    """What a fit's diagnostics file holds: the model, its estimator, counts, and the fit's diagnostics."""
+    return {"model": spec.name, "estimator": spec.estimator, "n": summary.n, "n_clusters": summary.n_clusters,
+            "n_centres": summary.n_centres, **summary.diagnostics}
+
+
 def complete_cases(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
     """Rows with every model variable present, and how many were excluded."""
     complete = frame.dropna(subset=spec.variables)
@@ -337,3 +343,24 @@ def exposure_contrasts(summary: FitSummary, spec: ModelSpec, points,
         else:
             out.append((float(point), float(row @ beta), float(np.sqrt(row @ cov @ row)), np.inf))
     return out
+
+
+def coefficient_table(summary: FitSummary, spec: ModelSpec, synthetic: bool) -> pd.DataFrame:
+    """Every coefficient of a fitted model, on the estimator's own scale."""
+    table = summary.coefficients.copy()
+    table.insert(0, "model", spec.name)
+    table.insert(1, "outcome", spec.outcome)
+    table["scale"] = summary.scale
+    table["se_method"] = summary.se_method
+    table["synthetic_data"] = synthetic
+    return table
+
+
+def contrast_table(summary: FitSummary, spec: ModelSpec, synthetic: bool) -> pd.DataFrame:
+    """One row per reported exposure contrast, with its estimand, direction and methods spelled out, and
+    what the data could not support (design_note: a dropped covariate, a single local authority, a boundary
+    fit; note: why a contrast has no estimate)."""
+    table = pd.DataFrame(contrast_rows(summary, spec))
+    table["design_note"] = " ".join(summary.notes)
+    table["synthetic_data"] = synthetic
+    return table

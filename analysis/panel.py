@@ -30,8 +30,10 @@ import warnings
 import pandas as pd
 import pyfixest as pf
 
+from analysis.design import CLUSTERS, cluster_design
 from analysis.errors import DesignError
 from analysis.exposure import GROUPS, UNIT_KEY, UNIT_WORD, exposure_level
+from analysis.labels import SCORE_LABELS
 from analysis.sample import GROUP_STEP, clustering_centre
 
 log = logging.getLogger(__name__)
@@ -230,3 +232,19 @@ def did_mother_fe(
             "n": n, "n_mothers": int(design[_FE].nunique()), "n_clusters": n_clusters, "se_method": method,
         })
     return pd.DataFrame(out, columns=RESULT_COLUMNS)
+
+
+def did_table(panel: pd.DataFrame, score: str, reference_wave: int) -> pd.DataFrame:
+    """`did_mother_fe` of `score` against `reference_wave`, each row labelled with its outcome, contrast,
+    estimand and direction. Clustered by local authority, which decides funding; by centre when the data
+    hold a single one."""
+    result = did_mother_fe(panel, score=score, reference_wave=reference_wave,
+                           cluster=cluster_design(panel, CLUSTERS).robust)
+    result.insert(0, "outcome", score)
+    result.insert(1, "contrast", [f"{g} vs cut, wave {w} vs {reference_wave}"
+                                  for g, w in zip(result["group"], result["wave"], strict=True)])
+    result["estimand"] = (f"Difference-in-differences: change in mean {SCORE_LABELS[score]} "
+                          "from the reference wave among mothers at the group's centres minus the same "
+                          "change among mothers at cut centres (mother fixed effects)")
+    result["direction"] = "Negative: distress fell more (or rose less) than at cut centres, i.e. better."
+    return result

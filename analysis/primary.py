@@ -1,6 +1,6 @@
 """The primary analysis from raw files to fit in one call, for tests, fixtures and interactive use.
 
-The workflow runs the same steps as separate rules (see analysis.stages); both call the functions below.
+The workflow runs the same steps as separate rules (see analysis/stages/); both call the functions below.
 """
 
 from __future__ import annotations
@@ -28,24 +28,6 @@ def sample_covariates(plan: dict) -> list[str]:
     return model_covariates(plan["models"][plan["primary_sample"]["covariates_from_model"]])
 
 
-def sample_from_plan(survey: pd.DataFrame, exposure: pd.DataFrame, sample_plan: dict,
-                     covariates: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return build_primary_sample(survey, exposure, covariates=covariates, **sample_arguments(sample_plan))
-
-
-def sample_arguments(sample_plan: dict) -> dict:
-    """The sample steps' arguments (analysis.sample.mother_frame's, but the covariates) from the plan's
-    primary_sample entry."""
-    return {
-        "score": sample_plan["score"],
-        "baseline_wave": int(sample_plan["baseline_wave"]),
-        "followup_wave": int(sample_plan["followup_wave"]),
-        "carry_scores": tuple(sample_plan.get("secondary_scores", ())),
-        "binary_scores": {name: (entry["score"], float(entry["at_least"]))
-                          for name, entry in sample_plan.get("binary_scores", {}).items()},
-    }
-
-
 def fit_from_plan(frame: pd.DataFrame, name: str, entry: dict, fit_settings: dict) -> tuple[NestedFit,
                                                                                           ModelSpec]:
     spec = ModelSpec.from_config(name, entry)
@@ -59,7 +41,7 @@ def primary_frame(raw_dir: str | Path, plan: dict) -> tuple[pd.DataFrame, pd.Dat
     data = clean_all(Path(raw_dir), plan["exposure"].get("level", "centre"))
     exposure = exposure_table(data.centres, data.funding, data.deflators,
                                   ExposurePlan.from_config(plan["exposure"]))
-    return sample_from_plan(data.survey, exposure, plan["primary_sample"], sample_covariates(plan))
+    return build_primary_sample(data.survey, exposure, plan["primary_sample"], sample_covariates(plan))
 
 
 def fit_primary(frame: pd.DataFrame, plan: dict, name: str = "primary") -> tuple[NestedFit, ModelSpec]:

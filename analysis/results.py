@@ -1,36 +1,14 @@
-"""Tidy result tables (one row per contrast or term) and their Markdown / LaTeX renderings."""
+"""Result tables as a reader sees them: the headline contrast, and Markdown / LaTeX renderings of a tidy table
+(one row per contrast or term; models.contrast_table and models.coefficient_table build those of a fit)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from analysis.design import ModelSpec
 from analysis.errors import DesignError
-from analysis.models import FitSummary, contrast_rows
 
 SYNTHETIC_BANNER = ("SYNTHETIC DEMONSTRATION DATA - these numbers are not evidence about any real "
                     "centre, local authority or family.")
-
-
-def coefficient_table(summary: FitSummary, spec: ModelSpec, synthetic: bool) -> pd.DataFrame:
-    """Every coefficient of a fitted model, on the estimator's own scale."""
-    table = summary.coefficients.copy()
-    table.insert(0, "model", spec.name)
-    table.insert(1, "outcome", spec.outcome)
-    table["scale"] = summary.scale
-    table["se_method"] = summary.se_method
-    table["synthetic_data"] = synthetic
-    return table
-
-
-def contrast_table(summary: FitSummary, spec: ModelSpec, synthetic: bool) -> pd.DataFrame:
-    """One row per reported exposure contrast, with its estimand, direction and methods spelled out, and
-    what the data could not support (design_note: a dropped covariate, a single local authority, a boundary
-    fit; note: why a contrast has no estimate)."""
-    table = pd.DataFrame(contrast_rows(summary, spec))
-    table["design_note"] = " ".join(summary.notes)
-    table["synthetic_data"] = synthetic
-    return table
 
 
 def headline_contrast(table: pd.DataFrame) -> str:

@@ -157,28 +157,40 @@ def ordered_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[IDENTIFIERS + [c for c in frame.columns if c not in IDENTIFIERS]]
 
 
-def build_primary_sample(survey: pd.DataFrame, exposure: pd.DataFrame, **plan) -> tuple[pd.DataFrame,
-                                                                                        pd.DataFrame]:
-    """Apply the pre-specified inclusion steps in order (arguments as `mother_frame`).
+def sample_arguments(sample_plan: dict, covariates: list[str]) -> dict:
+    """The arguments of `mother_frame` that the plan's primary_sample (`sample_plan`) gives: its score and
+    waves, the secondary scores carried, and the binary scores as (score, threshold); `covariates` are those
+    a mother must have at baseline."""
+    return {"score": sample_plan["score"], "baseline_wave": int(sample_plan["baseline_wave"]),
+            "followup_wave": int(sample_plan["followup_wave"]), "covariates": list(covariates),
+            "carry_scores": tuple(sample_plan.get("secondary_scores", ())),
+            "binary_scores": {name: (entry["score"], float(entry["at_least"]))
+                              for name, entry in sample_plan.get("binary_scores", {}).items()}}
+
+
+def build_primary_sample(survey: pd.DataFrame, exposure: pd.DataFrame, sample_plan: dict,
+                         covariates: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The plan's primary sample (`sample_plan`: its primary_sample; `covariates`: those that must be
+    complete): the pre-specified inclusion steps of `mother_frame`, applied in order.
 
     Returns (analysis frame, flow), where flow has one row per step with mothers remaining and excluded.
     """
-    return apply_steps(*mother_frame(survey, exposure, **plan))
+    return apply_steps(*mother_frame(survey, exposure, **sample_arguments(sample_plan, covariates)))
 
 
-def samples_by_covariate_set(survey: pd.DataFrame, exposure: pd.DataFrame, *,
-                             covariate_sets: dict[str, list[str]], **plan) -> dict[str, tuple[pd.DataFrame,
-                                                                                             pd.DataFrame]]:
-    """`build_primary_sample`'s (sample, flow) for each named covariate set (other arguments as
-    `mother_frame`), from one pass over the survey: the mothers' frame is built once with every set's
-    covariates, and each set keeps the mothers complete on its own ones (the only step that differs)."""
-    own = {name: list(dict.fromkeys(c for c in covariates if c != wave_suffix(plan["score"],
-                                                                                plan["baseline_wave"])))
+def samples_by_covariate_set(survey: pd.DataFrame, exposure: pd.DataFrame, sample_plan: dict,
+                             covariate_sets: dict[str, list[str]]) -> dict[str, tuple[pd.DataFrame,
+                                                                                    pd.DataFrame]]:
+    """`build_primary_sample`'s (sample, flow) for each named covariate set, from one pass over the survey:
+    the mothers' frame is built once with every set's covariates, and each set keeps the mothers complete on
+    its own ones (the only step that differs)."""
+    baseline_score = wave_suffix(sample_plan["score"], int(sample_plan["baseline_wave"]))
+    own = {name: list(dict.fromkeys(c for c in covariates if c != baseline_score))
            for name, covariates in covariate_sets.items()}
     every = list(dict.fromkeys(c for covariates in own.values() for c in covariates))
-    frame, steps = mother_frame(survey, exposure, covariates=every, **plan)
+    frame, steps = mother_frame(survey, exposure, **sample_arguments(sample_plan, every))
     shared = frame[[c for c in frame.columns if c not in every]]
-    covariate_step = COVARIATE_STEP.format(wave=plan["baseline_wave"])
+    covariate_step = COVARIATE_STEP.format(wave=int(sample_plan["baseline_wave"]))
     samples = {}
     for name, covariates in own.items():
         complete = frame[covariates].notna().all(axis=1).to_numpy()

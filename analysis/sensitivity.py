@@ -102,6 +102,15 @@ def holm_adjust(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return family
 
 
+def effect_size_table(contrasts: pd.DataFrame, frame: pd.DataFrame, spec: ModelSpec,
+                      standardiser: str) -> pd.DataFrame:
+    """Hedges' g of each contrast of model `spec` (`contrasts`: its contrast table) with its E-values, one
+    row per contrast; the E-value columns shared with g's are suffixed _e_value."""
+    g = hedges_g(contrasts, frame, spec, standardiser)
+    e = e_values(contrasts[contrasts["scale"] == "difference"], g["pooled_sd"])
+    return g.merge(e.drop(columns=["model"]), on="contrast", suffixes=("", "_e_value"))
+
+
 def refits(frame: pd.DataFrame, spec: ModelSpec, fit_settings: dict) -> Iterator[tuple[str, FitSummary]]:
     """(left-out local authority, the model fitted without it), refitted from the rows."""
     cluster = spec.clusters[0]
@@ -170,30 +179,3 @@ def leave_one_out(frame: pd.DataFrame, spec: ModelSpec, fit_settings: dict) -> p
             rows.append({"left_out": left_out, "n_left_out": int((frame[cluster] == left_out).sum()),
                          **{k: row[k] for k in LEAVE_ONE_OUT_COLUMNS[2:]}})
     return pd.DataFrame(rows, columns=LEAVE_ONE_OUT_COLUMNS)
-
-
-def forest_rows(primary: pd.DataFrame, ols_cr2: pd.DataFrame, did: pd.DataFrame, imputation: pd.DataFrame,
-                weighting: pd.DataFrame, group: str = "growing") -> pd.DataFrame:
-    """The `group vs cut` estimate of each analysis on the difference scale, one labelled row each."""
-    contrast = f"{group} vs cut"
-    term = f"funding_group[T.{group}]"
-    columns = ["estimate", "ci_lower", "ci_upper"]
-
-    def pick(table: pd.DataFrame, mask: pd.Series, label: str) -> dict:
-        row = table.loc[mask].iloc[0]
-        return {"label": label, **{c: float(row[c]) for c in columns}}
-
-    ols = ols_cr2.loc[ols_cr2["contrast"] == contrast].iloc[0]
-    head = primary.loc[primary["contrast"] == contrast].iloc[0]
-    mixed = "Mixed model, Wald CI (primary)" if np.isinf(head["df"]) else "Mixed model, t CI (primary)"
-    rows = [
-        pick(primary, primary["contrast"] == contrast, mixed),
-        pick(ols_cr2, ols_cr2["contrast"] == contrast, "OLS, CR2 SE, Satterthwaite t"),
-        {"label": "OLS, wild cluster bootstrap CI", "estimate": float(ols["estimate"]),
-         "ci_lower": float(ols["wcr_ci_lower"]), "ci_upper": float(ols["wcr_ci_upper"])},
-        pick(imputation, imputation["term"] == term, "Multiple imputation, Rubin's rules"),
-        pick(weighting, weighting["term"] == term, "Inverse-probability weighting, CR1"),
-        pick(did, (did["group"] == group) & (did["wave"] == did["wave"].max()),
-             "Mother fixed effects DiD (last wave vs first)"),
-    ]
-    return pd.DataFrame(rows)

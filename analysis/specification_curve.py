@@ -19,7 +19,6 @@ import pandas as pd
 from analysis.design import ModelSpec
 from analysis.exposure import ExposurePlan, exposure_table
 from analysis.models import FitSummary, contrast_rows, fit_model
-from analysis.primary import sample_arguments
 from analysis.sample import samples_by_covariate_set, wave_suffix
 
 log = logging.getLogger(__name__)
@@ -82,9 +81,8 @@ def group_samples(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.Da
     sample_plan = {**plan["primary_sample"], "score": first["score"], "secondary_scores": [],
                    "binary_scores": {}}
     by_set = samples_by_covariate_set(
-        survey, exposure, covariate_sets={choice["covariate_set"]: list(models[spec_id].covariates)
-                                          for spec_id, choice in group.items()},
-        **sample_arguments(sample_plan))
+        survey, exposure, sample_plan, {choice["covariate_set"]: list(models[spec_id].covariates)
+                                        for spec_id, choice in group.items()})
     return {spec_id: (*by_set[choice["covariate_set"]], models[spec_id]) for spec_id, choice in group.items()}
 
 

@@ -35,11 +35,10 @@ from timing import timed  # benchmarks/ (this script's folder)
 from analysis.chained import ChainedImputer
 from analysis.cluster_robust import ols_cr2, wild_cluster_bootstrap
 from analysis.design import ModelSpec, design_matrix
-from analysis.missing import LA_INDEX, PMM_DONORS, imputation_data
+from analysis.missing import LA_INDEX, PMM_DONORS, imputation_data, plan_attrition_frame
 from analysis.mixed import FitSettings, fit_nested_lmm, fit_with_statsmodels
 from analysis.primary import load_plan
 from analysis.simulate import MARKER_FILE, PRESETS, simulate, write
-from analysis.stages import plan_attrition_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ["Snakefile", "config", "workflow"]
@@ -246,7 +245,7 @@ def imputation_comparison(project: Path, plan: dict, seed: int = 1) -> tuple:
     data = project / "results" / "data"
     frame = plan_attrition_frame(pd.read_parquet(data / "clean" / "survey.parquet"),
                                  pd.read_csv(data / "centre_exposure.csv", dtype={"funding_group": "string"}),
-                                 plan, spec).reset_index(drop=True)
+                                 plan["primary_sample"], spec).reset_index(drop=True)
     table, targets = imputation_data(frame, spec)
 
     def ours(rows: pd.DataFrame) -> None:

@@ -11,9 +11,11 @@ from analysis.appendix import (
     appendix_html,
     appendix_latex,
     appendix_markdown,
+    deviations_section,
     plan_variables,
     variable_definition,
 )
+from analysis.plan_lock import DEVIATION_COLUMNS
 from analysis.results import SYNTHETIC_BANNER
 
 
@@ -76,3 +78,22 @@ def test_only_the_ols_model_mentions_a_bootstrap(plan):
     sections = markdown.split("### `")
     with_bootstrap = [s.split("`")[0] for s in sections if "**Bootstrap:**" in s]
     assert with_bootstrap == [n for n, e in plan["models"].items() if e.get("estimator") == "ols_cr2"]
+
+
+FROZEN = {"status": "frozen", "frozen_at": "2026-01-05T10:00:00Z", "frozen_version": 1, "commit": "abc1234",
+          "lock_sha256": "0" * 64}
+
+
+def test_deviations_section_points_to_the_table_only_when_the_run_deviates():
+    changed = pd.DataFrame([["exposure.cut_threshold_pct", "-5", "-10", "changed", 1, "2026-01-05"]],
+                           columns=DEVIATION_COLUMNS)
+    section = deviations_section(changed, FROZEN)
+    assert section.title == "Deviations from the frozen analysis plan"
+    assert "deviates from it in 1 setting" in section.markdown
+    assert section.markdown.endswith("in the result table 'Deviations from the frozen analysis plan'.")
+    assert "**" not in section.latex and "`" not in section.latex  # Markdown marks are not LaTeX
+    assert r"cut\_threshold\_pct" in section.latex
+    same = deviations_section(pd.DataFrame(columns=DEVIATION_COLUMNS), FROZEN)
+    assert same.markdown.endswith("no setting differs.")
+    unfrozen = deviations_section(pd.DataFrame(columns=DEVIATION_COLUMNS), {})
+    assert "not frozen" in unfrozen.markdown and "result table" not in unfrozen.markdown

@@ -25,7 +25,8 @@ from analysis.design import ModelSpec
 from analysis.errors import DesignError, RawDataError
 from analysis.exposure import ExposurePlan, exposure_by_centre
 from analysis.models import fit_model
-from analysis.primary import sample_covariates, sample_from_plan
+from analysis.primary import sample_covariates
+from analysis.sample import build_primary_sample
 from tests.corpus_cases import apply, build, expected_messages, load_cases
 from tests.workflow import copy_project, files_under, snakemake
 
@@ -79,7 +80,8 @@ def run_stages(case, raw_dir: Path, plan: dict):
         exposure = exposure_by_centre(data.centres, data.funding, data.deflators,
                                       ExposurePlan.from_config(plan["exposure"]))
     if case.stage == "models":  # the primary sample and the models fitted on it
-        frame, _ = sample_from_plan(data.survey, exposure, plan["primary_sample"], sample_covariates(plan))
+        frame, _ = build_primary_sample(data.survey, exposure, plan["primary_sample"],
+                                        sample_covariates(plan))
         for name in ("primary", "primary_ols_cr2"):
             spec = ModelSpec.from_config(name, {**plan["models"][name], "bootstrap": {}})
             fit_model(frame, spec, plan["mixed_model_fit"])

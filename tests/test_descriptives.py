@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.descriptives import NO_GROUP, funding_groups, score_by_wave
+from analysis.descriptives import NO_GROUP, caseness_cut_off, funding_groups, score_by_wave
 from analysis.figures import pooled_bins
 
 
@@ -112,3 +112,13 @@ def test_prevalence_at_a_cut_off_is_counted_per_cell_and_shown_only_when_both_si
     assert rare["pct_at_or_above_cut_off"].isna().any()
     assert "share at or above 15 shown where at least 10 mothers" in rare["ci_method"].iloc[0]
     assert "cut_off" not in score_by_wave(survey, exposure, "k6", 1, 0.95, min_cell=10).columns
+
+
+def test_caseness_cut_off_is_the_first_binary_score_made_from_the_score(plan):
+    binary = {"ghq_case": {"score": "ghq_caseness", "at_least": 4},
+              "k6_serious": {"score": "k6", "at_least": 13}, "k6_moderate": {"score": "k6", "at_least": 5}}
+    assert caseness_cut_off(binary, "k6") == 13.0
+    assert caseness_cut_off(binary, "ghq_likert") is None
+    assert caseness_cut_off({}, "k6") is None
+    shipped = plan["primary_sample"].get("binary_scores", {})
+    assert caseness_cut_off(shipped, "k6") in {None, *(float(e["at_least"]) for e in shipped.values())}

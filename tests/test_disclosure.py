@@ -14,6 +14,7 @@ from analysis.disclosure import (
     check_tables,
     count_columns,
     protect_table,
+    published_renderings,
     violations,
 )
 
@@ -216,3 +217,11 @@ def test_every_protected_count_is_safe_and_close(rule):
         else:
             assert abs(shown - count) <= rule.round_to / 2, (count, shown)
             assert (shown == 0) == (count == 0)
+
+
+def test_published_renderings_are_the_named_tables_three_formats_only():
+    tables = ["results/tables/sample_flow.csv", "results/tables/funding_groups.csv"]
+    found = published_renderings("/elsewhere/funding_groups.csv", tables)
+    expected = [f"results/tables/funding_groups{ext}" for ext in (".csv", ".md", ".tex")]
+    assert [str(p) for p in found] == expected
+    assert published_renderings("not_published.csv", tables) == []

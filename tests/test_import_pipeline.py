@@ -143,7 +143,7 @@ def test_the_whole_pipeline_runs_from_published_files(tiny_raw_master, tmp_path,
 def test_a_contract_problem_in_an_imported_file_names_the_published_file(tiny_raw_master, tmp_path):
     """The deflators workbook holds an index the contract refuses (a 60% jump): the message names the
     workbook the data manager downloaded, beside the contract file the import stage wrote."""
-    from analysis.stages import clean
+    from analysis.stages.clean import clean_raw_data
     sources, paths = import_all(tiny_raw_master, tmp_path / "published", "centre")
     imported = paths["deflators.csv"]
     frame = pd.read_csv(imported, dtype=str)
@@ -151,10 +151,10 @@ def test_a_contract_problem_in_an_imported_file_names_the_published_file(tiny_ra
     frame.to_csv(imported, index=False)
     out = tmp_path / "out"
     with pytest.raises(RawDataError) as err:
-        clean(str(tmp_path / "published"), "centre", {k: str(v) for k, v in paths.items()}, [],
-              *(str(out / name) for name in ("c.parquet", "f.parquet", "d.parquet", "s.parquet", "log.csv",
-                                             "source.json")),
-              imported_from={"deflators.csv": [sources["deflators"]["path"]]})
+        clean_raw_data(str(tmp_path / "published"), "centre", {k: str(v) for k, v in paths.items()}, [],
+                       *(str(out / name) for name in ("c.parquet", "f.parquet", "d.parquet", "s.parquet",
+                                                      "log.csv", "source.json")),
+                       imported_from={"deflators.csv": [sources["deflators"]["path"]]})
     workbook = sources["deflators"]["path"]
     assert f"deflators.csv (imported from {workbook}), column 'gdp_deflator'" in str(err.value)
 

@@ -20,7 +20,9 @@ from analysis.missing import (
     attrition_frame,
     imputations,
     ipw_estimate,
+    label_terms,
     multiple_imputation,
+    plan_attrition_frame,
     response_weights,
     rubin_pool,
 )
@@ -52,9 +54,9 @@ def _frames(raw_dir: Path, plan: dict, spec: ModelSpec):
     data = clean_all(raw_dir)
     exposure = exposure_by_centre(data.centres, data.funding, data.deflators,
                                   ExposurePlan.from_config(plan["exposure"]))
-    arguments = {"score": "k6", "baseline_wave": 1, "followup_wave": 3, "covariates": list(spec.covariates)}
-    return attrition_frame(data.survey, exposure, **arguments), build_primary_sample(
-        data.survey, exposure, **arguments)[0]
+    sample_plan = {"score": "k6", "baseline_wave": 1, "followup_wave": 3}
+    return (plan_attrition_frame(data.survey, exposure, sample_plan, spec),
+            build_primary_sample(data.survey, exposure, sample_plan, list(spec.covariates))[0])
 
 
 @pytest.fixture(scope="module")
@@ -339,3 +341,15 @@ def test_ipw_estimate_is_weighted_least_squares_with_cr1_errors(tiny, spec):
     half = stats.t.ppf(0.975, g - 1) * table["std_error"]
     np.testing.assert_allclose(table["ci_upper"] - table["estimate"], half, rtol=1e-10)
     assert table["se_method"].str.contains("G/(G-1)", regex=False).all()
+
+
+def test_label_terms_names_model_outcome_and_the_contrast_of_exposure_terms_only(spec):
+    pooled = pd.DataFrame({"term": ["Intercept", GROWING, STABLE, "k6_w1"],
+                           "estimate": [1.0, -0.5, 0.2, 0.4]})
+    pooled.attrs["n_clusters"] = 25
+    table = label_terms(pooled, spec, True, seed=7)
+    assert list(table.columns[:3]) == ["model", "outcome", "contrast"]
+    assert (table["model"] == "primary").all() and (table["outcome"] == spec.outcome).all()
+    assert list(table["contrast"]) == ["", f"growing vs {spec.reference}", f"stable vs {spec.reference}", ""]
+    assert (table["seed"] == 7).all() and table["synthetic_data"].all()
+    assert table.attrs == {} and list(pooled.columns) == ["term", "estimate"]  # the input is left alone

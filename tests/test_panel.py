@@ -14,7 +14,7 @@ import statsmodels.api as sm
 
 from analysis.cleaning import clean_all
 from analysis.exposure import ExposurePlan, exposure_by_centre
-from analysis.panel import build_panel, did_mother_fe
+from analysis.panel import build_panel, did_mother_fe, did_table
 from analysis.simulate import PRESETS, simulate, write
 
 
@@ -158,3 +158,21 @@ def test_flow_counts_every_exclusion():
 def test_missing_reference_group_is_an_error(tiny_panel):
     with pytest.raises(ValueError, match="reference group"):
         did_mother_fe(tiny_panel, reference="shrinking")
+
+
+def test_did_table_labels_each_row_and_clusters_by_local_authority(tiny_panel):
+    table = did_table(tiny_panel, "k6", 1)
+    plain = did_mother_fe(tiny_panel, score="k6", reference_wave=1, cluster="la_code")
+    np.testing.assert_allclose(table["estimate"], plain["estimate"], rtol=1e-10)
+    np.testing.assert_allclose(table["std_error"], plain["std_error"], rtol=1e-10)
+    assert list(table["contrast"]) == [f"{g} vs cut, wave {w} vs 1"
+                                       for g, w in zip(plain["group"], plain["wave"], strict=True)]
+    assert (table["outcome"] == "k6").all()
+    assert table["estimand"].str.startswith("Difference-in-differences").all()
+    assert table["direction"].str.startswith("Negative").all()
+
+
+def test_did_table_clusters_by_centre_when_the_data_hold_a_single_local_authority(tiny_panel):
+    one_la = tiny_panel.assign(la_code=tiny_panel["la_code"].iloc[0])
+    table = did_table(one_la, "k6", 1)
+    assert (table["n_clusters"] == one_la["centre_id"].nunique()).all()

@@ -4,16 +4,16 @@ import pandas as pd
 import pytest
 
 from analysis.errors import DesignError
-from analysis.sample import build_primary_sample, samples_by_covariate_set
+from analysis.sample import build_primary_sample, sample_arguments, samples_by_covariate_set
 from tests.conftest import hand_made_survey_and_exposure
 
 COVARIATES = ["k6_w1", "mother_age", "white_british", "idaci_decile", "rural"]
+SAMPLE_PLAN = {"score": "k6", "baseline_wave": 1, "followup_wave": 3}
 
 
 def test_each_step_excludes_the_right_mothers():
     survey, exposure = hand_made_survey_and_exposure()
-    frame, flow = build_primary_sample(survey, exposure, score="k6", baseline_wave=1, followup_wave=3,
-                                       covariates=COVARIATES)
+    frame, flow = build_primary_sample(survey, exposure, SAMPLE_PLAN, COVARIATES)
     assert list(frame["mother_id"]) == ["OK"]
     ok = frame.iloc[0]
     assert ok["centre_id"] == "C1" and ok["funding_group"] == "growing"
@@ -30,10 +30,10 @@ def test_samples_by_covariate_set_are_each_sets_own_sample():
     sets = {"baseline_only": ["k6_w1"], "all": COVARIATES, "none": [],
             "reordered_with_repeat": ["rural", "mother_age", "rural"]}
     plan = {"score": "k6", "baseline_wave": 1, "followup_wave": 3}
-    samples = samples_by_covariate_set(survey, exposure, covariate_sets=sets, **plan)
+    samples = samples_by_covariate_set(survey, exposure, plan, sets)
     assert set(samples) == set(sets)
     for name, covariates in sets.items():
-        alone_frame, alone_flow = build_primary_sample(survey, exposure, covariates=covariates, **plan)
+        alone_frame, alone_flow = build_primary_sample(survey, exposure, plan, covariates)
         frame, flow = samples[name]
         pd.testing.assert_frame_equal(frame, alone_frame)
         pd.testing.assert_frame_equal(flow, alone_flow)
@@ -45,5 +45,25 @@ def test_samples_by_covariate_set_refuse_an_empty_sample_in_words():
     survey, exposure = hand_made_survey_and_exposure()
     survey = survey[survey["wave"] != 3]
     with pytest.raises(DesignError, match="none of the 6 mothers left before step 2"):
-        samples_by_covariate_set(survey, exposure, covariate_sets={"none": []}, score="k6", baseline_wave=1,
-                                 followup_wave=3)
+        samples_by_covariate_set(survey, exposure, {"score": "k6", "baseline_wave": 1, "followup_wave": 3},
+                                 {"none": []})
+
+
+def test_the_plan_slice_carries_binary_scores_at_both_waves():
+    survey, exposure = hand_made_survey_and_exposure()
+    plan = {**SAMPLE_PLAN, "binary_scores": {"k6_above_5": {"score": "k6", "at_least": 6}}}
+    frame, flow = build_primary_sample(survey, exposure, plan, COVARIATES)
+    ok = frame.iloc[0]
+    assert (ok["k6_above_5_w1"], ok["k6_above_5_w3"]) == (0, 1)  # K6 5 at baseline, 7 at follow-up
+    assert list(flow["n_mothers"]) == [7, 6, 5, 4, 3, 2, 1]  # a binary score is carried, not required
+
+
+def test_sample_arguments_read_the_plan_as_written_in_yaml():
+    plan = {"score": "k6", "baseline_wave": "1", "followup_wave": 3, "secondary_scores": ["ghq_likert"],
+            "binary_scores": {"ghq_case": {"score": "ghq_caseness", "at_least": 4}}}
+    arguments = sample_arguments(plan, ("k6_w1", "mother_age"))
+    assert arguments == {"score": "k6", "baseline_wave": 1, "followup_wave": 3,
+                         "covariates": ["k6_w1", "mother_age"], "carry_scores": ("ghq_likert",),
+                         "binary_scores": {"ghq_case": ("ghq_caseness", 4.0)}}
+    bare = sample_arguments(SAMPLE_PLAN, [])
+    assert bare["carry_scores"] == () and bare["binary_scores"] == {}

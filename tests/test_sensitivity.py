@@ -9,6 +9,7 @@ from analysis.fastreml import SufficientStatistics, profile
 from analysis.sensitivity import (
     e_value_from_rr,
     e_values,
+    effect_size_table,
     hedges_g,
     holm_adjust,
     leave_one_out,
@@ -127,3 +128,23 @@ def test_sufficient_statistics_without_an_authority_equal_those_of_its_absence()
         for theta in [(0.3, 0.5), (1.2, 0.0)]:
             assert profile(dropped, *theta).reml_loglik == pytest.approx(profile(direct, *theta).reml_loglik,
                                                                          rel=1e-12)
+
+
+def test_effect_size_table_joins_each_contrasts_g_to_its_e_values():
+    frame = pd.DataFrame({"funding_group": ["growing"] * 4 + ["cut"] * 5 + ["stable"] * 3,
+                          "k6_w1": [1, 3, 5, 7, 2, 4, 6, 8, 10, 100, 100, 100]})
+    contrasts = pd.DataFrame({"model": "m", "outcome": "k6_w3",
+                              "contrast": ["growing vs cut", "stable vs cut"],
+                              "scale": "difference", "estimate": [-1.0, 0.5], "ci_lower": [-2.0, -0.5],
+                              "ci_upper": [0.0, 1.5], "n": [9, 8], "n_clusters": [3, 3]})
+    spec = ModelSpec("m", "k6_w3", "funding_group", "cut", ())
+    table = effect_size_table(contrasts, frame, spec, "k6_w1")
+    assert list(table["contrast"]) == ["growing vs cut", "stable vs cut"]
+    g = hedges_g(contrasts, frame, spec, "k6_w1")
+    e = e_values(contrasts, g["pooled_sd"])
+    for column in ("hedges_g", "pooled_sd"):
+        np.testing.assert_allclose(table[column], g[column])
+    shared = [c for c in e.columns if c in g.columns and c not in ("model", "contrast")]
+    assert shared  # the E-value table repeats some of g's columns: they get the suffix, g's stay as they are
+    for column in shared:
+        pd.testing.assert_series_equal(table[f"{column}_e_value"], e[column], check_names=False)

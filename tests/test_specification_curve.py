@@ -7,12 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import stages
 from analysis.cleaning import clean_all
 from analysis.errors import DesignError
 from analysis.exposure import ExposurePlan, exposure_table
 from analysis.joint_test import JointTestPlan, joint_test_table, run_joint_test, specification_refitter
-from analysis.primary import sample_from_plan
+from analysis.sample import build_primary_sample
 from analysis.specification_curve import (
     fit_specifications,
     fitted_specifications,
@@ -23,6 +22,7 @@ from analysis.specification_curve import (
     specification_rows,
     specifications,
 )
+from analysis.stages import specification_curve as specification_stages
 
 
 def own_sample(cleaned, plan: dict, choice: dict):
@@ -34,7 +34,7 @@ def own_sample(cleaned, plan: dict, choice: dict):
     spec = specification_model(plan, choice)
     sample_plan = {**plan["primary_sample"], "score": choice["score"], "secondary_scores": [],
                    "binary_scores": {}}
-    frame, flow = sample_from_plan(cleaned.survey, exposure, sample_plan, list(spec.covariates))
+    frame, flow = build_primary_sample(cleaned.survey, exposure, sample_plan, list(spec.covariates))
     return frame, flow, spec
 
 
@@ -127,8 +127,8 @@ def test_specification_stage_writes_each_specification_to_its_own_table(plan, ti
     group = sorted(next(g for g in sample_groups(specifications(plan)) if "k6-ols_cr2-full-t5-2011-12-2013-14"
                         in g))
     outputs = [str(tmp_path / "specifications" / f"{spec_id}.csv") for spec_id in group]
-    stages.specification(**cleaned_files(cleaned, tmp_path), plan=plan, outputs=outputs,
-                         refitters=str(tmp_path / "refitters.pickle"))
+    specification_stages.specification(**cleaned_files(cleaned, tmp_path), plan=plan, outputs=outputs,
+                                       refitters=str(tmp_path / "refitters.pickle"))
     expected = fit_specifications(cleaned.centres, cleaned.funding, cleaned.deflators, cleaned.survey, plan,
                                   {spec_id: specifications(plan)[spec_id] for spec_id in group})
     for spec_id, output in zip(group, outputs, strict=True):
@@ -154,11 +154,12 @@ def test_joint_test_from_the_specification_jobs_matches_each_specification_built
     pickles = []
     for number, group in enumerate(sample_groups(grid)):
         pickles.append(str(tmp_path / f"refitters_{number}.pickle"))
-        stages.specification(**files, plan=plan, outputs=[str(tmp_path / f"{i}.csv") for i in group],
-                             refitters=pickles[-1])
+        specification_stages.specification(**files, plan=plan,
+                                           outputs=[str(tmp_path / f"{i}.csv") for i in group],
+                                           refitters=pickles[-1])
     source = tmp_path / "source.json"
     source.write_text('{"synthetic": true, "note": "synthetic"}')
-    stages.specification_joint_test(pickles, str(source), plan, str(tmp_path / "joint.csv"))
+    specification_stages.specification_joint_test(pickles, str(source), plan, str(tmp_path / "joint.csv"))
     from_jobs = pd.read_csv(tmp_path / "joint.csv")
 
     alone = {}
@@ -210,5 +211,6 @@ def test_joint_test_refuses_missing_refitters_in_words(plan, tmp_path):
     source = tmp_path / "source.json"
     source.write_text('{"synthetic": true, "note": "synthetic"}')
     with pytest.raises(ValueError, match=r"every specification's refitter; 31 are not in .*refitters_k6"):
-        stages.specification_joint_test([str(partial)], str(source), plan, str(tmp_path / "joint.csv"))
+        specification_stages.specification_joint_test([str(partial)], str(source), plan,
+                                                      str(tmp_path / "joint.csv"))
     assert not (tmp_path / "joint.csv").exists()

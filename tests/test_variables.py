@@ -164,8 +164,8 @@ def test_the_sample_builder_derives_through_the_registry():
     derived = add_derived(survey)
     assert derived["white_british"].tolist()[:4] == [1, 0, pd.NA, 0]
     assert derived["child_female"].eq(0).all()
-    frame, _ = build_primary_sample(survey, exposure, score="k6", baseline_wave=1, followup_wave=3,
-                                    covariates=["k6_w1", "white_british", "rural", "idaci_decile"])
+    frame, _ = build_primary_sample(survey, exposure, {"score": "k6", "baseline_wave": 1, "followup_wave": 3},
+                                    ["k6_w1", "white_british", "rural", "idaci_decile"])
     ok = frame.set_index("mother_id").loc["OK"]
     assert (ok["white_british"], ok["rural"], ok["idaci_decile"]) == (1, 0, 2)
 

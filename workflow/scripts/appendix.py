@@ -1,6 +1,6 @@
-"""Adapter: rule appendix -> analysis.stages.appendix."""
+"""Adapter: rule appendix -> analysis.stages.report.appendix."""
 from analysis.io import run_logged
-from analysis.stages import appendix
+from analysis.stages.report import appendix
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], appendix, config=dict(smk.params.config),

@@ -1,6 +1,6 @@
-"""Adapter: rule attrition_analyses -> analysis.stages.attrition_analyses."""
+"""Adapter: rule attrition_analyses -> analysis.stages.sensitivity.attrition_analyses."""
 from analysis.io import run_logged
-from analysis.stages import attrition_analyses
+from analysis.stages.sensitivity import attrition_analyses
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], attrition_analyses, survey=smk.input.survey,

@@ -1,6 +1,6 @@
-"""Adapter: rule covariate_balance -> analysis.stages.covariate_balance."""
+"""Adapter: rule covariate_balance -> analysis.stages.balance.covariate_balance."""
 from analysis.io import run_logged
-from analysis.stages import covariate_balance
+from analysis.stages.balance import covariate_balance
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], covariate_balance, survey=smk.input.survey, centre_exposure=smk.input.centre_exposure,

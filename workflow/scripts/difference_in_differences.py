@@ -1,6 +1,6 @@
-"""Adapter: rule difference_in_differences -> analysis.stages.difference_in_differences."""
+"""Adapter: rule difference_in_differences -> analysis.stages.sensitivity.difference_in_differences."""
 from analysis.io import run_logged
-from analysis.stages import difference_in_differences
+from analysis.stages.sensitivity import difference_in_differences
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], difference_in_differences, survey=smk.input.survey,

@@ -1,6 +1,6 @@
-"""Adapter: rule distress_by_wave -> analysis.stages.distress_by_wave."""
+"""Adapter: rule distress_by_wave -> analysis.stages.report_figures.distress_by_wave."""
 from analysis.io import run_logged
-from analysis.stages import distress_by_wave
+from analysis.stages.report_figures import distress_by_wave
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], distress_by_wave, survey=smk.input.survey, centre_exposure=smk.input.centre_exposure,

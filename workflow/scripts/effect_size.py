@@ -1,6 +1,6 @@
-"""Adapter: rule effect_size -> analysis.stages.effect_size."""
+"""Adapter: rule effect_size -> analysis.stages.sensitivity.effect_size."""
 from analysis.io import run_logged
-from analysis.stages import effect_size
+from analysis.stages.sensitivity import effect_size
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], effect_size, contrasts=smk.input.contrasts, analysis=smk.input.analysis,

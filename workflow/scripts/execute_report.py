@@ -1,6 +1,6 @@
-"""Adapter: rule execute_report -> analysis.stages.execute_report."""
+"""Adapter: rule execute_report -> analysis.stages.report.execute_report."""
 from analysis.io import run_logged
-from analysis.stages import execute_report
+from analysis.stages.report import execute_report
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 inp = smk.input

@@ -1,6 +1,6 @@
-"""Adapter: rule fit_model -> analysis.stages.fit_model."""
+"""Adapter: rule fit_model -> analysis.stages.models.fit_model."""
 from analysis.io import run_logged
-from analysis.stages import fit_model
+from analysis.stages.models import fit_model
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], fit_model, analysis=smk.input.analysis, source=smk.input.source,

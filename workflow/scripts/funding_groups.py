@@ -1,7 +1,7 @@
-"""Adapter: rule funding_groups -> analysis.stages.funding_group_table."""
+"""Adapter: rule funding_groups -> analysis.stages.report_figures.funding_groups."""
 from analysis.io import run_logged
-from analysis.stages import funding_group_table
+from analysis.stages.report_figures import funding_groups
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
-run_logged(smk.log[0], funding_group_table, centre_exposure=smk.input.centre_exposure,
+run_logged(smk.log[0], funding_groups, centre_exposure=smk.input.centre_exposure,
            plan=dict(smk.params.plan), disclosure=dict(smk.params.disclosure), output=smk.output.table)

@@ -1,6 +1,6 @@
-"""Adapter: rule import_source -> analysis.stages.import_source."""
+"""Adapter: rule import_source -> analysis.stages.clean.import_source."""
 from analysis.io import run_logged
-from analysis.stages import import_source
+from analysis.stages.clean import import_source
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 out = smk.output

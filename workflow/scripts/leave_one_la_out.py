@@ -1,6 +1,6 @@
-"""Adapter: rule leave_one_la_out -> analysis.stages.leave_one_la_out."""
+"""Adapter: rule leave_one_la_out -> analysis.stages.sensitivity.leave_one_la_out."""
 from analysis.io import run_logged
-from analysis.stages import leave_one_la_out
+from analysis.stages.sensitivity import leave_one_la_out
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], leave_one_la_out, analysis=smk.input.analysis, source=smk.input.source,

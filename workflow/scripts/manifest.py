@@ -1,6 +1,6 @@
-"""Adapter: rule manifest -> analysis.stages.manifest."""
+"""Adapter: rule manifest -> analysis.stages.tables.manifest."""
 from analysis.io import run_logged
-from analysis.stages import manifest
+from analysis.stages.tables import manifest
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], manifest, provenance_file=smk.input.provenance, outputs=list(smk.input.deliverables),

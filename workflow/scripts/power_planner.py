@@ -1,6 +1,6 @@
-"""Adapter: rule power_planner -> analysis.stages.power_planner."""
+"""Adapter: rule power_planner -> analysis.stages.decision.power_planner."""
 from analysis.io import run_logged
-from analysis.stages import power_planner
+from analysis.stages.decision import power_planner
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], power_planner, diagnostics=smk.input.diagnostics, analysis=smk.input.analysis,

@@ -1,6 +1,6 @@
-"""Adapter: rule provenance -> analysis.stages.provenance."""
+"""Adapter: rule provenance -> analysis.stages.tables.provenance."""
 from analysis.io import run_logged
-from analysis.stages import provenance
+from analysis.stages.tables import provenance
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 raw = {name: path for name, path in smk.input.items() if name not in ("code", "validated", "plan", "lock")}

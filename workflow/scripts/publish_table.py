@@ -1,6 +1,6 @@
-"""Adapter: rule publish_table -> analysis.stages.publish_table."""
+"""Adapter: rule publish_table -> analysis.stages.tables.publish_table."""
 from analysis.io import run_logged
-from analysis.stages import publish_table
+from analysis.stages.tables import publish_table
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], publish_table, table=smk.input.table, source=smk.input.source,

@@ -1,8 +1,8 @@
-"""Adapter: rule render_report -> analysis.stages.render_report."""
+"""Adapter: rule render_report -> analysis.stages.report.render_report."""
 from pathlib import Path
 
 from analysis.io import run_logged
-from analysis.stages import render_report
+from analysis.stages.report import render_report
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 template = Path(smk.input.template)  # <templates>/<name>/index.html.j2

@@ -1,6 +1,6 @@
-"""Adapter: rule scenarios -> analysis.stages.scenarios."""
+"""Adapter: rule scenarios -> analysis.stages.decision.scenarios."""
 from analysis.io import run_logged
-from analysis.stages import scenarios
+from analysis.stages.decision import scenarios
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], scenarios, analysis=smk.input.analysis, deflators=smk.input.deflators,

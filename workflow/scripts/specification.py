@@ -1,6 +1,6 @@
-"""Adapter: rule specification -> analysis.stages.specification."""
+"""Adapter: rule specification -> analysis.stages.specification_curve.specification."""
 from analysis.io import run_logged
-from analysis.stages import specification
+from analysis.stages.specification_curve import specification
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], specification, centres=smk.input.centres, funding=smk.input.funding,

@@ -1,0 +1,41 @@
+"""Covariate balance (the covariate_balance rules of workflow/rules/tables.smk): Table 1, standardised mean
+differences, missing-data patterns and the love plot.
+
+Each stage reads the files it is given, calls the science in analysis/, and writes each output atomically.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis import io
+from analysis.balance import balance_tables
+from analysis.data_source import is_synthetic
+from analysis.design import ModelSpec
+from analysis.disclosure import DisclosureRule
+from analysis.exposure import read_exposure
+from analysis.figures import balance_figure
+
+
+def covariate_balance(survey: str, centre_exposure: str, source: str, sample_plan: dict, name: str,
+                      entry: dict, weighting_name: str | None, weighting_entry: dict | None, smd_guide: float,
+                      disclosure: dict, characteristics: str, balance: str, patterns: str) -> None:
+    """Table 1 (baseline characteristics by funding group), standardised mean differences in the baseline
+    cohort and the analysed sample (unweighted and response-weighted), and missing-data patterns of model
+    `name` (analysis.balance); the weights are those of model `weighting_name` (None: the plan has none)."""
+    weighting = (ModelSpec.from_config(weighting_name, weighting_entry) if weighting_name is not None
+                 else None)
+    tables = balance_tables(pd.read_parquet(survey), read_exposure(centre_exposure), sample_plan,
+                            ModelSpec.from_config(name, entry), weighting,
+                            min_cell=DisclosureRule.from_config(disclosure).suppress_below,
+                            smd_guide=float(smd_guide))
+    synthetic = is_synthetic(source)
+    io.write_csv(tables.characteristics.assign(synthetic_data=synthetic), characteristics)
+    io.write_csv(tables.balance.assign(synthetic_data=synthetic), balance)
+    io.write_csv(tables.patterns.assign(synthetic_data=synthetic), patterns)
+
+
+def covariate_balance_figure(table: str, source: str, output: str) -> None:
+    """The love plot, from the published (disclosure-controlled) balance table."""
+    with io.atomic_path(output) as tmp:
+        balance_figure(pd.read_csv(table), tmp, is_synthetic(source))

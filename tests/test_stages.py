@@ -1,0 +1,76 @@
+"""The stages: one name per step (rule, script and stage function), and a job imports only its stage's
+libraries."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "workflow" / "scripts"
+# Rules whose script is named for another rule: the brief is printed to PDF as the report is.
+SHARED_SCRIPTS = {"brief_pdf": "report_pdf"}
+
+
+def rule_scripts() -> dict[str, str]:
+    """Each rule in workflow/rules/*.smk, and the script it runs."""
+    found = {}
+    for path in (ROOT / "workflow" / "rules").glob("*.smk"):
+        for name, body in re.findall(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)*)", path.read_text(), re.M):
+            script = re.search(r"script:\s*\n\s*\"\.\./scripts/(\w+)\.py\"", body)
+            if script:
+                found[name] = script.group(1)
+    return found
+
+
+def stage_import(script: Path) -> tuple[str, str]:
+    """The stage module and function an adapter script imports from analysis.stages."""
+    for node in ast.parse(script.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("analysis.stages"):
+            return node.module, node.names[0].name
+    raise AssertionError(f"{script.name} imports no stage")
+
+
+def test_each_rule_runs_the_script_and_stage_of_its_own_name():
+    rules = rule_scripts()
+    assert len(rules) > 30  # the parsing found the workflow's rules
+    for rule, script in rules.items():
+        assert script == SHARED_SCRIPTS.get(rule, rule), f"rule {rule} runs scripts/{script}.py"
+    for script in SCRIPTS.glob("*.py"):
+        module, function = stage_import(script)
+        assert function == script.stem, f"{script.name} calls {module}.{function}"
+        assert script.stem in rules.values(), f"no rule runs {script.name}"
+        source = script.read_text()
+        assert f"run_logged(smk.log[0], {function}," in source, script.name
+
+
+def test_the_stage_package_imports_no_stage_module():
+    tree = ast.parse((ROOT / "analysis" / "stages" / "__init__.py").read_text())
+    assert not [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+
+
+def imported_packages(module: str) -> set[str]:
+    """The top-level packages a fresh Python has imported after importing `module`."""
+    code = f"import json, sys, {module}; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            check=True)
+    return set(json.loads(result.stdout))
+
+
+HEAVY = {"scipy", "statsmodels", "matplotlib", "patsy", "pyfixest", "papermill", "nbconvert", "openpyxl"}
+
+
+@pytest.mark.parametrize(("module", "allowed"), [
+    ("analysis.stages.tables", set()),  # publish_table: one job per table, the most numerous
+    ("analysis.stages.exposure", set()),
+    ("analysis.stages.sample", set()),
+    ("analysis.stages.report_figures", {"patsy", "pyfixest"}),  # the descriptive tables' cluster design
+])
+def test_a_light_stage_imports_no_heavy_library(module, allowed):
+    assert imported_packages(module) & HEAVY <= allowed

@@ -15,7 +15,8 @@ import pandas as pd
 
 from analysis.design import ModelSpec
 from analysis.exposure import ExposurePlan, exposure_table
-from analysis.models import contrast_rows, fit_model
+from analysis.models import contrast_rows, fit_model, fit_settings_used
+from analysis.plan import model_roles
 from analysis.primary import sample_from_plan
 from analysis.sample import wave_suffix
 
@@ -41,9 +42,10 @@ def specifications(plan: dict) -> dict[str, dict]:
 
 
 def specification_model(plan: dict, choice: dict) -> ModelSpec:
-    """The primary model's entry with this specification's outcome, covariates and estimator."""
+    """The primary model's (model_roles.primary) entry with this specification's outcome, covariates and
+    estimator."""
     sample = plan["primary_sample"]
-    entry = deepcopy(plan["models"]["primary"])
+    entry = deepcopy(plan["models"][model_roles(plan)["primary"]])
     entry.update(
         estimator=choice["estimator"],
         outcome=wave_suffix(choice["score"], sample["followup_wave"]),
@@ -53,6 +55,34 @@ def specification_model(plan: dict, choice: dict) -> ModelSpec:
     )
     entry["categorical"] = {k: v for k, v in entry.get("categorical", {}).items() if k in entry["covariates"]}
     return ModelSpec.from_config("specification", entry)
+
+
+def _base_slices(plan: dict) -> dict:
+    """What every specification reads of the plan besides the curve: the primary model (its role and entry),
+    the primary sample's waves and the exposure level."""
+    primary = model_roles(plan)["primary"]
+    sample = plan["primary_sample"]
+    return {"model_roles": {"primary": primary}, "models": {primary: plan["models"][primary]},
+            "primary_sample": {key: sample[key] for key in ("baseline_wave", "followup_wave")},
+            "exposure": {"level": plan["exposure"].get("level", "centre")}}
+
+
+def specification_job_plan(plan: dict, choice: dict) -> dict:
+    """The part of the plan that fitting the one specification `choice` reads: its covariate set, the
+    primary model, the sample's waves, the exposure level, and the mixed-model fit settings when its
+    estimator uses them. A Snakemake job given only this reruns only when something it uses changes."""
+    covariate_sets = plan["specification_curve"]["covariate_sets"]
+    return {**_base_slices(plan),
+            "specification_curve": {"covariate_sets": {choice["covariate_set"]:
+                                                       covariate_sets[choice["covariate_set"]]}},
+            "mixed_model_fit": fit_settings_used(choice["estimator"], plan["mixed_model_fit"])}
+
+
+def joint_test_plan(plan: dict) -> dict:
+    """The part of the plan the curve's joint test reads: the whole curve (every specification is refitted),
+    what each specification reads, and the mixed-model fit settings."""
+    return {**_base_slices(plan), "specification_curve": plan["specification_curve"],
+            "mixed_model_fit": plan["mixed_model_fit"]}
 
 
 def specification_sample(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,

@@ -49,6 +49,7 @@ from analysis.labels import SCORE_LABELS
 from analysis.missing import attrition_frame, ipw_estimate, multiple_imputation, response_weights
 from analysis.panel import build_panel, did_mother_fe
 from analysis.pdf import html_to_pdf
+from analysis.plan import model_roles
 from analysis.plan_lock import deviations, deviations_words, lock_record, read_deviations, read_lock
 from analysis.primary import sample_from_plan
 from analysis.provenance import manifest as run_manifest
@@ -215,22 +216,20 @@ def manifest(provenance_file: str, outputs: list[str], config: dict, started_fil
                   output)
 
 
-def funding_group_table(centre_exposure: str, plan: dict, disclosure: dict, output: str) -> None:
+def funding_group_table(centre_exposure: str, plan: dict, suppress_below: int, output: str) -> None:
     table = funding_groups(read_exposure(centre_exposure),
                            plan["cut_threshold_pct"], plan["growth_threshold_pct"],
-                           f"{plan['base_year']} to {plan['end_year']}",
-                           DisclosureRule.from_config(disclosure).suppress_below)
+                           f"{plan['base_year']} to {plan['end_year']}", int(suppress_below))
     io.write_csv(table, output)
 
 
-def distress_by_wave(survey: str, centre_exposure: str, source: str, plan: dict, disclosure: dict,
+def distress_by_wave(survey: str, centre_exposure: str, source: str, plan: dict, suppress_below: int,
                      output: str) -> None:
     cut_offs = [float(entry["at_least"]) for entry in plan.get("binary_scores", {}).values()
                 if entry["score"] == plan["score"]]
     table = score_by_wave(pd.read_parquet(survey),
                           read_exposure(centre_exposure),
-                          plan["score"], int(plan["baseline_wave"]), 0.95,
-                          DisclosureRule.from_config(disclosure).suppress_below,
+                          plan["score"], int(plan["baseline_wave"]), 0.95, int(suppress_below),
                           cut_off=cut_offs[0] if cut_offs else None)
     table["synthetic_data"] = _synthetic(source)
     io.write_csv(table, output)
@@ -259,8 +258,10 @@ def appendix(config: dict, markdown_tables: list[str], latex_tables: list[str], 
     tex = {Path(t).stem: Path(t).read_text() for t in latex_tables}
     figures = figures or {}
     links = {caption: os.path.relpath(path, Path(markdown).parent) for caption, path in figures.items()}
+    # The STROBE items point to the tables of the models playing each role in this plan.
+    roles = {**model_roles(config), "few_clusters": config.get("few_clusters", {}).get("model")}
     sections = [_deviations_section(deviations, _json(provenance)),
-                Section("STROBE checklist (cohort studies)", strobe_markdown(), strobe_latex())]
+                Section("STROBE checklist (cohort studies)", strobe_markdown(roles), strobe_latex(roles))]
     text = appendix_markdown(config, {k: v for k, v in md.items() if k != "cleaning_log"}, contrasts,
                              md["cleaning_log"], stamp, note, synthetic, links, sections)
     io.write_text(text, markdown)
@@ -323,12 +324,12 @@ def report_pdf(html: str, pdf: str) -> None:
     html_to_pdf(html, pdf)
 
 
-def budget_figure(centre_exposure: str, source: str, plan: dict, disclosure: dict, output: str) -> None:
+def budget_figure(centre_exposure: str, source: str, plan: dict, suppress_below: int, output: str) -> None:
     exposure_table = read_exposure(centre_exposure)
     window = f"{plan['base_year']} to {plan['end_year']}"
     with io.atomic_path(output) as tmp:
         budget_change_figure(exposure_table, plan["cut_threshold_pct"], plan["growth_threshold_pct"],
-                             window, DisclosureRule.from_config(disclosure).suppress_below, tmp,
+                             window, int(suppress_below), tmp,
                              _synthetic(source))
 
 
@@ -364,8 +365,9 @@ def leave_one_la_out(analysis: str, source: str, name: str, entry: dict, fit_set
 
 
 def specification(centres: str, funding: str, deflators: str, survey: str, plan: dict, spec_id: str,
-                  output: str) -> None:
-    choice = specifications(plan)[spec_id]
+                  choice: dict, output: str) -> None:
+    """One specification of the curve (`choice`, from analysis.specification_curve.specifications), fitted
+    with the part of the plan it reads (specification_job_plan)."""
     # Only the columns this specification's sample uses (a fraction of the survey at national scale).
     wanted = survey_columns(choice["score"], list(specification_model(plan, choice).covariates),
                             level=plan["exposure"].get("level", "centre"))
@@ -415,11 +417,12 @@ def dose_figure(diagnostics: str, centre_exposure: str, source: str, plan: dict,
                              _synthetic(source))
 
 
-def forest(primary: str, ols_cr2: str, did: str, imputation: str, weighting: str, source: str, table: str,
-           figure: str) -> None:
-    primary_table = pd.read_csv(primary)
-    contrast = headline_contrast(primary_table)
-    rows = forest_rows(primary=primary_table, ols_cr2=pd.read_csv(ols_cr2), did=pd.read_csv(did),
+def forest(primary: str, models: dict[str, str], did: str, imputation: str, weighting: str, source: str,
+           table: str, figure: str) -> None:
+    """Every pre-specified estimate of the primary model's headline contrast: the forest models' (name ->
+    contrast table, model_roles.forest), then the attrition analyses' and the difference-in-differences."""
+    contrast = headline_contrast(pd.read_csv(primary))
+    rows = forest_rows({name: pd.read_csv(path) for name, path in models.items()}, did=pd.read_csv(did),
                        imputation=pd.read_csv(imputation), weighting=pd.read_csv(weighting),
                        group=contrast.split(" vs ")[0])
     synthetic = _synthetic(source)
@@ -557,7 +560,7 @@ def brief(tables: list[str], figure: str, source: str, provenance: str, disclosu
 
 def covariate_balance(survey: str, centre_exposure: str, source: str, sample_plan: dict, name: str,
                       entry: dict, weighting_name: str | None, weighting_entry: dict | None, smd_guide: float,
-                      disclosure: dict, characteristics: str, balance: str, patterns: str) -> None:
+                      suppress_below: int, characteristics: str, balance: str, patterns: str) -> None:
     """Table 1 (baseline characteristics by funding group), standardised mean differences in the baseline
     cohort and the analysed sample (unweighted and response-weighted), and missing-data patterns of model
     `name` (analysis.balance); the weights are those of model `weighting_name` (None: the plan has none)."""
@@ -567,7 +570,7 @@ def covariate_balance(survey: str, centre_exposure: str, source: str, sample_pla
                  else None)
     tables = balance_tables(pd.read_parquet(survey), read_exposure(centre_exposure), sample_plan,
                             ModelSpec.from_config(name, entry), weighting,
-                            min_cell=DisclosureRule.from_config(disclosure).suppress_below,
+                            min_cell=int(suppress_below),
                             smd_guide=float(smd_guide))
     synthetic = _synthetic(source)
     io.write_csv(tables.characteristics.assign(synthetic_data=synthetic), characteristics)

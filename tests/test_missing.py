@@ -339,3 +339,32 @@ def test_ipw_estimate_is_weighted_least_squares_with_cr1_errors(tiny, spec):
     half = stats.t.ppf(0.975, g - 1) * table["std_error"]
     np.testing.assert_allclose(table["ci_upper"] - table["estimate"], half, rtol=1e-10)
     assert table["se_method"].str.contains("G/(G-1)", regex=False).all()
+
+
+def test_the_attrition_job_is_given_only_what_it_reads(plan, tiny_raw):
+    """The attrition analyses' slice of the plan (their Snakemake params) builds the same attrition frame of
+    the same model as the whole plan, and holds no setting they do not read (a change there never reruns
+    the job)."""
+    import copy
+
+    from analysis.missing import attrition_plan
+    from analysis.stages import plan_attrition_frame
+
+    sliced = attrition_plan(plan)
+    assert set(sliced) == {"multiple_imputation", "inverse_probability_weighting", "models", "primary_sample",
+                           "mixed_model_fit"}
+    assert set(sliced["models"]) == {plan["multiple_imputation"]["model"],
+                                     plan["inverse_probability_weighting"]["model"]}
+    data = clean_all(tiny_raw)
+    exposure = exposure_by_centre(data.centres, data.funding, data.deflators,
+                                  ExposurePlan.from_config(plan["exposure"]))
+    spec = ModelSpec.from_config("primary", sliced["models"]["primary"])
+    pd.testing.assert_frame_equal(plan_attrition_frame(data.survey, exposure, sliced, spec),
+                                  plan_attrition_frame(data.survey, exposure, plan, spec))
+    changed = copy.deepcopy(plan)
+    changed["disclosure"]["round_to"] = 10
+    changed["specification_curve"]["thresholds_pct"] = [5]
+    changed["models"]["dose_spline"]["spline"]["df"] = 4
+    assert attrition_plan(changed) == sliced
+    changed["multiple_imputation"]["imputations"] = 5
+    assert attrition_plan(changed) != sliced

@@ -16,16 +16,22 @@ from analysis.importers.sources import (
 )
 from analysis.io import write_text
 from analysis.pdf import find_chromium
-from analysis.plan import check_plan
+from analysis.missing import attrition_plan
+from analysis.models import fit_settings_used
+from analysis.plan import check_plan, model_roles
 from analysis.plan_lock import analysis_plan
 from analysis.primary import sample_covariates
 from analysis.provenance import code_files, package_versions, utc_now
 from analysis.publication import withdraw
-from analysis.specification_curve import specifications
+from analysis.specification_curve import joint_test_plan, specification_job_plan, specifications
 from analysis.simulate import MARKER_FILE
 
 check_plan(config)
 check_sources(config)
+# Which model plays which part (model_roles): rules, the report and the appendix name models only through these.
+ROLES = model_roles(config)
+PRIMARY = ROLES["primary"]  # the headline model
+DOSE_CURVE = ROLES["dose_curve"]  # the spline model drawn as the dose-response figure; None: none pre-specified
 
 RAW_DIR = Path(config["raw_dir"])
 LEVEL = config["exposure"]["level"]  # centre | la: whose budget change is a mother's exposure
@@ -114,15 +120,9 @@ onerror:
 # Titles of the published tables (results/tables/<name>.csv, .md and .tex). Each is computed exactly under
 # results/data/tables/ (restricted) and published through the disclosure rule (rule publish_table).
 TABLE_TITLES = {
-    "primary": "Primary analysis: wave-3 K6 by centre funding group",
     "sample_flow": "Sample flow: mothers remaining at each inclusion step",
     "cleaning_log": "Cleaning log: rules applied to the raw data",
-    "primary_ols_cr2": "Few clusters: OLS with CR2 standard errors and wild cluster bootstrap",
-    "ghq_likert": "Secondary outcome: GHQ-12 Likert score",
-    "ghq_caseness": "Secondary outcome: GHQ-12 caseness (odds ratio and risk difference)",
     "secondary_family": "Secondary outcomes with Holm-adjusted p-values",
-    "dose_linear": "Dose-response: per 10 points of real-terms budget change",
-    "dose_spline": "Dose-response: natural spline of real-terms budget change",
     "difference_in_differences": "Change over time: mother fixed-effects difference-in-differences",
     "multiple_imputation": "Attrition: multiple imputation (Rubin's rules)",
     "inverse_probability_weighting": "Attrition: inverse-probability-of-response weighting",
@@ -134,11 +134,6 @@ TABLE_TITLES = {
     "forest": "Every pre-specified estimate of growing vs cut",
     "funding_groups": "Centres by funding group: definition, counts and real-terms budget change",
     "distress_by_wave": "Mean distress by survey wave and funding group",
-    "serious_distress": "Secondary outcome: serious psychological distress, K6 of 13 or more (odds ratio and "
-                        "risk difference)",
-    "serious_distress_dose": "Dose-response: serious psychological distress per 10 points of real-terms "
-                             "budget change (odds ratio)",
-    "ghq_case_dose": "Dose-response: GHQ-12 caseness per 10 points of real-terms budget change (odds ratio)",
     "plan_deviations": "Deviations from the frozen analysis plan (config/plan.lock)",
     "baseline_characteristics": (
         f"Table 1. Baseline characteristics by funding group: every mother interviewed at wave "
@@ -161,8 +156,23 @@ if PLANNED:
     TABLE_TITLES["scenarios"] = "What a planned budget change would mean: projections against no real-terms change"
 if DESIGNS:
     TABLE_TITLES["power_planner"] = "Planning a council's own evaluation: minimum detectable effect and power"
+# Titles of the shipped plan's model tables; a model the plan does not have has no table, and any other model
+# is titled by its name.
+MODEL_TABLE_TITLES = {
+    "primary": "Primary analysis: wave-3 K6 by centre funding group",
+    "primary_ols_cr2": "Few clusters: OLS with CR2 standard errors and wild cluster bootstrap",
+    "ghq_likert": "Secondary outcome: GHQ-12 Likert score",
+    "ghq_caseness": "Secondary outcome: GHQ-12 caseness (odds ratio and risk difference)",
+    "dose_linear": "Dose-response: per 10 points of real-terms budget change",
+    "dose_spline": "Dose-response: natural spline of real-terms budget change",
+    "serious_distress": "Secondary outcome: serious psychological distress, K6 of 13 or more (odds ratio and "
+                        "risk difference)",
+    "serious_distress_dose": "Dose-response: serious psychological distress per 10 points of real-terms "
+                             "budget change (odds ratio)",
+    "ghq_case_dose": "Dose-response: GHQ-12 caseness per 10 points of real-terms budget change (odds ratio)",
+}
 for _model in config["models"]:
-    TABLE_TITLES.setdefault(_model, f"Model {_model}")
+    TABLE_TITLES[_model] = MODEL_TABLE_TITLES.get(_model, f"Model {_model}")
     TABLE_TITLES[f"{_model}_coefficients"] = f"{TABLE_TITLES[_model]}: every coefficient"
 SPECIFICATIONS = specifications(config)
 
@@ -247,20 +257,26 @@ def model_entry(wildcards):
     return config["models"][wildcards.model]
 
 
+def model_fit_settings(wildcards):
+    """The mixed-model fit settings, for the models that use them (an OLS or GEE fit does not rerun when
+    they change)."""
+    return fit_settings_used(config["models"][wildcards.model]["estimator"], config["mixed_model_fit"])
+
+
 def specification_choice(wildcards):
     return SPECIFICATIONS[wildcards.spec]
+
+
+def specification_job(wildcards):
+    """The part of the plan one specification job reads (its covariate set, the primary model, the sample's
+    waves, the exposure level), so that a setting it does not read never reruns it."""
+    return specification_job_plan(config, SPECIFICATIONS[wildcards.spec])
 
 
 def specification_outputs():
     return expand("results/data/specifications/{spec}.csv", spec=sorted(SPECIFICATIONS))
 
 
-def specification_plan():
-    """The plan slices that re-deriving every specification reads: the curve (with its joint test), the
-    sample, the primary model, the mixed-model fit settings and the exposure."""
-    slices = {key: config[key] for key in ("specification_curve", "primary_sample", "mixed_model_fit",
-                                           "exposure")}
-    return {**slices, "models": {"primary": config["models"]["primary"]}}
 
 
 def model_entry_named(key):
@@ -273,6 +289,11 @@ def balance_weighting():
     inverse_probability_weighting, and the table says so)."""
     name = config.get("inverse_probability_weighting", {}).get("model")
     return {"weighting_name": name, "weighting_entry": config["models"][name] if name else None}
+
+
+def forest_tables():
+    """The contrast tables of the forest plot's models (model_roles.forest), in the plan's order."""
+    return expand("results/data/tables/{model}.csv", model=ROLES["forest"])
 
 
 def secondary_tables():
@@ -294,9 +315,11 @@ def published_tables(ext="csv", report_only=False):
 
 
 def published_figures(report_only=False):
-    """Every published figure; `report_only`: those the report shows (the planner's is the appendix's)."""
-    names = ["budget_change", "distress_by_wave", "sample_flow", "primary_estimates", "dose_response",
-             "specification_curve", "forest", "covariate_balance", *(["scenarios"] if PLANNED else [])]
+    """Every published figure; `report_only`: those the report shows (the planner's is the appendix's). The
+    dose-response figure only where the plan names a dose_curve model."""
+    names = ["budget_change", "distress_by_wave", "sample_flow", "primary_estimates",
+             *(["dose_response"] if DOSE_CURVE else []), "specification_curve", "forest", "covariate_balance",
+             *(["scenarios"] if PLANNED else [])]
     if DESIGNS and not report_only:
         names.append("power_planner")
     return expand("results/figures/{name}.png", name=names)

@@ -12,7 +12,7 @@ rule fit_model:
         model="|".join(model_names()),
     params:
         entry=model_entry,
-        fit_settings=config["mixed_model_fit"],
+        fit_settings=model_fit_settings,
     resources:
         mem_mb=scaled(500, 150),
         runtime=scaled(10, 1),

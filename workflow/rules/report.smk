@@ -11,7 +11,7 @@ rule funding_groups:
         table="results/data/tables/funding_groups.csv",
     params:
         plan=config["exposure"],
-        disclosure=config["disclosure"],
+        suppress_below=config["disclosure"]["suppress_below"],  # the only disclosure setting it uses
     log:
         "results/logs/funding_groups.log",
     benchmark:
@@ -31,7 +31,7 @@ rule distress_by_wave:
         table="results/data/tables/distress_by_wave.csv",
     params:
         plan=config["primary_sample"],
-        disclosure=config["disclosure"],
+        suppress_below=config["disclosure"]["suppress_below"],
     resources:
         mem_mb=scaled(500, 45),
         runtime=scaled(10, 0.1),
@@ -97,7 +97,7 @@ rule budget_change_figure:
         ),
     params:
         plan=config["exposure"],
-        disclosure=config["disclosure"],
+        suppress_below=config["disclosure"]["suppress_below"],
     log:
         "results/logs/budget_change_figure.log",
     benchmark:
@@ -109,7 +109,7 @@ rule budget_change_figure:
 rule primary_estimates_figure:
     """The primary contrasts with their confidence intervals."""
     input:
-        contrasts="results/tables/primary.csv",
+        contrasts=f"results/tables/{PRIMARY}.csv",
         source="results/data/data_source.json",
         code=analysis_code(),
     output:
@@ -126,35 +126,38 @@ rule primary_estimates_figure:
         "../scripts/primary_estimates_figure.py"
 
 
-rule dose_response_figure:
-    """The spline model's fitted difference by real-terms budget change, with its band."""
-    input:
-        diagnostics="results/models/dose_spline_fit.json",
-        centre_exposure="results/data/centre_exposure.csv",
-        source="results/data/data_source.json",
-        code=analysis_code(),
-    output:
-        figure=report(
-            "results/figures/dose_response.png",
-            caption="../report/dose_response.rst",
-            category="Figures",
-        ),
-    params:
-        plan=config["exposure"],
-        entry=config["models"]["dose_spline"],
-    log:
-        "results/logs/dose_response_figure.log",
-    benchmark:
-        "results/benchmarks/dose_response_figure.tsv"
-    script:
-        "../scripts/dose_response_figure.py"
+# Only where the plan pre-specifies a dose-response curve (model_roles.dose_curve); without one the report says so.
+if DOSE_CURVE:
+
+    rule dose_response_figure:
+        """The dose_curve model's fitted difference by real-terms budget change, with its band."""
+        input:
+            diagnostics=f"results/models/{DOSE_CURVE}_fit.json",
+            centre_exposure="results/data/centre_exposure.csv",
+            source="results/data/data_source.json",
+            code=analysis_code(),
+        output:
+            figure=report(
+                "results/figures/dose_response.png",
+                caption="../report/dose_response.rst",
+                category="Figures",
+            ),
+        params:
+            plan=config["exposure"],
+            entry=config["models"][DOSE_CURVE],
+        log:
+            "results/logs/dose_response_figure.log",
+        benchmark:
+            "results/benchmarks/dose_response_figure.tsv"
+        script:
+            "../scripts/dose_response_figure.py"
 
 
 rule forest_figure:
     """Every analysis's estimate of growing vs cut, side by side."""
     input:
-        primary="results/data/tables/primary.csv",
-        ols_cr2="results/data/tables/primary_ols_cr2.csv",
+        primary=f"results/data/tables/{PRIMARY}.csv",
+        models=forest_tables(),
         did="results/data/tables/difference_in_differences.csv",
         imputation="results/data/tables/multiple_imputation.csv",
         weighting="results/data/tables/inverse_probability_weighting.csv",
@@ -167,6 +170,8 @@ rule forest_figure:
             caption="../report/forest.rst",
             category="Figures",
         ),
+    params:
+        forest_models=ROLES["forest"],
     log:
         "results/logs/forest_figure.log",
     benchmark:
@@ -181,7 +186,7 @@ rule execute_report:
         notebook="workflow/notebooks/report.ipynb",
         tables=published_tables("csv", report_only=True),
         figures=published_figures(report_only=True),
-        diagnostics="results/models/primary_fit.json",
+        diagnostics=f"results/models/{PRIMARY}_fit.json",
         source="results/data/data_source.json",
         provenance="results/provenance.json",
         disclosure_check="results/disclosure_check.json",
@@ -190,6 +195,8 @@ rule execute_report:
         notebook="results/report/report.ipynb",
     params:
         few_clusters=config["few_clusters"],
+        primary_model=PRIMARY,
+        dose_curve_model=DOSE_CURVE,
         exposure_level=LEVEL,
     log:
         "results/logs/execute_report.log",

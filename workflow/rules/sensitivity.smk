@@ -96,7 +96,7 @@ rule attrition_analyses:
         imputation="results/data/tables/multiple_imputation.csv",
         weighting="results/data/tables/inverse_probability_weighting.csv",
     params:
-        plan=config,
+        plan=attrition_plan(config),
     resources:
         mem_mb=scaled(1000, 45),
         runtime=scaled(10, 0.2),

@@ -11,7 +11,8 @@ rule specification:
     wildcard_constraints:
         spec="|".join(sorted(SPECIFICATIONS)),
     params:
-        plan=config,
+        plan=specification_job,
+        choice=specification_choice,
     resources:
         mem_mb=scaled(500, 45),
         runtime=scaled(10, 0.2),
@@ -56,7 +57,7 @@ rule specification_joint_test:
     output:
         table="results/data/tables/specification_joint_test.csv",
     params:
-        plan=specification_plan(),
+        plan=joint_test_plan(config),
     resources:
         mem_mb=scaled(1000, 45),
         runtime=scaled(30, 2),

@@ -151,7 +151,7 @@ rule covariate_balance:
         name=config["covariate_balance"]["model"],
         entry=model_entry_named("covariate_balance"),
         smd_guide=config["covariate_balance"]["smd_guide"],
-        disclosure=config["disclosure"],
+        suppress_below=config["disclosure"]["suppress_below"],
         **balance_weighting(),
     resources:
         mem_mb=scaled(500, 45),

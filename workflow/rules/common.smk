@@ -18,7 +18,7 @@ from analysis.io import write_text
 from analysis.pdf import find_chromium
 from analysis.missing import attrition_plan
 from analysis.models import fit_settings_used
-from analysis.plan import check_plan, model_roles
+from analysis.plan import check_plan, model_roles, plan_refusals
 from analysis.plan_lock import analysis_plan
 from analysis.primary import sample_covariates
 from analysis.provenance import code_files, package_versions, utc_now
@@ -26,7 +26,8 @@ from analysis.publication import withdraw
 from analysis.specification_curve import joint_test_plan, specification_job_plan, specifications
 from analysis.simulate import MARKER_FILE
 
-check_plan(config)
+with plan_refusals():  # a refused plan ends the run with its message alone
+    check_plan(config)
 check_sources(config)
 # Which model plays which part (model_roles): rules, the report and the appendix name models only through these.
 ROLES = model_roles(config)
@@ -65,7 +66,6 @@ localrules:
     sample_flow_figure,
     budget_change_figure,
     primary_estimates_figure,
-    dose_response_figure,
     forest_figure,
     covariate_balance_figure,
     scenario_figure,

@@ -129,6 +129,9 @@ rule primary_estimates_figure:
 # Only where the plan pre-specifies a dose-response curve (model_roles.dose_curve); without one the report says so.
 if DOSE_CURVE:
 
+    localrules:
+        dose_response_figure,
+
     rule dose_response_figure:
         """The dose_curve model's fitted difference by real-terms budget change, with its band."""
         input:

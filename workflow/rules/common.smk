@@ -29,10 +29,10 @@ from analysis.simulate import MARKER_FILE
 with plan_refusals():  # a refused plan ends the run with its message alone
     check_plan(config)
 check_sources(config)
-# Which model plays which part (model_roles): rules, the report and the appendix name models only through these.
+# Which model plays which part (model_roles): rules, report and appendix name models only through these.
 ROLES = model_roles(config)
 PRIMARY = ROLES["primary"]  # the headline model
-DOSE_CURVE = ROLES["dose_curve"]  # the spline model drawn as the dose-response figure; None: none pre-specified
+DOSE_CURVE = ROLES["dose_curve"]  # the spline model drawn as the dose-response figure; None: none planned
 
 RAW_DIR = Path(config["raw_dir"])
 LEVEL = config["exposure"]["level"]  # centre | la: whose budget change is a mother's exposure
@@ -275,8 +275,6 @@ def specification_job(wildcards):
 
 def specification_outputs():
     return expand("results/data/specifications/{spec}.csv", spec=sorted(SPECIFICATIONS))
-
-
 
 
 def model_entry_named(key):

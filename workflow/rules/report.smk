@@ -126,7 +126,7 @@ rule primary_estimates_figure:
         "../scripts/primary_estimates_figure.py"
 
 
-# Only where the plan pre-specifies a dose-response curve (model_roles.dose_curve); without one the report says so.
+# Only where the plan pre-specifies a dose-response curve (model_roles.dose_curve); else the report says so.
 if DOSE_CURVE:
 
     localrules:

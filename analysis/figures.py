@@ -220,29 +220,48 @@ def specification_curve_figure(curve: pd.DataFrame, path, synthetic: bool,
     _save(fig, path, synthetic)
 
 
-def forest_rows(primary: pd.DataFrame, ols_cr2: pd.DataFrame, did: pd.DataFrame, imputation: pd.DataFrame,
+# What each kind of forest row is, in the report's words (analysis.report.forest_words).
+FOREST_METHODS = ("mixed_model", "ols_cr2", "wild_bootstrap", "multiple_imputation", "response_weighting",
+                  "difference_in_differences")
+
+
+def forest_rows(models: dict[str, pd.DataFrame], did: pd.DataFrame, imputation: pd.DataFrame,
                 weighting: pd.DataFrame, group: str = "growing") -> pd.DataFrame:
-    """The `group vs cut` estimate of each analysis on the difference scale, one labelled row each."""
+    """The `group vs cut` estimate of each analysis on the difference scale, one labelled row each: the
+    models of model_roles.forest (name -> contrast table, in the plan's order; an ols_cr2 model with a
+    bootstrap adds its wild cluster bootstrap interval), then multiple imputation, response weighting and the
+    difference-in-differences. `analysis` names where a row comes from and `method` its kind
+    (FOREST_METHODS)."""
     contrast = f"{group} vs cut"
     term = f"funding_group[T.{group}]"
     columns = ["estimate", "ci_lower", "ci_upper"]
 
-    def pick(table: pd.DataFrame, mask: pd.Series, label: str) -> dict:
+    def pick(table: pd.DataFrame, mask: pd.Series, label: str, analysis: str, method: str,
+             lower: str = "ci_lower", upper: str = "ci_upper") -> dict:
         row = table.loc[mask].iloc[0]
-        return {"label": label, **{c: float(row[c]) for c in columns}}
+        return {"label": label, "analysis": analysis, "method": method,
+                **{c: float(row[s]) for c, s in zip(columns, ("estimate", lower, upper), strict=True)}}
 
-    ols = ols_cr2.loc[ols_cr2["contrast"] == contrast].iloc[0]
-    head = primary.loc[primary["contrast"] == contrast].iloc[0]
-    mixed = "Mixed model, Wald CI (primary)" if np.isinf(head["df"]) else "Mixed model, t CI (primary)"
-    rows = [
-        pick(primary, primary["contrast"] == contrast, mixed),
-        pick(ols_cr2, ols_cr2["contrast"] == contrast, "OLS, CR2 SE, Satterthwaite t"),
-        {"label": "OLS, wild cluster bootstrap CI", "estimate": float(ols["estimate"]),
-         "ci_lower": float(ols["wcr_ci_lower"]), "ci_upper": float(ols["wcr_ci_upper"])},
-        pick(imputation, imputation["term"] == term, "Multiple imputation, Rubin's rules"),
-        pick(weighting, weighting["term"] == term, "Inverse-probability weighting, CR1"),
+    rows = []
+    for name, table in models.items():
+        mask = table["contrast"] == contrast
+        head = table.loc[mask].iloc[0]
+        if head["estimator"] == "ols_cr2":
+            rows.append(pick(table, mask, f"OLS, CR2 SE, Satterthwaite t ({name})", name, "ols_cr2"))
+            if pd.notna(head.get("wcr_ci_lower", np.nan)):
+                rows.append(pick(table, mask, f"OLS, wild cluster bootstrap CI ({name})", name,
+                                 "wild_bootstrap", "wcr_ci_lower", "wcr_ci_upper"))
+        else:
+            kind = "Wald" if np.isinf(head["df"]) else "t"
+            rows.append(pick(table, mask, f"Mixed model, {kind} CI ({name})", name, "mixed_model"))
+    rows += [
+        pick(imputation, imputation["term"] == term, "Multiple imputation, Rubin's rules",
+             "multiple_imputation", "multiple_imputation"),
+        pick(weighting, weighting["term"] == term, "Inverse-probability weighting, CR1",
+             "inverse_probability_weighting", "response_weighting"),
         pick(did, (did["group"] == group) & (did["wave"] == did["wave"].max()),
-             "Mother fixed effects DiD (last wave vs first)"),
+             "Mother fixed effects DiD (last wave vs first)", "difference_in_differences",
+             "difference_in_differences"),
     ]
     return pd.DataFrame(rows)
 

@@ -383,3 +383,17 @@ def ipw_estimate(frame: pd.DataFrame, spec: ModelSpec, weights: pd.Series, level
                                "ci_upper", "n", "se_method"]]
     out.attrs["n_clusters"] = n_groups
     return out
+
+
+ATTRITION_BLOCKS = ("multiple_imputation", "inverse_probability_weighting")
+
+
+def attrition_plan(plan: dict) -> dict:
+    """The part of the plan the attrition analyses read: their two blocks, the models they name, the primary
+    sample's score and waves, and the mixed-model fit settings (the imputation refits a mixed model)."""
+    sample = plan["primary_sample"]
+    names = sorted({plan[block]["model"] for block in ATTRITION_BLOCKS})
+    return {**{block: plan[block] for block in ATTRITION_BLOCKS},
+            "models": {name: plan["models"][name] for name in names},
+            "primary_sample": {key: sample[key] for key in ("score", "baseline_wave", "followup_wave")},
+            "mixed_model_fit": plan["mixed_model_fit"]}

@@ -97,6 +97,12 @@ def _coefficients(terms, estimate, std_error, level, df=None) -> pd.DataFrame:
     return table.assign(**wald_columns(table["estimate"], table["std_error"], level, df_values))
 
 
+def fit_settings_used(estimator: str, fit_settings: dict) -> dict:
+    """The mixed-model fit settings (mixed_model_fit) where `estimator` uses them, else none: only lmm_reml
+    searches the REML optimum, so a job fitting another estimator is given (and reruns on) nothing of them."""
+    return dict(fit_settings) if estimator == "lmm_reml" else {}
+
+
 def fit_model(frame: pd.DataFrame, spec: ModelSpec, fit_settings: dict) -> FitSummary:
     data, excluded = complete_cases(frame, spec)
     design = build_design(data, spec)

@@ -23,8 +23,8 @@ from analysis.sample import IDENTIFIERS, wave_suffix
 from analysis.variables import COVARIATES, coded_levels
 
 __all__ = ["PLAN_FILE_KEY", "PlanError", "baseline_variables", "check_plan", "coded_levels",
-           "layer_plan_file", "merge_plan", "plan_refusals", "read_plan_file", "refuse_code_in_plan",
-           "refuse_tagged_config_args", "refuse_templated_configs"]
+           "layer_plan_file", "merge_plan", "model_roles", "plan_refusals", "read_plan_file",
+           "refuse_code_in_plan", "refuse_tagged_config_args", "refuse_templated_configs"]
 
 
 def refuse_templated_configs(paths) -> None:
@@ -286,10 +286,67 @@ def check_plan(config: dict) -> None:
         elif entry["estimator"] != "ols_cr2" or not entry.get("bootstrap"):
             problems.append(f"few_clusters.model '{few}' must be an ols_cr2 model with a bootstrap block: "
                             "its wild cluster bootstrap interval is what the report leads with")
-    problems += scenario_problems(config) + power_problems(config) + joint_test_problems(config)
+    problems += (role_problems(config) + scenario_problems(config) + power_problems(config)
+                 + joint_test_problems(config))
     if problems:
         raise PlanError("The analysis plan (config/config.yaml, with any plan file) is inconsistent:\n  - "
                         + "\n  - ".join(problems))
+
+
+# What each model role means when the plan leaves it out (as config/schema/config.schema.yaml's defaults).
+ROLE_DEFAULTS = {"primary": "primary", "dose_curve": None, "forest": ["primary"]}
+
+
+def model_roles(plan: dict) -> dict:
+    """The plan's model roles (model_roles), each left out taking its default: primary, the headline model;
+    dose_curve, the spline model drawn as the dose-response curve (None: none pre-specified); forest, the
+    models whose headline contrast leads the forest plot."""
+    return {**ROLE_DEFAULTS, **(plan.get("model_roles") or {})}
+
+
+# The estimators whose contrasts are differences in the outcome's own units, as the forest plot draws them.
+FOREST_ESTIMATORS = ("lmm_reml", "ols_cr2")
+
+
+def role_problems(config: dict) -> list[str]:
+    """Each model role (model_roles) must name a model of the plan that can play it."""
+    roles = model_roles(config)
+    models = config["models"]
+    problems = []
+
+    def named(role: str, name: str) -> dict | None:
+        if name not in models:
+            problems.append(f"model_roles.{role} names '{name}', which is not a model of the plan (models: "
+                            f"{', '.join(sorted(models))})")
+        return models.get(name)
+
+    primary_name = roles["primary"]
+    primary = named("primary", primary_name)
+    if primary is not None and primary.get("exposure_kind", "groups") != "groups":
+        problems.append(f"model_roles.primary '{primary_name}' must compare funding groups (exposure_kind "
+                        "groups): the report's headline is a contrast between groups")
+    dose_name = roles["dose_curve"]
+    if dose_name is not None:
+        dose = named("dose_curve", dose_name)
+        if dose is not None and dose.get("exposure_kind", "groups") != "spline":
+            problems.append(f"model_roles.dose_curve '{dose_name}' must have a spline exposure "
+                            f"(exposure_kind spline, it has {dose.get('exposure_kind', 'groups')}): the "
+                            "dose-response figure draws the spline's curve")
+    for name in roles["forest"]:
+        entry = named("forest", name)
+        if entry is None:
+            continue
+        if entry.get("exposure_kind", "groups") != "groups" or entry["estimator"] not in FOREST_ESTIMATORS:
+            problems.append(f"model_roles.forest '{name}' must be a funding-group model estimated by "
+                            f"{' or '.join(FOREST_ESTIMATORS)} (it is {entry['estimator']}, exposure_kind "
+                            f"{entry.get('exposure_kind', 'groups')}): the forest plot draws differences in "
+                            "the outcome's units")
+        elif primary is not None and (entry["outcome"], entry.get("reference")) != (
+                primary["outcome"], primary.get("reference")):
+            problems.append(f"model_roles.forest '{name}' compares {entry['outcome']} against "
+                            f"{entry.get('reference')}, the primary model {primary['outcome']} against "
+                            f"{primary.get('reference')}: the forest plot shows one contrast of one outcome")
+    return problems
 
 
 def scenario_problems(config: dict) -> list[str]:

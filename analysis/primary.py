@@ -14,6 +14,7 @@ from analysis.cleaning import clean_all
 from analysis.design import ModelSpec, design_matrix, model_covariates
 from analysis.exposure import ExposurePlan, exposure_table
 from analysis.mixed import FitSettings, NestedFit, fit_nested_lmm
+from analysis.plan import model_roles
 from analysis.sample import build_primary_sample
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "config.yaml"
@@ -44,5 +45,7 @@ def primary_frame(raw_dir: str | Path, plan: dict) -> tuple[pd.DataFrame, pd.Dat
     return build_primary_sample(data.survey, exposure, plan["primary_sample"], sample_covariates(plan))
 
 
-def fit_primary(frame: pd.DataFrame, plan: dict, name: str = "primary") -> tuple[NestedFit, ModelSpec]:
+def fit_primary(frame: pd.DataFrame, plan: dict, name: str | None = None) -> tuple[NestedFit, ModelSpec]:
+    """Fit model `name`, by default the plan's primary model (model_roles.primary)."""
+    name = name or model_roles(plan)["primary"]
     return fit_from_plan(frame, name, plan["models"][name], plan["mixed_model_fit"])

@@ -123,7 +123,7 @@ def summary_html(tables: dict[str, pd.DataFrame], primary: str = "primary",
     direction = "lower" if head["estimate"] < 0 else "higher"
     level = fact(primary, "ci_level", "level")
     others = [c for c in tables[primary]["contrast"].drop_duplicates() if c != contrast]
-    other_lines = "".join(_other_contrast(tables[primary], c, fact, group_fact, exposure_level)
+    other_lines = "".join(_other_contrast(tables, primary, c, fact, group_fact, exposure_level)
                           for c in others)
     n_las = design.get("local_authorities")
     single = n_las == 1
@@ -201,9 +201,10 @@ the differences are associations, not proof that funding caused them.</p>
 </section>"""
 
 
-def _other_contrast(table: pd.DataFrame, contrast: str, fact, group_fact, level: str = "centre") -> str:
-    """One sentence on a further contrast: its estimate, or why it could not be estimated."""
-    row = _row(table, contrast)
+def _other_contrast(tables: dict[str, pd.DataFrame], primary: str, contrast: str, fact, group_fact,
+                    level: str = "centre") -> str:
+    """One sentence on a further contrast of table `primary`: its estimate, or why it cannot be estimated."""
+    row = _row(tables[primary], contrast)
     group = contrast.split(" vs ")[0]
     if pd.isna(row["estimate"]):
         threshold = ""
@@ -214,10 +215,10 @@ def _other_contrast(table: pd.DataFrame, contrast: str, fact, group_fact, level:
                          f"{group_fact(group, 'growth_threshold_pct', 'threshold')}% or more)")
         return (f" Mothers {mothers_in(group, level)} could not be compared: none of the mothers in the "
                 f"analysis were {mothers_in(group, level)}{threshold}.")
-    estimate, low, high = (fact("primary", column, "signed", contrast)
+    estimate, low, high = (fact(primary, column, "signed", contrast)
                            for column in ("estimate", "ci_lower", "ci_upper"))
     return (f" Mothers {mothers_in(group, level)}: {estimate} "
-            f"({fact('primary', 'ci_level', 'level', contrast)}% CI {low} to {high}).")
+            f"({fact(primary, 'ci_level', 'level', contrast)}% CI {low} to {high}).")
 
 
 def model_sentence(fit: dict) -> str:
@@ -287,6 +288,40 @@ def alt_forest(rows: pd.DataFrame) -> str:
     return (f"Forest plot of {len(rows)} estimates of the growing versus cut difference, one per "
             f"analysis, ranging from {_range(rows['estimate'])} points; each interval is drawn against a "
             "line at zero.")
+
+
+# Each kind of forest row (analysis.figures.FOREST_METHODS) in the report's words; {analysis} names the
+# model a row comes from.
+FOREST_WORDS = {
+    "mixed_model": "from the mixed model {analysis}",
+    "ols_cr2": "from ordinary least squares with small-sample cluster-robust standard errors (CR2, model "
+               "{analysis})",
+    "wild_bootstrap": "with a wild cluster bootstrap interval of the same regression",
+    "multiple_imputation": "after multiple imputation of missing follow-up answers",
+    "response_weighting": "with inverse-probability-of-response weights",
+    "difference_in_differences": "from a difference-in-differences comparison in which each mother is "
+                                 "compared with herself at the first interview",
+}
+
+
+def forest_words(rows: pd.DataFrame, group: str) -> str:
+    """The forest plot's analyses in words, in its order, from the published forest table (its `method` and
+    `analysis` columns), and the range of their estimates."""
+    phrases = [FOREST_WORDS[method].format(analysis=analysis)
+               for method, analysis in zip(rows["method"], rows["analysis"], strict=True)]
+    listed = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + ", and " + phrases[-1]
+    few = (" (CR2 and the wild cluster bootstrap respect that funding was decided by few local authorities)"
+           if rows["method"].isin(["ols_cr2", "wild_bootstrap"]).any() else "")
+    low, high = (_signed(rows["estimate"].agg(side)) for side in ("min", "max"))
+    ways = "one way" if len(rows) == 1 else f"{len(rows)} ways"
+    return (f"**Every pre-specified way of estimating it.** Figure 4 shows the {group}-vs-cut difference "
+            f"estimated {ways}: {listed}{few}. The estimates range from {low} to {high} points.")
+
+
+# Said where the dose-response figure would be, when the plan names no dose_curve model.
+NO_DOSE_CURVE = ("No dose-response curve was pre-specified: the analysis plan names no model for it "
+                 "(model_roles.dose_curve), so no curve of distress against real-terms budget change is "
+                 "drawn.")
 
 
 def alt_specification_curve(curve: pd.DataFrame, contrast: str = "growing vs cut") -> str:

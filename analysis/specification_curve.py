@@ -18,7 +18,8 @@ import pandas as pd
 
 from analysis.design import ModelSpec
 from analysis.exposure import ExposurePlan, exposure_table
-from analysis.models import FitSummary, contrast_rows, fit_model
+from analysis.models import FitSummary, contrast_rows, fit_model, fit_settings_used
+from analysis.plan import model_roles
 from analysis.sample import samples_by_covariate_set, wave_suffix
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,10 @@ def specifications(plan: dict) -> dict[str, dict]:
 
 
 def specification_model(plan: dict, choice: dict) -> ModelSpec:
-    """The primary model's entry with this specification's outcome, covariates and estimator."""
+    """The primary model's (model_roles.primary) entry with this specification's outcome, covariates and
+    estimator."""
     sample = plan["primary_sample"]
-    entry = deepcopy(plan["models"]["primary"])
+    entry = deepcopy(plan["models"][model_roles(plan)["primary"]])
     entry.update(
         estimator=choice["estimator"],
         outcome=wave_suffix(choice["score"], sample["followup_wave"]),
@@ -55,6 +57,31 @@ def specification_model(plan: dict, choice: dict) -> ModelSpec:
     )
     entry["categorical"] = {k: v for k, v in entry.get("categorical", {}).items() if k in entry["covariates"]}
     return ModelSpec.from_config("specification", entry)
+
+
+def _base_slices(plan: dict) -> dict:
+    """What every specification reads of the plan besides the curve: the primary model (its role and entry),
+    the primary sample's waves and the exposure level."""
+    primary = model_roles(plan)["primary"]
+    sample = plan["primary_sample"]
+    return {"model_roles": {"primary": primary}, "models": {primary: plan["models"][primary]},
+            "primary_sample": {key: sample[key] for key in ("baseline_wave", "followup_wave")},
+            "exposure": {"level": plan["exposure"].get("level", "centre")}}
+
+
+def specification_job_plan(plan: dict, choices: dict[str, dict]) -> dict:
+    """The part of the plan that fitting the specifications `choices` (those of one specification job, which
+    share a sample) reads: their covariate sets, the primary model, the sample's waves, the exposure level,
+    and the mixed-model fit settings where an estimator uses them. A Snakemake job given only this reruns only
+    when something it uses changes (not, e.g., for the disclosure rule or the joint test's resamples)."""
+    covariate_sets = plan["specification_curve"]["covariate_sets"]
+    fit_settings = {}
+    for choice in choices.values():
+        fit_settings.update(fit_settings_used(choice["estimator"], plan["mixed_model_fit"]))
+    chosen_sets = {choice["covariate_set"]: covariate_sets[choice["covariate_set"]]
+                   for choice in choices.values()}
+    return {**_base_slices(plan), "specification_curve": {"covariate_sets": chosen_sets},
+            "mixed_model_fit": fit_settings}
 
 
 def sample_groups(choices: dict[str, dict]) -> list[dict[str, dict]]:

@@ -35,9 +35,28 @@ class Output:
     def words(self) -> str:
         return f"{self.path} ('{self.heading}')" if self.heading else self.path
 
+    def for_roles(self, roles: dict) -> Output | None:
+        """This output with a model role in its path (role_table) replaced by the model playing it; None
+        when the plan gives the role to no model, so the run has no such output."""
+        role = self.path.partition("{")[2].partition("}")[0]
+        if not role:
+            return self
+        return None if roles.get(role) is None else Output(self.path.replace(f"{{{role}}}", roles[role]),
+                                                           self.heading)
+
+
+# The model roles an item may point to (model_roles, and few_clusters.model), as the shipped plan gives them;
+# the appendix passes the run's own.
+ROLES = {"primary": "primary", "few_clusters": "primary_ols_cr2", "dose_curve": "dose_spline"}
+
 
 def table(name: str) -> Output:
     return Output(f"results/tables/{name}.csv")
+
+
+def role_table(role: str) -> Output:
+    """The result table of the model playing `role` in this run's plan (model_roles)."""
+    return Output(f"results/tables/{{{role}}}.csv")
 
 
 def figure(name: str) -> Output:
@@ -61,10 +80,15 @@ class Item:
     answered_by: tuple[Output, ...] = ()
     not_applicable: str = ""  # why, when nothing in the pipeline's outputs can answer it
 
-    def where(self) -> str:
+    def outputs(self, roles: dict | None = None) -> list[Output]:
+        """The outputs answering it in a run whose plan gives these model roles."""
+        resolved = (output.for_roles(roles or ROLES) for output in self.answered_by)
+        return [output for output in resolved if output is not None]
+
+    def where(self, roles: dict | None = None) -> str:
         if self.not_applicable:
             return f"Not applicable: {self.not_applicable}"
-        return "; ".join(output.words() for output in self.answered_by)
+        return "; ".join(output.words() for output in self.outputs(roles))
 
 
 MANUSCRIPT = "the manuscript's own prose, which the authors write; the pipeline cannot"
@@ -103,9 +127,9 @@ CHECKLIST = (
     Item("10", "Methods", "Study size", "how the study size was arrived at",
          (table("sample_flow"), WHO)),
     Item("11", "Methods", "Quantitative variables", "handling of quantitative variables and groupings",
-         (table("funding_groups"), table("dose_linear"), table("dose_spline"), MODELS)),
+         (table("funding_groups"), table("dose_linear"), role_table("dose_curve"), MODELS)),
     Item("12a", "Methods", "Statistical methods", "all methods, including control of confounding",
-         (MODELS, table("primary"))),
+         (MODELS, role_table("primary"))),
     Item("12b", "Methods", "Statistical methods", "subgroups and interactions",
          not_applicable="the plan specifies no subgroup or interaction analysis (add one as a model in the "
                         "plan, and it is reported like the others)"),
@@ -115,7 +139,7 @@ CHECKLIST = (
          (table("inverse_probability_weighting"), table("multiple_imputation"))),
     Item("12e", "Methods", "Statistical methods", "sensitivity analyses",
          (table("leave_one_la_out"), table("specification_curve"), table("specification_joint_test"),
-          table("primary_ols_cr2"), table("forest"), ROBUST)),
+          role_table("few_clusters"), table("forest"), ROBUST)),
     Item("13a", "Results", "Participants", "numbers at each stage of the study",
          (table("sample_flow"), WHO)),
     Item("13b", "Results", "Participants", "reasons for non-participation at each stage",
@@ -131,13 +155,13 @@ CHECKLIST = (
     Item("15", "Results", "Outcome data", "outcome events or summary measures over time",
          (table("distress_by_wave"), figure("distress_by_wave"))),
     Item("16a", "Results", "Main results", "unadjusted and adjusted estimates with precision; confounders",
-         (table("primary"), table("distress_by_wave"), table("specification_curve"), MODELS)),
+         (role_table("primary"), table("distress_by_wave"), table("specification_curve"), MODELS)),
     Item("16b", "Results", "Main results", "category boundaries of categorised continuous variables",
          (table("funding_groups"), figure("budget_change"))),
     Item("16c", "Results", "Main results", "relative risks translated into absolute risks",
          (table("ghq_caseness"), table("serious_distress"))),
     Item("17", "Results", "Other analyses", "subgroups, interactions and sensitivity analyses",
-         (table("secondary_family"), table("dose_linear"), table("dose_spline"),
+         (table("secondary_family"), table("dose_linear"), role_table("dose_curve"),
           table("difference_in_differences"), table("forest"), ROBUST)),
     Item("18", "Discussion", "Key results", "key results with reference to the objectives",
          (report(),)),
@@ -153,14 +177,15 @@ CHECKLIST = (
 )
 
 
-def checklist_table() -> pd.DataFrame:
+def checklist_table(roles: dict | None = None) -> pd.DataFrame:
     return pd.DataFrame([{"Item": item.item, "Section": item.section, "Topic": item.topic,
-                          "Asks for": item.asks, "Where it is answered": item.where()} for item in CHECKLIST])
+                          "Asks for": item.asks, "Where it is answered": item.where(roles)}
+                         for item in CHECKLIST])
 
 
-def outputs() -> list[Output]:
-    """Every output an item names, each once."""
-    return list(dict.fromkeys(output for item in CHECKLIST for output in item.answered_by))
+def outputs(roles: dict | None = None) -> list[Output]:
+    """Every output an item names in a run whose plan gives these model roles, each once."""
+    return list(dict.fromkeys(output for item in CHECKLIST for output in item.outputs(roles)))
 
 
 INTRODUCTION = ("The STROBE checklist for cohort studies (von Elm et al. 2007, version 4), item by item: the "
@@ -168,12 +193,12 @@ INTRODUCTION = ("The STROBE checklist for cohort studies (von Elm et al. 2007, v
                 "own prose are the authors'.")
 
 
-def strobe_markdown() -> str:
-    return INTRODUCTION + "\n\n" + checklist_table().to_markdown(index=False)
+def strobe_markdown(roles: dict | None = None) -> str:
+    return INTRODUCTION + "\n\n" + checklist_table(roles).to_markdown(index=False)
 
 
-def strobe_latex() -> str:
-    shown = checklist_table().map(lambda value: latex_escape(str(value)))
+def strobe_latex(roles: dict | None = None) -> str:
+    shown = checklist_table(roles).map(lambda value: latex_escape(str(value)))
     shown.columns = [latex_escape(c) for c in shown.columns]
     tabular = shown.style.hide(axis="index").to_latex(hrules=True, column_format="lllp{5cm}p{9cm}")
     return latex_escape(INTRODUCTION) + "\n\n" + tabular

@@ -37,6 +37,7 @@ from analysis.cluster_robust import ols_cr2, wild_cluster_bootstrap
 from analysis.design import ModelSpec, design_matrix
 from analysis.missing import LA_INDEX, PMM_DONORS, imputation_data, plan_attrition_frame
 from analysis.mixed import FitSettings, fit_nested_lmm, fit_with_statsmodels
+from analysis.plan import model_roles
 from analysis.primary import load_plan
 from analysis.simulate import MARKER_FILE, PRESETS, simulate, write
 
@@ -185,7 +186,8 @@ def naive_wild_bootstrap_seconds(y: np.ndarray, X: np.ndarray, clusters: np.ndar
 
 def fit_comparisons(analysis: Path, work: Path, plan: dict, skip_lme4: bool) -> list[tuple]:
     """(what, seconds, baseline, baseline seconds, agreement) for each model fit."""
-    spec = ModelSpec.from_config("primary", plan["models"]["primary"])
+    primary = model_roles(plan)["primary"]
+    spec = ModelSpec.from_config(primary, plan["models"][primary])
     frame = pd.read_parquet(analysis).dropna(subset=spec.variables).reset_index(drop=True)
     y, X = design_matrix(frame, spec)
     outer, inner = (frame[c] for c in spec.clusters)
@@ -224,7 +226,7 @@ def fit_comparisons(analysis: Path, work: Path, plan: dict, skip_lme4: bool) -> 
     rows.append(("OLS + CR2 SEs, Satterthwaite df, all terms (best of 3)", cr2_s, "statsmodels OLS, CR1 SEs",
                  cr1_s, f"growing vs cut: SE {row['std_error']:.4f}, df {row['df']:.1f}"))
 
-    B = int(plan["models"]["primary_ols_cr2"]["bootstrap"]["replications"])
+    B = int(plan["models"][plan["few_clusters"]["model"]]["bootstrap"]["replications"])
     boot_s, boot = timed(lambda: wild_cluster_bootstrap(y, X, la, term, B=B), repeat=3)
     per_replication = naive_wild_bootstrap_seconds(y.to_numpy(float), X.to_numpy(float), la,
                                                    list(X.columns).index(term), replications=5)

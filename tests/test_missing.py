@@ -353,3 +353,31 @@ def test_label_terms_names_model_outcome_and_the_contrast_of_exposure_terms_only
     assert list(table["contrast"]) == ["", f"growing vs {spec.reference}", f"stable vs {spec.reference}", ""]
     assert (table["seed"] == 7).all() and table["synthetic_data"].all()
     assert table.attrs == {} and list(pooled.columns) == ["term", "estimate"]  # the input is left alone
+
+
+def test_the_attrition_job_is_given_only_what_it_reads(plan, tiny_raw):
+    """The attrition analyses' slice of the plan (their Snakemake params) builds the same attrition frame of
+    the same model as the whole plan, and holds no setting they do not read (a change there never reruns
+    the job)."""
+    import copy
+
+    from analysis.missing import attrition_plan
+
+    sliced = attrition_plan(plan)
+    assert set(sliced) == {"multiple_imputation", "inverse_probability_weighting", "models", "primary_sample",
+                           "mixed_model_fit"}
+    assert set(sliced["models"]) == {plan["multiple_imputation"]["model"],
+                                     plan["inverse_probability_weighting"]["model"]}
+    data = clean_all(tiny_raw)
+    exposure = exposure_by_centre(data.centres, data.funding, data.deflators,
+                                  ExposurePlan.from_config(plan["exposure"]))
+    spec = ModelSpec.from_config("primary", sliced["models"]["primary"])
+    pd.testing.assert_frame_equal(plan_attrition_frame(data.survey, exposure, sliced["primary_sample"], spec),
+                                  plan_attrition_frame(data.survey, exposure, plan["primary_sample"], spec))
+    changed = copy.deepcopy(plan)
+    changed["disclosure"]["round_to"] = 10
+    changed["specification_curve"]["thresholds_pct"] = [5]
+    changed["models"]["dose_spline"]["spline"]["df"] = 4
+    assert attrition_plan(changed) == sliced
+    changed["multiple_imputation"]["imputations"] = 5
+    assert attrition_plan(changed) != sliced

@@ -54,10 +54,46 @@ def test_schema_rejects_bad_plans(plan, bad):
     ({"models": {"primary": {"categorical": {"rural": 2}}}}, r"reference level 2 .* \(0, 1\)"),
     ({"few_clusters": {"model": "nope"}}, "few_clusters.model names 'nope', which is not a model"),
     ({"few_clusters": {"model": "primary"}}, "must be an ols_cr2 model with a bootstrap block"),
+    ({"model_roles": {"primary": "nope"}},
+     "model_roles.primary names 'nope', which is not a model of the plan"),
+    ({"model_roles": {"primary": "dose_linear"}},
+     "model_roles.primary 'dose_linear' must compare funding groups"),
+    ({"model_roles": {"dose_curve": "dose_linear"}},
+     r"model_roles.dose_curve 'dose_linear' must have a spline exposure \(exposure_kind spline, it has "
+     "linear\\)"),
+    ({"model_roles": {"forest": ["primary", "ghq_caseness"]}},
+     "model_roles.forest 'ghq_caseness' must be a funding-group model estimated by lmm_reml or ols_cr2"),
+    ({"model_roles": {"forest": ["ghq_likert"]}},
+     "model_roles.forest 'ghq_likert' compares ghq_likert_w3 against cut, the primary model k6_w3"),
 ])
 def test_cross_checks_reject_inconsistent_plans(plan, bad, message):
     with pytest.raises(PlanError, match=message):
         check_plan(merge(copy.deepcopy(plan), bad))
+
+
+def test_model_roles_left_out_take_the_schema_defaults():
+    from analysis.plan import ROLE_DEFAULTS, model_roles
+
+    schema_roles = SCHEMA["properties"]["model_roles"]["properties"]
+    assert ROLE_DEFAULTS == {role: entry["default"] for role, entry in schema_roles.items()}
+    assert model_roles({"models": {}}) == ROLE_DEFAULTS
+    assert model_roles({"model_roles": {"dose_curve": "dose_spline"}})["primary"] == "primary"
+
+
+def without_dose_curve(plan: dict, role: str | None = None) -> dict:
+    """The shipped plan with its dose-response spline model removed (and the scenarios' use of it)."""
+    changed = copy.deepcopy(plan)
+    del changed["models"]["dose_spline"]
+    changed["scenarios"]["mean_models"] = ["dose_linear"]
+    changed["model_roles"]["dose_curve"] = role
+    return changed
+
+
+def test_a_plan_without_a_dose_curve_is_valid_and_one_naming_a_missing_model_is_refused(plan):
+    jsonschema.validate(without_dose_curve(plan), SCHEMA)
+    check_plan(without_dose_curve(plan))
+    with pytest.raises(PlanError, match="model_roles.dose_curve names 'dose_spline', which is not a model"):
+        check_plan(without_dose_curve(plan, role="dose_spline"))
 
 
 def merge(base: dict, change: dict) -> dict:

@@ -120,3 +120,26 @@ def test_the_model_sentence_names_the_structure_and_a_boundary_fit():
     assert "between local authorities is estimated at zero" in sentence
     one = model_sentence({**fit, "random_intercepts": ["inner"], "singular": False})
     assert "no local-authority level" in one and "singular" not in one
+
+
+def test_the_summary_reads_the_model_playing_the_primary_role():
+    tables = published()
+    tables["headline"] = tables.pop("primary")
+    page = summary_html(tables, primary="headline")
+    assert check_summary(page, tables) >= 20
+    assert 'data-table="headline"' in page and 'data-table="primary"' not in page
+
+
+def test_the_forest_is_described_from_its_rows():
+    from analysis.report import forest_words
+
+    rows = pd.DataFrame({"analysis": ["primary", "primary_ols_cr2", "primary_ols_cr2", "multiple_imputation"],
+                         "method": ["mixed_model", "ols_cr2", "wild_bootstrap", "multiple_imputation"],
+                         "estimate": [-0.91, -0.88, -0.88, -0.87]})
+    words = forest_words(rows, "growing")
+    assert "growing-vs-cut difference estimated 4 ways: from the mixed model primary, from ordinary least " \
+           "squares" in words
+    assert "and after multiple imputation of missing follow-up answers (CR2 and the wild" in words
+    assert "range from \u22120.91 to \u22120.87 points" in words
+    mixed_only = forest_words(rows.iloc[[0]], "stable")
+    assert "estimated one way: from the mixed model primary." in mixed_only and "CR2" not in mixed_only

@@ -148,3 +148,45 @@ def test_effect_size_table_joins_each_contrasts_g_to_its_e_values():
     assert shared  # the E-value table repeats some of g's columns: they get the suffix, g's stay as they are
     for column in shared:
         pd.testing.assert_series_equal(table[f"{column}_e_value"], e[column], check_names=False)
+
+
+def _contrasts(estimator: str, growing: tuple, df: float = 20.0, wcr: tuple | None = None) -> pd.DataFrame:
+    rows = pd.DataFrame({"contrast": ["growing vs cut", "stable vs cut"], "estimator": estimator,
+                         "estimate": [growing[0], 9.0], "ci_lower": [growing[1], 8.0],
+                         "ci_upper": [growing[2], 10.0], "df": df})
+    if wcr is not None:
+        rows["wcr_ci_lower"], rows["wcr_ci_upper"] = [wcr[0], 8.5], [wcr[1], 9.5]
+    return rows
+
+
+def _attrition_and_did() -> dict:
+    terms = ["funding_group[T.growing]", "funding_group[T.stable]"]
+    return {"imputation": pd.DataFrame({"term": terms, "estimate": [-0.8, 9.0], "ci_lower": [-1.2, 8.0],
+                                        "ci_upper": [-0.4, 10.0]}),
+            "weighting": pd.DataFrame({"term": terms, "estimate": [-0.7, 9.0], "ci_lower": [-1.1, 8.0],
+                                       "ci_upper": [-0.3, 10.0]}),
+            "did": pd.DataFrame({"group": ["growing", "growing", "stable"], "wave": [2, 3, 3],
+                                 "estimate": [5.0, -0.6, 9.0], "ci_lower": [4.0, -1.0, 8.0],
+                                 "ci_upper": [6.0, -0.2, 10.0]})}
+
+
+def test_forest_rows_follow_the_forest_role_in_its_order():
+    from analysis.figures import FOREST_METHODS, forest_rows
+
+    models = {"cr2_first": _contrasts("ols_cr2", (-0.88, -1.42, -0.34), wcr=(-1.38, -0.28)),
+              "headline": _contrasts("lmm_reml", (-0.91, -1.38, -0.44), df=np.inf),
+              "cr2_no_bootstrap": _contrasts("ols_cr2", (-0.5, -1.0, 0.0))}
+    rows = forest_rows(models, group="growing", **_attrition_and_did())
+    assert list(zip(rows["analysis"], rows["method"], strict=True)) == [
+        ("cr2_first", "ols_cr2"), ("cr2_first", "wild_bootstrap"), ("headline", "mixed_model"),
+        ("cr2_no_bootstrap", "ols_cr2"), ("multiple_imputation", "multiple_imputation"),
+        ("inverse_probability_weighting", "response_weighting"),
+        ("difference_in_differences", "difference_in_differences")]
+    assert set(rows["method"]) <= set(FOREST_METHODS)
+    # each row is the growing-vs-cut cell of its table (the DiD's at the last wave), bootstrap bounds its own
+    assert rows["estimate"].tolist() == [-0.88, -0.88, -0.91, -0.5, -0.8, -0.7, -0.6]
+    assert rows["ci_lower"].tolist() == [-1.42, -1.38, -1.38, -1.0, -1.2, -1.1, -1.0]
+    assert rows["label"][2] == "Mixed model, Wald CI (headline)"
+    only_attrition = forest_rows({}, group="growing", **_attrition_and_did())
+    assert only_attrition["method"].tolist() == ["multiple_imputation", "response_weighting",
+                                                 "difference_in_differences"]

@@ -127,7 +127,9 @@ def test_specification_stage_writes_each_specification_to_its_own_table(plan, ti
     group = sorted(next(g for g in sample_groups(specifications(plan)) if "k6-ols_cr2-full-t5-2011-12-2013-14"
                         in g))
     outputs = [str(tmp_path / "specifications" / f"{spec_id}.csv") for spec_id in group]
-    specification_stages.specification(**cleaned_files(cleaned, tmp_path), plan=plan, outputs=outputs,
+    specification_stages.specification(**cleaned_files(cleaned, tmp_path), plan=plan,
+                                       choices={spec_id: specifications(plan)[spec_id] for spec_id in group},
+                                       outputs=outputs,
                                        refitters=str(tmp_path / "refitters.pickle"))
     expected = fit_specifications(cleaned.centres, cleaned.funding, cleaned.deflators, cleaned.survey, plan,
                                   {spec_id: specifications(plan)[spec_id] for spec_id in group})
@@ -154,7 +156,7 @@ def test_joint_test_from_the_specification_jobs_matches_each_specification_built
     pickles = []
     for number, group in enumerate(sample_groups(grid)):
         pickles.append(str(tmp_path / f"refitters_{number}.pickle"))
-        specification_stages.specification(**files, plan=plan,
+        specification_stages.specification(**files, plan=plan, choices=group,
                                            outputs=[str(tmp_path / f"{i}.csv") for i in group],
                                            refitters=pickles[-1])
     source = tmp_path / "source.json"
@@ -214,3 +216,55 @@ def test_joint_test_refuses_missing_refitters_in_words(plan, tmp_path):
         specification_stages.specification_joint_test([str(partial)], str(source), plan,
                                                       str(tmp_path / "joint.csv"))
     assert not (tmp_path / "joint.csv").exists()
+
+
+def test_a_specification_job_reads_only_its_slice_of_the_plan(plan):
+    """What a specification job is given (its Snakemake params) holds what its fits read and nothing else, so
+    a setting they do not read (disclosure, the joint test, a covariate set, fit settings) never reruns it."""
+    import copy
+
+    from analysis.specification_curve import specification_job_plan
+
+    groups = sample_groups(specifications(plan))
+    for group in groups:
+        sliced = specification_job_plan(plan, group)
+        for choice in group.values():
+            assert specification_model(sliced, choice) == specification_model(plan, choice)
+        assert set(sliced) == {"model_roles", "models", "primary_sample", "exposure", "specification_curve",
+                               "mixed_model_fit"}
+        sets = {c["covariate_set"] for c in group.values()}
+        assert set(sliced["specification_curve"]["covariate_sets"]) == sets
+    single = {spec_id: choice for spec_id, choice in groups[0].items()
+              if choice["estimator"] == "ols_cr2" and choice["covariate_set"] == "full"}
+    assert list(specification_job_plan(plan, single)["specification_curve"]["covariate_sets"]) == ["full"]
+    assert specification_job_plan(plan, single)["mixed_model_fit"] == {}  # OLS reads no REML settings
+    changed = copy.deepcopy(plan)
+    changed["disclosure"]["round_to"] = 10
+    changed["specification_curve"]["joint_test"]["resamples"] = 99
+    assert all(specification_job_plan(changed, g) == specification_job_plan(plan, g) for g in groups)
+    changed["specification_curve"]["covariate_sets"]["minimal"] = ["mother_age"]
+    assert specification_job_plan(changed, single) == specification_job_plan(plan, single)
+    assert all(specification_job_plan(changed, g) != specification_job_plan(plan, g) for g in groups)
+
+
+def test_specifications_fitted_from_their_slice_equal_those_fitted_from_the_whole_plan(plan, tiny_raw):
+    from analysis.specification_curve import specification_job_plan
+
+    data = clean_all(tiny_raw)
+    group = next(g for g in sample_groups(specifications(plan)) if "k6-lmm_reml-full-t5-2011-12-2013-14" in g)
+    whole, sliced = (fit_specifications(data.centres, data.funding, data.deflators, data.survey, p, group)
+                     for p in (plan, specification_job_plan(plan, group)))
+    for spec_id in group:
+        pd.testing.assert_frame_equal(sliced[spec_id], whole[spec_id], rtol=1e-10)
+
+
+def test_the_curve_varies_the_model_playing_the_primary_role(plan):
+    import copy
+
+    renamed = copy.deepcopy(plan)
+    renamed["models"]["headline"] = renamed["models"].pop("primary")
+    renamed["models"]["headline"]["df_method"] = "kenward_roger"
+    renamed["model_roles"]["primary"] = "headline"
+    choice = specifications(plan)["k6-lmm_reml-full-t5-2011-12-2013-14"]
+    assert specification_model(renamed, choice).df_method == "kenward_roger"
+    assert specification_model(plan, choice).df_method == "satterthwaite"

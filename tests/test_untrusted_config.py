@@ -9,7 +9,6 @@ Every documented way to give a plan is tried: config/config.yaml edited, a plan 
 from __future__ import annotations
 
 import copy
-import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.workflow import copy_project, snakemake, workflow_env
+from tests.workflow import copy_project, job_counts, snakemake, workflow_env
 
 pytestmark = pytest.mark.slow
 
@@ -204,11 +203,6 @@ def test_a_plan_file_that_cannot_be_read_is_refused_with_a_clear_message(text, f
     workdir = copy_project(tmp_path / "work")
     result = snakemake(workdir, tiny_raw, cores=1, scenario=False, config=(f"plan_file={plan}",))
     assert_refused(result, workdir, tmp_path / "no_code_here", [str(plan), *fragments])
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """Snakemake's dry-run job table: rule name -> number of jobs."""
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, flags=re.MULTILINE)}
 
 
 def test_a_plan_file_changes_the_plan_of_a_dry_run(tmp_path, tiny_raw):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -84,6 +85,11 @@ def run_workflow(workdir: Path, raw_dir: Path, *args: str, **options) -> subproc
     """Copy the workflow into `workdir` and run it there on `raw_dir`."""
     copy_project(workdir)
     return snakemake(workdir, raw_dir, *args, **options)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Snakemake's dry-run job table: rule name -> number of jobs."""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, flags=re.MULTILINE)}
 
 
 def files_under(folder: Path) -> list[str]:

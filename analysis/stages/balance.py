@@ -12,14 +12,13 @@ from analysis import io
 from analysis.balance import balance_tables
 from analysis.data_source import is_synthetic
 from analysis.design import ModelSpec
-from analysis.disclosure import DisclosureRule
 from analysis.exposure import read_exposure
 from analysis.figures import balance_figure
 
 
 def covariate_balance(survey: str, centre_exposure: str, source: str, sample_plan: dict, name: str,
                       entry: dict, weighting_name: str | None, weighting_entry: dict | None, smd_guide: float,
-                      disclosure: dict, characteristics: str, balance: str, patterns: str) -> None:
+                      suppress_below: int, characteristics: str, balance: str, patterns: str) -> None:
     """Table 1 (baseline characteristics by funding group), standardised mean differences in the baseline
     cohort and the analysed sample (unweighted and response-weighted), and missing-data patterns of model
     `name` (analysis.balance); the weights are those of model `weighting_name` (None: the plan has none)."""
@@ -27,7 +26,7 @@ def covariate_balance(survey: str, centre_exposure: str, source: str, sample_pla
                  else None)
     tables = balance_tables(pd.read_parquet(survey), read_exposure(centre_exposure), sample_plan,
                             ModelSpec.from_config(name, entry), weighting,
-                            min_cell=DisclosureRule.from_config(disclosure).suppress_below,
+                            min_cell=int(suppress_below),
                             smd_guide=float(smd_guide))
     synthetic = is_synthetic(source)
     io.write_csv(tables.characteristics.assign(synthetic_data=synthetic), characteristics)

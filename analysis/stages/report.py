@@ -20,6 +20,7 @@ from analysis.data_source import is_synthetic
 from analysis.disclosure import DisclosureRule
 from analysis.notebook import make_reproducible
 from analysis.pdf import html_to_pdf
+from analysis.plan import model_roles
 from analysis.plan_lock import read_deviations
 from analysis.provenance import short_hash
 from analysis.strobe import strobe_latex, strobe_markdown
@@ -39,8 +40,10 @@ def appendix(config: dict, markdown_tables: list[str], latex_tables: list[str], 
     tex = {Path(t).stem: Path(t).read_text() for t in latex_tables}
     figures = figures or {}
     links = {caption: os.path.relpath(path, Path(markdown).parent) for caption, path in figures.items()}
+    # The STROBE items point to the tables of the models playing each role in this plan.
+    roles = {**model_roles(config), "few_clusters": config.get("few_clusters", {}).get("model")}
     sections = [deviations_section(read_deviations(deviations), record.get("plan_lock", {})),
-                Section("STROBE checklist (cohort studies)", strobe_markdown(), strobe_latex())]
+                Section("STROBE checklist (cohort studies)", strobe_markdown(roles), strobe_latex(roles))]
     text = appendix_markdown(config, {k: v for k, v in md.items() if k != "cleaning_log"}, contrasts,
                              md["cleaning_log"], stamp, note, synthetic, links, sections)
     io.write_text(text, markdown)

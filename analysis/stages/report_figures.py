@@ -14,26 +14,25 @@ import pandas as pd
 from analysis import descriptives, figures, io
 from analysis.data_source import is_synthetic
 from analysis.descriptives import caseness_cut_off, score_by_wave
-from analysis.disclosure import DisclosureRule
 from analysis.exposure import read_exposure, window_words
 from analysis.figures import estimates_figure, forest_rows, score_by_wave_figure
 from analysis.results import headline_contrast
 
 
-def funding_groups(centre_exposure: str, plan: dict, disclosure: dict, output: str) -> None:
+def funding_groups(centre_exposure: str, plan: dict, suppress_below: int, output: str) -> None:
     table = descriptives.funding_groups(read_exposure(centre_exposure),
                                         plan["cut_threshold_pct"], plan["growth_threshold_pct"],
                                         window_words(plan),
-                                        DisclosureRule.from_config(disclosure).suppress_below)
+                                        int(suppress_below))
     io.write_csv(table, output)
 
 
-def distress_by_wave(survey: str, centre_exposure: str, source: str, plan: dict, disclosure: dict,
+def distress_by_wave(survey: str, centre_exposure: str, source: str, plan: dict, suppress_below: int,
                      output: str) -> None:
     table = score_by_wave(pd.read_parquet(survey),
                           read_exposure(centre_exposure),
                           plan["score"], int(plan["baseline_wave"]), 0.95,
-                          DisclosureRule.from_config(disclosure).suppress_below,
+                          int(suppress_below),
                           cut_off=caseness_cut_off(plan.get("binary_scores", {}), plan["score"]))
     table["synthetic_data"] = is_synthetic(source)
     io.write_csv(table, output)
@@ -49,13 +48,13 @@ def sample_flow_figure(flow: str, source: str, output: str) -> None:
         figures.sample_flow_figure(pd.read_csv(flow, dtype=str), tmp, is_synthetic(source))
 
 
-def budget_change_figure(centre_exposure: str, source: str, plan: dict, disclosure: dict,
+def budget_change_figure(centre_exposure: str, source: str, plan: dict, suppress_below: int,
                          output: str) -> None:
     exposure_table = read_exposure(centre_exposure)
     with io.atomic_path(output) as tmp:
         figures.budget_change_figure(exposure_table, plan["cut_threshold_pct"], plan["growth_threshold_pct"],
                                      window_words(plan),
-                                     DisclosureRule.from_config(disclosure).suppress_below, tmp,
+                                     int(suppress_below), tmp,
                                      is_synthetic(source))
 
 
@@ -74,11 +73,12 @@ def dose_response_figure(diagnostics: str, centre_exposure: str, source: str, pl
                                      is_synthetic(source))
 
 
-def forest_figure(primary: str, ols_cr2: str, did: str, imputation: str, weighting: str, source: str,
-                  table: str, figure: str) -> None:
-    primary_table = pd.read_csv(primary)
-    contrast = headline_contrast(primary_table)
-    rows = forest_rows(primary=primary_table, ols_cr2=pd.read_csv(ols_cr2), did=pd.read_csv(did),
+def forest_figure(primary: str, models: dict[str, str], did: str, imputation: str, weighting: str,
+                  source: str, table: str, figure: str) -> None:
+    """Every pre-specified estimate of the primary model's headline contrast: the forest models' (name ->
+    contrast table, model_roles.forest), then the attrition analyses' and the difference-in-differences."""
+    contrast = headline_contrast(pd.read_csv(primary))
+    rows = forest_rows({name: pd.read_csv(path) for name, path in models.items()}, did=pd.read_csv(did),
                        imputation=pd.read_csv(imputation), weighting=pd.read_csv(weighting),
                        group=contrast.split(" vs ")[0])
     synthetic = is_synthetic(source)

@@ -20,13 +20,13 @@ from analysis.sample import survey_columns
 from analysis.specification_curve import fitted_specifications, specification_model, specifications
 
 
-def specification(centres: str, funding: str, deflators: str, survey: str, plan: dict, outputs: list[str],
-                  refitters: str) -> None:
-    """The specifications sharing one analysis sample, each written to its output (named <specification
-    id>.csv): the sample built once, then each specification fitted once, for its rows of the curve and for
-    its refitter in the joint test (`refitters`, a pickle read only by specification_joint_test)."""
-    grid = specifications(plan)
-    chosen = {Path(output).stem: grid[Path(output).stem] for output in outputs}
+def specification(centres: str, funding: str, deflators: str, survey: str, plan: dict,
+                  choices: dict[str, dict], outputs: list[str], refitters: str) -> None:
+    """The specifications sharing one analysis sample (`choices`, id -> choice), each written to its output
+    (named <specification id>.csv): the sample built once, then each specification fitted once, for its rows
+    of the curve and for its refitter in the joint test (`refitters`, a pickle read only by
+    specification_joint_test). `plan`: the slice they read (specification_job_plan)."""
+    chosen = {Path(output).stem: choices[Path(output).stem] for output in outputs}
     cleaned = pd.read_parquet(centres), pd.read_parquet(funding), pd.read_parquet(deflators)
     ready = {}
     for spec_id, rows, frame, spec, fit in fitted_specifications(

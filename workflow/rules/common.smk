@@ -16,17 +16,24 @@ from analysis.importers.sources import (
     source_paths,
 )
 from analysis.io import write_text
+from analysis.missing import attrition_plan
+from analysis.models import fit_settings_used
 from analysis.pdf import CHROMIUM, check_pdf_renderer
-from analysis.plan import check_plan, plan_refusals
+from analysis.plan import check_plan, model_roles, plan_refusals
 from analysis.plan_lock import analysis_plan
 from analysis.primary import sample_covariates
 from analysis.provenance import code_files, package_versions, utc_now
 from analysis.publication import withdraw
-from analysis.specification_curve import specifications
+from analysis.specification_curve import specification_job_plan, specifications
 from analysis.simulate import MARKER_FILE
 
-check_plan(config)
+with plan_refusals():  # a refused plan ends the run with its message alone
+    check_plan(config)
 check_sources(config)
+# Which model plays which part (model_roles): rules, report and appendix name models only through these.
+ROLES = model_roles(config)
+PRIMARY = ROLES["primary"]  # the headline model
+DOSE_CURVE = ROLES["dose_curve"]  # the spline model drawn as the dose-response figure; None: none planned
 
 RAW_DIR = Path(config["raw_dir"])
 LEVEL = config["exposure"]["level"]  # centre | la: whose budget change is a mother's exposure
@@ -61,7 +68,6 @@ localrules:
     sample_flow_figure,
     budget_change_figure,
     primary_estimates_figure,
-    dose_response_figure,
     forest_figure,
     covariate_balance_figure,
     scenario_figure,
@@ -120,15 +126,9 @@ onerror:
 # Titles of the published tables (results/tables/<name>.csv, .md and .tex). Each is computed exactly under
 # results/data/tables/ (restricted) and published through the disclosure rule (rule publish_table).
 TABLE_TITLES = {
-    "primary": "Primary analysis: wave-3 K6 by centre funding group",
     "sample_flow": "Sample flow: mothers remaining at each inclusion step",
     "cleaning_log": "Cleaning log: rules applied to the raw data",
-    "primary_ols_cr2": "Few clusters: OLS with CR2 standard errors and wild cluster bootstrap",
-    "ghq_likert": "Secondary outcome: GHQ-12 Likert score",
-    "ghq_caseness": "Secondary outcome: GHQ-12 caseness (odds ratio and risk difference)",
     "secondary_family": "Secondary outcomes with Holm-adjusted p-values",
-    "dose_linear": "Dose-response: per 10 points of real-terms budget change",
-    "dose_spline": "Dose-response: natural spline of real-terms budget change",
     "difference_in_differences": "Change over time: mother fixed-effects difference-in-differences",
     "multiple_imputation": "Attrition: multiple imputation (Rubin's rules)",
     "inverse_probability_weighting": "Attrition: inverse-probability-of-response weighting",
@@ -140,13 +140,6 @@ TABLE_TITLES = {
     "forest": "Every pre-specified estimate of growing vs cut",
     "funding_groups": "Centres by funding group: definition, counts and real-terms budget change",
     "distress_by_wave": "Mean distress by survey wave and funding group",
-    "serious_distress": (
-        "Secondary outcome: serious psychological distress, K6 of 13 or more (odds ratio and risk difference)"
-    ),
-    "serious_distress_dose": (
-        "Dose-response: serious psychological distress per 10 points of real-terms budget change (odds ratio)"
-    ),
-    "ghq_case_dose": "Dose-response: GHQ-12 caseness per 10 points of real-terms budget change (odds ratio)",
     "plan_deviations": "Deviations from the frozen analysis plan (config/plan.lock)",
     "baseline_characteristics": (
         f"Table 1. Baseline characteristics by funding group: every mother interviewed at wave "
@@ -173,8 +166,23 @@ if PLANNED:
     )
 if DESIGNS:
     TABLE_TITLES["power_planner"] = "Planning a council's own evaluation: minimum detectable effect and power"
+# Titles of the shipped plan's model tables; a model the plan does not have has no table, and any other model
+# is titled by its name.
+MODEL_TABLE_TITLES = {
+    "primary": "Primary analysis: wave-3 K6 by centre funding group",
+    "primary_ols_cr2": "Few clusters: OLS with CR2 standard errors and wild cluster bootstrap",
+    "ghq_likert": "Secondary outcome: GHQ-12 Likert score",
+    "ghq_caseness": "Secondary outcome: GHQ-12 caseness (odds ratio and risk difference)",
+    "dose_linear": "Dose-response: per 10 points of real-terms budget change",
+    "dose_spline": "Dose-response: natural spline of real-terms budget change",
+    "serious_distress": "Secondary outcome: serious psychological distress, K6 of 13 or more (odds ratio and "
+    "risk difference)",
+    "serious_distress_dose": "Dose-response: serious psychological distress per 10 points of real-terms "
+    "budget change (odds ratio)",
+    "ghq_case_dose": "Dose-response: GHQ-12 caseness per 10 points of real-terms budget change (odds ratio)",
+}
 for _model in config["models"]:
-    TABLE_TITLES.setdefault(_model, f"Model {_model}")
+    TABLE_TITLES[_model] = MODEL_TABLE_TITLES.get(_model, f"Model {_model}")
     TABLE_TITLES[f"{_model}_coefficients"] = f"{TABLE_TITLES[_model]}: every coefficient"
 SPECIFICATIONS = specifications(config)
 
@@ -271,8 +279,28 @@ def model_entry(wildcards):
     return config["models"][wildcards.model]
 
 
-def specification_outputs():
-    return expand("results/data/specifications/{spec}.csv", spec=sorted(SPECIFICATIONS))
+def model_fit_settings(wildcards):
+    """The mixed-model fit settings, for the models that use them (an OLS or GEE fit does not rerun when
+    they change)."""
+    return fit_settings_used(config["models"][wildcards.model]["estimator"], config["mixed_model_fit"])
+
+
+def specification_group(wildcards):
+    """The specifications one specification job fits: those sharing its sample (score, threshold, window)."""
+    return {
+        spec_id: choice
+        for spec_id, choice in SPECIFICATIONS.items()
+        if choice["score"] == wildcards.score
+        and f"{choice['threshold_pct']:g}" == wildcards.threshold
+        and f"{choice['base_year']}-{choice['end_year']}" == wildcards.window
+    }
+
+
+def specification_job(wildcards):
+    """The part of the plan one specification job reads (its covariate sets, the primary model, the sample's
+    waves, the exposure level, fit settings its estimators use), so that a setting it does not read never
+    reruns it."""
+    return specification_job_plan(config, specification_group(wildcards))
 
 
 def specification_sample_outputs():
@@ -314,15 +342,6 @@ def specification_sample_constraints():
     }
 
 
-def specification_plan():
-    """The plan slices that deriving and fitting every specification reads: the curve (with its joint test),
-    the sample, the primary model, the mixed-model fit settings and the exposure."""
-    slices = {
-        key: config[key] for key in ("specification_curve", "primary_sample", "mixed_model_fit", "exposure")
-    }
-    return {**slices, "models": {"primary": config["models"]["primary"]}}
-
-
 def scenario_plan():
     """The slice of the plan the scenario projections use: the block and the models it names."""
     block = config["scenarios"]
@@ -336,6 +355,10 @@ def scenario_plan():
     }
 
 
+def specification_outputs():
+    return expand("results/data/specifications/{spec}.csv", spec=sorted(SPECIFICATIONS))
+
+
 def model_entry_named(key):
     """The plan's entry for the model a sensitivity block names (e.g. effect_size.model)."""
     return config["models"][config[key]["model"]]
@@ -346,6 +369,11 @@ def balance_weighting():
     inverse_probability_weighting, and the table says so)."""
     name = config.get("inverse_probability_weighting", {}).get("model")
     return {"weighting_name": name, "weighting_entry": config["models"][name] if name else None}
+
+
+def forest_tables():
+    """The contrast tables of the forest plot's models (model_roles.forest), in the plan's order."""
+    return expand("results/data/tables/{model}.csv", model=ROLES["forest"])
 
 
 def secondary_tables():
@@ -367,13 +395,14 @@ def published_tables(ext="csv", report_only=False):
 
 
 def published_figures(report_only=False):
-    """Every published figure; `report_only`: those the report shows (the planner's is the appendix's)."""
+    """Every published figure; `report_only`: those the report shows (the planner's is the appendix's). The
+    dose-response figure only where the plan names a dose_curve model."""
     names = [
         "budget_change",
         "distress_by_wave",
         "sample_flow",
         "primary_estimates",
-        "dose_response",
+        *(["dose_response"] if DOSE_CURVE else []),
         "specification_curve",
         "forest",
         "covariate_balance",

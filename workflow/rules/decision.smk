@@ -103,7 +103,7 @@ rule power_planner:
     """Minimum detectable effect and power of the plan's evaluation designs, with the MDE by number of
     centres; variance components from the fitted primary model unless the plan gives them."""
     input:
-        diagnostics="results/models/primary_fit.json",
+        diagnostics=f"results/models/{PRIMARY}_fit.json",
         analysis="results/data/analysis.parquet",
         source="results/data/data_source.json",
         code=analysis_code(),

@@ -21,6 +21,6 @@ rule fit_model:
         runtime=scaled(10, 1),
     params:
         entry=model_entry,
-        fit_settings=config["mixed_model_fit"],
+        fit_settings=model_fit_settings,
     script:
         "../scripts/fit_model.py"

@@ -17,7 +17,7 @@ rule funding_groups:
         "../envs/pipeline.yaml"
     params:
         plan=config["exposure"],
-        disclosure=config["disclosure"],
+        suppress_below=config["disclosure"]["suppress_below"],
     script:
         "../scripts/funding_groups.py"
 
@@ -42,7 +42,7 @@ rule distress_by_wave:
         runtime=scaled(10, 0.1),
     params:
         plan=config["primary_sample"],
-        disclosure=config["disclosure"],
+        suppress_below=config["disclosure"]["suppress_below"],
     script:
         "../scripts/distress_by_wave.py"
 
@@ -111,7 +111,7 @@ rule budget_change_figure:
         "../envs/pipeline.yaml"
     params:
         plan=config["exposure"],
-        disclosure=config["disclosure"],
+        suppress_below=config["disclosure"]["suppress_below"],
     script:
         "../scripts/budget_change_figure.py"
 
@@ -119,7 +119,7 @@ rule budget_change_figure:
 rule primary_estimates_figure:
     """The primary contrasts with their confidence intervals."""
     input:
-        contrasts="results/tables/primary.csv",
+        contrasts=f"results/tables/{PRIMARY}.csv",
         source="results/data/data_source.json",
         code=analysis_code(),
     output:
@@ -138,37 +138,43 @@ rule primary_estimates_figure:
         "../scripts/primary_estimates_figure.py"
 
 
-rule dose_response_figure:
-    """The spline model's fitted difference by real-terms budget change, with its band."""
-    input:
-        diagnostics="results/models/dose_spline_fit.json",
-        centre_exposure="results/data/centre_exposure.csv",
-        source="results/data/data_source.json",
-        code=analysis_code(),
-    output:
-        figure=report(
-            "results/figures/dose_response.png",
-            caption="../report/dose_response.rst",
-            category="Figures",
-        ),
-    log:
-        "results/logs/dose_response_figure.log",
-    benchmark:
-        "results/benchmarks/dose_response_figure.tsv"
-    conda:
-        "../envs/pipeline.yaml"
-    params:
-        plan=config["exposure"],
-        entry=config["models"]["dose_spline"],
-    script:
-        "../scripts/dose_response_figure.py"
+# Only where the plan pre-specifies a dose-response curve (model_roles.dose_curve); else the report says so.
+if DOSE_CURVE:
+
+    localrules:
+        dose_response_figure,
+
+    rule dose_response_figure:
+        """The dose_curve model's fitted difference by real-terms budget change, with its band."""
+        input:
+            diagnostics=f"results/models/{DOSE_CURVE}_fit.json",
+            centre_exposure="results/data/centre_exposure.csv",
+            source="results/data/data_source.json",
+            code=analysis_code(),
+        output:
+            figure=report(
+                "results/figures/dose_response.png",
+                caption="../report/dose_response.rst",
+                category="Figures",
+            ),
+        log:
+            "results/logs/dose_response_figure.log",
+        benchmark:
+            "results/benchmarks/dose_response_figure.tsv"
+        conda:
+            "../envs/pipeline.yaml"
+        params:
+            plan=config["exposure"],
+            entry=config["models"][DOSE_CURVE],
+        script:
+            "../scripts/dose_response_figure.py"
 
 
 rule forest_figure:
     """Every analysis's estimate of growing vs cut, side by side."""
     input:
-        primary="results/data/tables/primary.csv",
-        ols_cr2="results/data/tables/primary_ols_cr2.csv",
+        primary=f"results/data/tables/{PRIMARY}.csv",
+        models=forest_tables(),
         did="results/data/tables/difference_in_differences.csv",
         imputation="results/data/tables/multiple_imputation.csv",
         weighting="results/data/tables/inverse_probability_weighting.csv",
@@ -187,6 +193,8 @@ rule forest_figure:
         "results/benchmarks/forest_figure.tsv"
     conda:
         "../envs/pipeline.yaml"
+    params:
+        forest_models=ROLES["forest"],
     script:
         "../scripts/forest_figure.py"
 
@@ -197,7 +205,7 @@ rule execute_report:
         notebook="workflow/notebooks/report.ipynb",
         tables=published_tables("csv", report_only=True),
         figures=published_figures(report_only=True),
-        diagnostics="results/models/primary_fit.json",
+        diagnostics=f"results/models/{PRIMARY}_fit.json",
         source="results/data/data_source.json",
         provenance="results/provenance.json",
         disclosure_check="results/disclosure_check.json",
@@ -212,6 +220,8 @@ rule execute_report:
         "../envs/pipeline.yaml"
     params:
         few_clusters=config["few_clusters"],
+        primary_model=PRIMARY,
+        dose_curve_model=DOSE_CURVE,
         exposure_level=LEVEL,
     script:
         "../scripts/execute_report.py"

@@ -113,6 +113,6 @@ rule attrition_analyses:
         mem_mb=scaled(1000, 45),
         runtime=scaled(10, 0.2),
     params:
-        plan=config,
+        plan=attrition_plan(config),
     script:
         "../scripts/attrition_analyses.py"

@@ -23,7 +23,8 @@ rule specification:
         mem_mb=scaled(500, 45),
         runtime=scaled(10, 0.5),
     params:
-        plan=specification_plan(),
+        plan=specification_job,
+        choices=specification_group,
     script:
         "../scripts/specification.py"
 

@@ -173,7 +173,7 @@ rule covariate_balance:
         name=config["covariate_balance"]["model"],
         entry=model_entry_named("covariate_balance"),
         smd_guide=config["covariate_balance"]["smd_guide"],
-        disclosure=config["disclosure"],
+        suppress_below=config["disclosure"]["suppress_below"],
     script:
         "../scripts/covariate_balance.py"
 

@@ -4,5 +4,5 @@ from analysis.stages.report_figures import budget_change_figure
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], budget_change_figure, centre_exposure=smk.input.centre_exposure,
-           source=smk.input.source, plan=smk.params.plan, disclosure=dict(smk.params.disclosure),
+           source=smk.input.source, plan=smk.params.plan, suppress_below=smk.params.suppress_below,
            output=smk.output.figure)

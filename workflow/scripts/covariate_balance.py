@@ -7,5 +7,5 @@ run_logged(smk.log[0], covariate_balance, survey=smk.input.survey, centre_exposu
            source=smk.input.source, sample_plan=dict(smk.params.sample_plan), name=smk.params.name,
            entry=dict(smk.params.entry), weighting_name=smk.params.weighting_name,
            weighting_entry=smk.params.weighting_entry, smd_guide=smk.params.smd_guide,
-           disclosure=dict(smk.params.disclosure), characteristics=smk.output.characteristics,
+           suppress_below=smk.params.suppress_below, characteristics=smk.output.characteristics,
            balance=smk.output.balance, patterns=smk.output.patterns)

@@ -4,5 +4,5 @@ from analysis.stages.report_figures import distress_by_wave
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], distress_by_wave, survey=smk.input.survey, centre_exposure=smk.input.centre_exposure,
-           source=smk.input.source, plan=dict(smk.params.plan), disclosure=dict(smk.params.disclosure),
+           source=smk.input.source, plan=dict(smk.params.plan), suppress_below=smk.params.suppress_below,
            output=smk.output.table)

@@ -8,6 +8,7 @@ parameters = {"tables": "results/tables", "figures": "results/figures", "diagnos
               "source": inp.source, "provenance": inp.provenance, "disclosure_check": inp.disclosure_check,
               "few_clusters_threshold": int(smk.params.few_clusters["threshold"]),
               "few_clusters_model": smk.params.few_clusters["model"],
-              "exposure_level": smk.params.exposure_level}
+              "exposure_level": smk.params.exposure_level, "primary_model": smk.params.primary_model,
+              "dose_curve_model": smk.params.dose_curve_model}
 run_logged(smk.log[0], execute_report, notebook=inp.notebook, output=smk.output.notebook,
            parameters=parameters)

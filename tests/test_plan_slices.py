@@ -1,0 +1,104 @@
+"""Each job is given only its slice of the plan, and the model roles decide what is published: checked with
+Snakemake's own rerun logic on a finished run of the tiny synthetic data (tests/workflow.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from analysis.report import NO_DOSE_CURVE
+from tests.workflow import copy_project, job_counts, snakemake
+
+pytestmark = pytest.mark.slow
+
+# Jobs that read no disclosure setting and do not depend on a published table: a change of the rounding must
+# not rerun them (it did when they were given the whole plan, or the whole disclosure block, as params).
+NO_DISCLOSURE_JOBS = {
+    "clean_raw_data", "classify_centres", "build_primary_sample", "fit_model", "specification",
+    "specification_joint_test", "specification_curve", "attrition_analyses", "leave_one_la_out",
+    "effect_size", "difference_in_differences", "covariate_balance", "funding_groups", "distress_by_wave",
+    "budget_change_figure", "scenarios", "secondary_family", "forest_figure"}
+
+
+def finished_copy(synthetic_run: Path, tmp_path: Path) -> Path:
+    work = tmp_path / "copy"
+    shutil.copytree(synthetic_run, work, symlinks=True)
+    return work
+
+
+def replace_in_plan(work: Path, old: str, new: str) -> None:
+    config = work / "config/config.yaml"
+    text = config.read_text()
+    assert text.count(old) == 1, old
+    config.write_text(text.replace(old, new))
+
+
+def rerun(work: Path, raw: Path, *options: str) -> dict[str, int]:
+    """The jobs a dry run would run, rule -> count."""
+    result = snakemake(work, raw, "--dry-run", *options)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return job_counts(result.stdout)
+
+
+def test_a_finished_run_has_nothing_left_to_do(synthetic_run, synthetic_raw, tmp_path):
+    assert rerun(finished_copy(synthetic_run, tmp_path), synthetic_raw) == {}
+
+
+@pytest.mark.parametrize("triggers", [(), ("--rerun-triggers", "params")], ids=["default", "params"])
+def test_changing_the_rounding_reruns_only_what_uses_the_disclosure_rule(synthetic_run, synthetic_raw,
+                                                                           tmp_path, triggers):
+    work = finished_copy(synthetic_run, tmp_path)
+    replace_in_plan(work, "  round_to: 5", "  round_to: 10")
+    jobs = rerun(work, synthetic_raw, *triggers)
+    assert not NO_DISCLOSURE_JOBS & set(jobs), jobs
+    published = len(list((work / "results/tables").glob("*.csv")))
+    assert jobs["publish_table"] == published and jobs["disclosure_check"] == 1, jobs
+
+
+def test_changing_a_covariate_set_of_the_curve_reruns_only_its_specifications(synthetic_run, synthetic_raw,
+                                                                             tmp_path):
+    work = finished_copy(synthetic_run, tmp_path)
+    replace_in_plan(work, "    minimal: []", "    minimal: [mother_age]")
+    jobs = rerun(work, synthetic_raw)
+    # the tiny scenario's curve: 2 scores x 2 covariate sets x one estimator, threshold and window
+    assert jobs["specification"] == 2 and jobs["specification_joint_test"] == 1, jobs
+    assert not {"fit_model", "attrition_analyses", "leave_one_la_out", "covariate_balance", "scenarios",
+                "build_primary_sample", "effect_size", "forest_figure"} & set(jobs), jobs
+
+
+def without_dose_curve(work: Path, role: str | None = None) -> None:
+    """The workflow copy's plan without the dose-response spline model (and the scenarios' use of it)."""
+    config = work / "config/config.yaml"
+    plan = yaml.safe_load(config.read_text())
+    del plan["models"]["dose_spline"]
+    plan["scenarios"]["mean_models"] = ["dose_linear"]
+    plan["model_roles"]["dose_curve"] = role
+    config.write_text(yaml.safe_dump(plan, sort_keys=False))
+
+
+def test_a_plan_without_a_dose_curve_runs_and_the_report_says_none_was_pre_specified(synthetic_run,
+                                                                                     synthetic_raw, tmp_path):
+    work = finished_copy(synthetic_run, tmp_path)
+    without_dose_curve(work)
+    planned = rerun(work, synthetic_raw)
+    assert "dose_response_figure" not in planned and "fit_model" not in planned, planned
+    result = snakemake(work, synthetic_raw)
+    assert result.returncode == 0, result.stderr[-4000:]
+    page = (work / "results/report/report.html").read_text()
+    assert NO_DOSE_CURVE.split(" (")[0] in page and "Figure 8." not in page
+    manifest = json.loads((work / "results/manifest.json").read_text())
+    assert "dose_response.png" not in json.dumps(manifest) and "dose_spline" not in json.dumps(manifest)
+    assert "dose_spline" not in (work / "results/report/appendix.md").read_text()
+
+
+def test_a_role_naming_a_model_the_plan_lacks_is_refused_in_words(tiny_raw, tmp_path):
+    work = copy_project(tmp_path / "work")
+    without_dose_curve(work, role="dose_spline")
+    result = snakemake(work, tiny_raw, "--dry-run")
+    assert result.returncode == 1
+    assert "model_roles.dose_curve names 'dose_spline', which is not a model of the plan" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -22,7 +22,7 @@ def rule_scripts() -> dict[str, str]:
     """Each rule in workflow/rules/*.smk, and the script it runs."""
     found = {}
     for path in (ROOT / "workflow" / "rules").glob("*.smk"):
-        for name, body in re.findall(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)*)", path.read_text(), re.M):
+        for name, body in re.findall(r"^[ \t]*rule (\w+):\n((?:[ \t]+.*\n|\n)*)", path.read_text(), re.M):
             script = re.search(r"script:\s*\n\s*\"\.\./scripts/(\w+)\.py\"", body)
             if script:
                 found[name] = script.group(1)

@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from analysis.io import write_text
+from analysis import io
 
 NODE = re.compile(r'^\s*(?P<id>\d+)\[label = "(?P<label>[^"]+)"(?P<attributes>[^\]]*)\];\s*$')
 EDGE = re.compile(r"^\s*(?P<source>\d+) -> (?P<target>\d+)\s*$")
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m analysis.rulegraph: {err}", file=sys.stderr)
         return 2
     if args.output:
-        write_text(current, args.output)  # atomic: a failed run leaves the committed file as it was
+        io.write_text(current, args.output)  # atomic: a failed run leaves the committed file as it was
         return 0
     path = Path(args.check)
     committed = path.read_text(encoding="utf-8") if path.exists() else ""

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from analysis.report import NO_DOSE_CURVE
-from tests.workflow import copy_project, job_counts, snakemake
+from tests.workflow import PRINT_PDF, copy_project, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -38,8 +38,8 @@ def replace_in_plan(work: Path, old: str, new: str) -> None:
 
 
 def rerun(work: Path, raw: Path, *options: str) -> dict[str, int]:
-    """The jobs a dry run would run, rule -> count."""
-    result = snakemake(work, raw, "--dry-run", *options)
+    """The jobs a dry run would run, rule -> count, with the settings of the finished run (its PDFs too)."""
+    result = snakemake(work, raw, "--dry-run", *options, config=PRINT_PDF)
     assert result.returncode == 0, result.stderr[-3000:]
     return job_counts(result.stdout)
 

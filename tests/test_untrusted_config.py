@@ -9,6 +9,7 @@ Every documented way to give a plan is tried: config/config.yaml edited, a plan 
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 import subprocess
 import sys
@@ -212,9 +213,15 @@ def test_a_plan_file_changes_the_plan_of_a_dry_run(tmp_path, tiny_raw):
     shipped = snakemake(workdir, tiny_raw, "--dry-run", scenario=False)
     planned = snakemake(workdir, tiny_raw, "--dry-run", scenario=False, config=(f"plan_file={plan}",))
     assert shipped.returncode == 0 and planned.returncode == 0, planned.stderr[-3000:]
-    # 2 thresholds x 2 windows x 2 covariate sets x 2 estimators x 2 scores, then one threshold, one estimator
-    assert job_counts(shipped.stdout)["specification"] == 32
-    assert job_counts(planned.stdout)["specification"] == 8
+    # One job per distinct sample: 2 scores x 2 thresholds x 2 windows, then one threshold
+    assert job_counts(shipped.stdout)["specification"] == 8
+    assert job_counts(planned.stdout)["specification"] == 4
+    # ... fitting 2 covariate sets x 2 estimators each (32 specifications), then one estimator (8)
+    def specifications_planned(output: str) -> set[str]:
+        return set(re.findall(r"results/data/specifications/([\w.-]+)\.csv", output))
+
+    assert len(specifications_planned(shipped.stdout)) == 32
+    assert len(specifications_planned(planned.stdout)) == 8
 
 
 def test_a_plan_file_is_layered_over_the_config_and_config_entries_still_win(tmp_path, tiny_raw):

@@ -33,8 +33,8 @@ def specification(centres: str, funding: str, deflators: str, survey: str, plan:
             *cleaned, specification_survey(survey, plan, chosen), plan, chosen):
         io.write_csv(rows, next(output for output in outputs if Path(output).stem == spec_id))
         ready[spec_id] = specification_refitter(frame, spec, fit, spec_id)
-    with io.atomic_path(refitters) as tmp:
-        tmp.write_bytes(pickle.dumps(ready))
+    with io.atomic_path(refitters) as partial:
+        partial.write_bytes(pickle.dumps(ready))
 
 
 def specification_joint_test(refitters: list[str], source: str, plan: dict, output: str) -> None:

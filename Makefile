@@ -39,9 +39,14 @@ run: $(VENV)/.installed
 	@echo "Browsable archive of every deliverable: $(CURDIR)/results/report.zip"
 
 test: $(VENV)/.installed lint dry-run browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) --durations=25
 	$(MAKE) offline-check
 	$(MAKE) slurm-check
+
+# The suite on every core: one pytest worker per core, each test file on one worker (its module fixtures
+# are made once), the whole-pipeline run made once for all (tests/conftest.py, made_once).
+# PYTEST_PARALLEL= runs it in one process.
+PYTEST_PARALLEL ?= -n auto --dist loadfile
 
 # The Python (ruff), the Snakefile and rule files (snakefmt; snakemake --lint, as the Snakemake workflow
 # catalog checks them), and the committed rule graph against the workflow's (make rulegraph updates it).

@@ -114,18 +114,27 @@ def model_covariates(entry: dict) -> list[str]:
     return baseline + list(entry["covariates"])
 
 
+def labels_present(values: pd.Series) -> tuple[np.ndarray, list]:
+    """Each row's position in the sorted list of the labels present (-1 where missing), and that list. One
+    pass over the rows: comparing every row with every level, as Python objects, took seconds per column at
+    national scale."""
+    codes, labels = pd.factorize(values, sort=True)
+    return codes, list(labels)
+
+
 def indicator_columns(values: pd.Series, name: str, reference, levels=None) -> pd.DataFrame:
     """Treatment-coded indicators of `values` against `reference`, one per other level present."""
-    present = list(levels) if levels is not None else sorted(values.dropna().unique())
-    if reference not in set(values.dropna()):
+    codes, labels = labels_present(values)
+    present = list(levels) if levels is not None else labels
+    if reference not in labels:
         raise PlanError(f"reference level {reference!r} of '{name}' does not occur in the data")
     columns = {}
     for level in present:
         if level == reference:
             continue
-        if not (values == level).any():
+        if level not in labels:
             raise PlanError(f"level {level!r} of '{name}' does not occur in the data")
-        columns[f"{name}[T.{level}]"] = (values == level).astype(float).to_numpy()
+        columns[f"{name}[T.{level}]"] = (codes == labels.index(level)).astype(float)
     return pd.DataFrame(columns, index=values.index)
 
 
@@ -158,9 +167,9 @@ def build_design(frame: pd.DataFrame, spec: ModelSpec) -> Design:
                      "contrast cannot be estimated.")
     for name in spec.covariates:
         if name in spec.categorical:
-            values = frame[name].astype(object)
+            values = frame[name]
             reference = spec.categorical[name]
-            present = sorted(values.dropna().unique())
+            present = labels_present(values)[1]
             if present and reference not in present:
                 notes.append(f"'{name}': its reference level {reference!r} does not occur in the data, so "
                              f"its other levels are compared with level {present[0]!r} instead.")
@@ -200,12 +209,15 @@ def check_model_frame(frame: pd.DataFrame, spec: ModelSpec) -> None:
             problems.append(f"'{name}' is missing at {rows_text(absent)}")
             continue
         if name == spec.exposure and spec.exposure_kind == "groups":
-            unknown = np.asarray(~values.astype(object).isin(GROUPS), dtype=bool)
+            unknown = np.asarray(~values.isin(GROUPS), dtype=bool)
             if unknown.any():
                 problems.append(f"'{name}' holds a value other than {', '.join(GROUPS)} at "
                                 f"{rows_text(unknown)}")
         elif name in spec.clusters or name in spec.categorical:
-            kinds = label_kinds(values.astype(object).to_numpy())
+            # Only a column of Python objects can mix kinds (a number and its text); text and number columns
+            # hold one kind by their type.
+            one_kind = pd.api.types.is_numeric_dtype(values) or isinstance(values.dtype, pd.StringDtype)
+            kinds = {"one"} if one_kind else label_kinds(values.astype(object).to_numpy())
             if len(kinds) > 1:
                 problems.append(f"'{name}' mixes {' and '.join(sorted(kinds))}: use values of one type")
         elif not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
@@ -288,8 +300,7 @@ def exposure_columns(values: pd.Series, spec: ModelSpec) -> tuple[pd.DataFrame, 
     """The exposure's design columns, as the plan's exposure kind says, and the exposure groups without
     mothers (no column: their contrasts are not estimable)."""
     if spec.exposure_kind == "groups":
-        values = values.astype(object)
-        present = set(values.dropna())
+        present = set(labels_present(values)[1])
         at_reference = mothers_in(spec.reference, spec.exposure_level)
         if spec.reference not in present:
             raise DesignError(f"No mothers in the analysis are {at_reference}, the reference group of model "

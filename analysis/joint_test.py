@@ -58,7 +58,6 @@ import numpy as np
 import pandas as pd
 
 from analysis.cluster_robust import cluster_factors, cr2_coefficient, fit_from_factors
-from analysis.design import build_design, cluster_design
 from analysis.errors import PlanError
 from analysis.exposure import GROUPS
 from analysis.fastreml import SufficientStatistics
@@ -66,7 +65,7 @@ from analysis.inference import two_sided_p
 from analysis.inputs import is_number
 from analysis.linalg import RANK_TOLERANCE, redundant_columns
 from analysis.mixed import search_fit
-from analysis.models import FitSummary, complete_cases
+from analysis.models import FitSummary
 
 log = logging.getLogger(__name__)
 
@@ -150,27 +149,20 @@ class SpecificationData:
     theta: tuple[float, float] = (0.0, 0.0)  # lmm_reml: its sqrt variance ratios (outer, inner)
 
 
-def specification_data(frame: pd.DataFrame, spec, fit: FitSummary | str,
-                       spec_id: str) -> SpecificationData | str:
-    """A specification's data (its sample `frame` as its model sees it) and its published fit (`fit`, as
-    analysis.specification_curve.specification_fit fits it), or why it cannot be estimated (the curve reports
-    it as not estimable too)."""
+def specification_data(spec, fit: FitSummary | str, spec_id: str) -> SpecificationData | str:
+    """A specification's data (its complete rows, design and clusters, as its published fit `fit` used them:
+    analysis.specification_curve.specification_fit) with that fit, or why it cannot be estimated (the curve
+    reports it as not estimable too)."""
     if isinstance(fit, str):
         return fit
-    try:
-        data, _ = complete_cases(frame, spec)
-        design = build_design(data, spec)
-        clusters = cluster_design(data, spec.clusters)
-    except ValueError as err:  # DesignError: the curve's "not estimable"
-        return f"not estimable: {err}"
-    if clusters.single_authority:
+    if fit.cluster_design.single_authority:
         return "a single local authority: there is nothing to resample"
-    return data_from_fit(spec_id, spec, fit, data, design.y, design.X, clusters)
+    return data_from_fit(spec_id, spec, fit, fit.rows, fit.outcome, fit.design, fit.cluster_design)
 
 
-def specification_refitter(frame: pd.DataFrame, spec, fit: FitSummary | str, spec_id: str) -> Refitter | str:
+def specification_refitter(spec, fit: FitSummary | str, spec_id: str) -> Refitter | str:
     """A specification's refitter (its rows are not kept), or why it cannot be estimated."""
-    data = specification_data(frame, spec, fit, spec_id)
+    data = specification_data(spec, fit, spec_id)
     return Refitter(data) if isinstance(data, SpecificationData) else data
 
 

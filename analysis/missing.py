@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.chained import ChainedImputer
-from analysis.design import ModelSpec, cluster_design, design_matrix, indicator_columns
+from analysis.design import ModelSpec, cluster_design, design_matrix, indicator_columns, labels_present
 from analysis.exposure import UNIT_WORD, exposure_level
 from analysis.mixed import FitSettings, fit_nested_lmm
 from analysis.sample import GROUP_STEP, INTERVIEW_STEP, mother_frame, ordered_columns, wave_suffix
@@ -294,8 +294,8 @@ def _response_design(frame: pd.DataFrame, predictors: Sequence[str],
     for name in predictors:
         values = frame[name]
         if name in categorical or not pd.api.types.is_numeric_dtype(values.dtype):
-            levels = sorted(values.dropna().unique())
-            parts.append(indicator_columns(values.astype(object), name, levels[0], levels=levels))
+            levels = labels_present(values)[1]
+            parts.append(indicator_columns(values, name, levels[0], levels=levels))
         else:
             parts.append(pd.DataFrame({name: values.astype("Float64").astype(float)}, index=frame.index))
     return pd.concat(parts, axis=1)

@@ -65,6 +65,11 @@ class FitSummary:
     scale: str = "difference"  # of the coefficients: difference | log odds
     diagnostics: dict = field(default_factory=dict)
     design: pd.DataFrame | None = field(default=None, repr=False)
+    # The complete rows the model was fitted to, its outcome there and its clusters (fit_model): what a refit
+    # (the specification curve's joint test) starts from without building the design again.
+    rows: pd.DataFrame | None = field(default=None, repr=False)
+    outcome: pd.Series | None = field(default=None, repr=False)
+    cluster_design: object = field(default=None, repr=False)  # analysis.design.ClusterDesign
     exposure_values: np.ndarray | None = field(default=None, repr=False)  # knots of a spline come from these
     absent_levels: list[str] = field(default_factory=list)  # exposure groups without mothers
     notes: list[str] = field(default_factory=list)  # what the data could not support, in words
@@ -120,7 +125,7 @@ def fit_model(frame: pd.DataFrame, spec: ModelSpec, fit_settings: dict) -> FitSu
         raise DesignError(f"model '{spec.name}' cannot be fitted to these data: {err}") from None
     summary.diagnostics["excluded_missing"] = excluded
     summary.diagnostics["design"] = _design_record(design, clusters, summary)
-    summary.design = X
+    summary.design, summary.rows, summary.outcome, summary.cluster_design = X, data, y, clusters
     summary.exposure_values = data[spec.exposure].to_numpy()
     summary.absent_levels = design.absent_levels
     if summary.diagnostics.get("singular"):

@@ -115,15 +115,15 @@ def group_samples(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.Da
 
 def fitted_specifications(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,
                           survey: pd.DataFrame, plan: dict, choices: dict[str, dict]
-                          ) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame, ModelSpec, FitSummary | str]]:
-    """(id, rows of the curve, sample, model, fit or why not estimable) of each specification, one distinct
+                          ) -> Iterator[tuple[str, pd.DataFrame, ModelSpec, FitSummary | str]]:
+    """(id, rows of the curve, model, fit or why not estimable) of each specification, one distinct
     sample at a time: each sample is built once, and each specification fitted once (the joint test refits
     from the same fit, analysis.joint_test.specification_refitter)."""
     for group in sample_groups(choices):
         for spec_id, (frame, flow, spec) in group_samples(centres, funding, deflators, survey, plan,
                                                            group).items():
             fit = specification_fit(frame, spec, plan, spec_id)
-            yield spec_id, specification_rows(fit, flow, spec, spec_id, choices[spec_id]), frame, spec, fit
+            yield spec_id, specification_rows(fit, flow, spec, spec_id, choices[spec_id]), spec, fit
 
 
 def fit_specifications(centres: pd.DataFrame, funding: pd.DataFrame, deflators: pd.DataFrame,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -33,23 +36,39 @@ def tiny_raw(tiny_raw_master, tmp_path) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def made_once(tmp_path_factory, name: str):
+    """A folder made once per test session, however many pytest-xdist workers ask for it (make test runs one
+    per core; each would otherwise make its own session fixtures): the first maker holds a lock while it makes
+    the folder, the others wait, then every one reads it. Yields (folder, whether the caller must make it)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the workers' common folder
+    folder, done = shared / name, shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield folder, not done.exists()
+        done.touch()
+
+
 @pytest.fixture(scope="session")
 def synthetic_raw(tmp_path_factory) -> Path:
     """The tiny synthetic dataset, kept outside any workflow copy (as restricted data would be)."""
-    raw = tmp_path_factory.mktemp("restricted") / "raw"
-    write(simulate(PRESETS["tiny"]), raw)
-    return raw
+    with made_once(tmp_path_factory, "restricted") as (folder, make):
+        if make:
+            write(simulate(PRESETS["tiny"]), folder / "raw")
+    return folder / "raw"
 
 
 @pytest.fixture(scope="session")
 def synthetic_run(tmp_path_factory, synthetic_raw) -> Path:
     """The whole workflow run once, uninterrupted, on the tiny synthetic data (tests/workflow.py), with the
-    report and the brief printed to PDF."""
+    report and the brief printed to PDF. Tests read it and never change it (they copy what they change)."""
     from tests.workflow import PRINT_PDF, run_workflow  # tests.workflow imports this module
 
-    workdir = tmp_path_factory.mktemp("work")
-    result = run_workflow(workdir, synthetic_raw, config=PRINT_PDF)  # the PDFs too: the tests check them
-    assert result.returncode == 0, result.stderr[-4000:]
+    with made_once(tmp_path_factory, "synthetic_run") as (workdir, make):
+        if make:
+            result = run_workflow(workdir, synthetic_raw, config=PRINT_PDF)  # the PDFs: the tests check them
+            assert result.returncode == 0, result.stderr[-4000:]
     return workdir
 
 

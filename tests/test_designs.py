@@ -176,3 +176,26 @@ def test_a_design_is_built_only_from_complete_readable_rows(plan, sample):
     linear = spec_of(plan, exposure_kind="linear", exposure="budget_change_pct", exposure_per=0)
     with pytest.raises(ValueError, match="exposure_per must be a positive number"):
         build_design(sample, linear)
+
+
+def test_the_design_is_the_same_whether_labels_are_stored_as_text_objects_or_categories(plan, sample):
+    """Cleaned data arrive as pandas' text type (Arrow), a user's frame may hold Python objects or
+    categories: indicators are found by one factorisation of each column, whatever its type, and must equal
+    the row-by-row comparison with each level (computed here independently)."""
+    spec = spec_of(plan)
+    text_columns = ["funding_group", "la_code", "centre_id"]
+    designs = []
+    for kind in ("string", object, "category"):
+        designs.append(build_design(sample.astype({c: kind for c in text_columns}), spec).X)
+    for other in designs[1:]:
+        pd.testing.assert_frame_equal(designs[0], other)
+    groups = sample["funding_group"].astype(object).to_numpy()
+    for level in spec.contrast_levels():
+        np.testing.assert_array_equal(designs[0][spec.exposure_term(level)].to_numpy(),
+                                      np.array([g == level for g in groups], dtype=float))
+    education = [c for c in designs[0].columns if c.startswith("mother_education[T.")]
+    assert education, "the categorical covariate's indicators"
+    for column in education:
+        level = column.removeprefix("mother_education[T.").removesuffix("]")
+        expected = np.array([str(v) == level for v in sample["mother_education"]], dtype=float)
+        np.testing.assert_array_equal(designs[0][column].to_numpy(), expected)

@@ -323,3 +323,57 @@ def test_a_search_started_on_the_boundary_leaves_it_when_the_optimum_is_inside(p
         again = fit_nested_lmm(y, X, frame["la_code"], frame["centre_id"], gradient_only, start=start)
         assert again.reml_loglik == pytest.approx(fit.reml_loglik, abs=1e-6)
         assert not again.singular
+
+
+def lme4_convergence_verdict(stats, theta: np.ndarray, delta: float = 1e-4) -> tuple[bool, float]:
+    """lme4's check.conv.grad, computed independently of analysis.mixed: the deviance (-2 x the REML
+    log-likelihood, from the likelihood alone) differenced centrally as lme4's deriv12 does (step 1e-4), then
+    max over parameters of min(|solve(chol(Hessian), gradient)|, |gradient|) against lme4's tolerance 2e-3.
+    Returns (accepted, that maximum)."""
+    def deviance(point):
+        return -2.0 * profile(stats, *point).reml_loglik
+
+    k = len(theta)
+    gradient, hessian = np.empty(k), np.empty((k, k))
+    centre = deviance(theta)
+    for i in range(k):
+        up, down = theta.copy(), theta.copy()
+        up[i] += delta
+        down[i] -= delta
+        gradient[i] = (deviance(up) - deviance(down)) / (2 * delta)
+        hessian[i, i] = (deviance(up) - 2 * centre + deviance(down)) / delta**2
+        for j in range(i):
+            corners = []
+            for si, sj in [(1, 1), (1, -1), (-1, 1), (-1, -1)]:
+                point = theta.copy()
+                point[i] += si * delta
+                point[j] += sj * delta
+                corners.append(si * sj * deviance(point))
+            hessian[i, j] = hessian[j, i] = sum(corners) / (4 * delta**2)
+    upper = np.linalg.cholesky(hessian).T  # R's chol(): upper triangular, t(R) %*% R = Hessian
+    measure = float(np.max(np.minimum(np.abs(np.linalg.solve(upper, gradient)), np.abs(gradient))))
+    return measure <= 2e-3, measure
+
+
+def test_the_optimum_is_judged_by_lme4s_scaled_gradient_rule_whatever_the_sample_size(plan):
+    """Near the optimum, the gradient of the REML criterion grows with the curvature, that is with the
+    sample: at a million mothers every optimiser agreed to 1e-9 in the log-likelihood, yet the gradient was
+    1.6e-3 and the fit was refused. The verdict follows lme4's rule (computed here from the likelihood
+    alone): points a little away from the optimum of the demo data (both variances inside) are accepted or
+    refused as lme4 would, including points whose plain gradient is above STATIONARY_GRADIENT."""
+    _, _, frame = read_reference("demo")
+    fit, _ = fit_primary(frame, plan)
+    optimum = np.array(fit.theta, dtype=float)
+    assert min(optimum) > 0.01
+    accepted_only_when_scaled = 0
+    for step in [0.0, 1e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 1e-2]:
+        for direction in ([1.0, 0.0], [0.0, 1.0], [0.7, -0.7]):
+            theta = optimum + step * np.array(direction)
+            verdict, measure = lme4_convergence_verdict(fit.stats, theta)
+            if abs(measure - 2e-3) < 2e-4:
+                continue  # at the tolerance itself the two differencings may round either way
+            assert mixed._stationary(fit.stats, theta) == verdict, (step, direction, measure)
+            plain = np.abs(mixed._stationarity(fit.stats, theta)).max()
+            accepted_only_when_scaled += verdict and plain > mixed.STATIONARY_GRADIENT
+    assert accepted_only_when_scaled >= 1  # the case the plain rule refused
+    assert not mixed._stationary(fit.stats, optimum + np.array([0.05, 0.05]))  # clearly off the optimum

@@ -167,8 +167,7 @@ def test_joint_test_from_the_specification_jobs_matches_each_specification_built
     alone = {}
     for spec_id, choice in grid.items():
         frame, _, spec = own_sample(cleaned, plan, choice)
-        alone[spec_id] = specification_refitter(frame, spec, specification_fit(frame, spec, plan, spec_id),
-                                                spec_id)
+        alone[spec_id] = specification_refitter(spec, specification_fit(frame, spec, plan, spec_id), spec_id)
     assert any(not isinstance(r, str) for r in alone.values())
     expected = joint_test_table(run_joint_test(alone, JointTestPlan.from_config(
         plan["specification_curve"]["joint_test"])))
@@ -188,8 +187,8 @@ def test_refitters_keep_each_specifications_fit(plan, tiny_raw):
     checked = 0
     fitted = fitted_specifications(cleaned.centres, cleaned.funding, cleaned.deflators, cleaned.survey, plan,
                                    group)
-    for spec_id, rows, frame, spec, fit in fitted:
-        refitter = specification_refitter(frame, spec, fit, spec_id)
+    for spec_id, rows, spec, fit in fitted:
+        refitter = specification_refitter(spec, fit, spec_id)
         if isinstance(refitter, str) or not refitter.set_headline("growing"):
             continue
         refit = refitter.refit(np.arange(len(refitter.la_labels)), null=False)

@@ -29,10 +29,10 @@ def specification(centres: str, funding: str, deflators: str, survey: str, plan:
     chosen = {Path(output).stem: choices[Path(output).stem] for output in outputs}
     cleaned = pd.read_parquet(centres), pd.read_parquet(funding), pd.read_parquet(deflators)
     ready = {}
-    for spec_id, rows, frame, spec, fit in fitted_specifications(
+    for spec_id, rows, spec, fit in fitted_specifications(
             *cleaned, specification_survey(survey, plan, chosen), plan, chosen):
         io.write_csv(rows, next(output for output in outputs if Path(output).stem == spec_id))
-        ready[spec_id] = specification_refitter(frame, spec, fit, spec_id)
+        ready[spec_id] = specification_refitter(spec, fit, spec_id)
     with io.atomic_path(refitters) as partial:
         partial.write_bytes(pickle.dumps(ready))
 

@@ -115,11 +115,16 @@ def model_covariates(entry: dict) -> list[str]:
 
 
 def labels_present(values: pd.Series) -> tuple[np.ndarray, list]:
-    """Each row's position in the sorted list of the labels present (-1 where missing), and that list. One
-    pass over the rows: comparing every row with every level, as Python objects, took seconds per column at
-    national scale."""
-    codes, labels = pd.factorize(values, sort=True)
-    return codes, list(labels)
+    """The labels present, in Python's sorted order (whatever the column's type: a categorical column's own
+    order of categories is not used), and each row's position in that list (-1 where missing). One pass over
+    the rows: comparing every row with every level, as Python objects, took seconds per column at national
+    scale."""
+    codes, uniques = pd.factorize(values)
+    uniques = pd.Index(uniques).tolist()  # Python's own values (2, not numpy's np.int64(2)), as sorted() sees
+    order = sorted(range(len(uniques)), key=lambda k: uniques[k])
+    position = np.empty(len(uniques), dtype=np.int64)
+    position[order] = np.arange(len(uniques))
+    return np.where(codes >= 0, position[np.maximum(codes, 0)], -1), [uniques[k] for k in order]
 
 
 def indicator_columns(values: pd.Series, name: str, reference, levels=None) -> pd.DataFrame:

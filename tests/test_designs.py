@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from analysis.cluster_robust import ols_cr2
-from analysis.design import ModelSpec, build_design, design_matrix
+from analysis.design import ModelSpec, build_design, design_matrix, labels_present
 from analysis.errors import DesignError
 from analysis.mixed import FitSettings, fit_nested_lmm
 from analysis.models import contrast_rows, fit_model
@@ -199,3 +199,16 @@ def test_the_design_is_the_same_whether_labels_are_stored_as_text_objects_or_cat
         level = column.removeprefix("mother_education[T.").removesuffix("]")
         expected = np.array([str(v) == level for v in sample["mother_education"]], dtype=float)
         np.testing.assert_array_equal(designs[0][column].to_numpy(), expected)
+
+
+def test_labels_are_sorted_as_python_sorts_them_whatever_the_columns_type():
+    """A category column's own order (here c, b, a) does not decide which level comes first (the reference
+    when the plan's is absent); missing values have no position."""
+    values = ["b", "a", "c", "a", None]
+    for column in (pd.Series(values, dtype=pd.CategoricalDtype(["c", "b", "a"], ordered=True)),
+                   pd.Series(values, dtype="string"), pd.Series(values, dtype=object)):
+        codes, labels = labels_present(column)
+        assert labels == ["a", "b", "c"]
+        assert codes.tolist() == [1, 0, 2, 0, -1]
+    codes, labels = labels_present(pd.Series([3, 1, 2.0, None, 1]))
+    assert labels == [1.0, 2.0, 3.0] and codes.tolist() == [2, 0, 1, -1, 0]

@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu"]
-# Milliseconds allowed for launching Chromium and for loading the page.
+# Milliseconds allowed for launching Chromium, loading the page and taking its screenshot.
 TIMEOUT_MS = 60_000
 
 _IMAGES_JS = """() => Array.from(document.images, img => ({
@@ -78,9 +78,10 @@ class PageCheck:
         return not self.problems()
 
 
-def load_page(html_path: str | Path, screenshot_path: str | Path) -> PageCheck:
+def load_page(html_path: str | Path, screenshot_path: str | Path, full_page: bool = True) -> PageCheck:
     """Open `html_path` as a file:// URL in headless system Chromium, wait for the load event, and
-    write a full-page PNG screenshot to `screenshot_path`.
+    write a PNG screenshot to `screenshot_path`: of the whole page, or with `full_page=False` of the
+    first screen only (a long page's full screenshot can take minutes on a loaded machine).
 
     Raises ChromiumNotFoundError (saying how to install Chromium) when there is no Chromium on PATH.
     """
@@ -122,7 +123,7 @@ def load_page(html_path: str | Path, screenshot_path: str | Path) -> PageCheck:
                 for image in page.evaluate(_IMAGES_JS)
             ]
             screenshot_path.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(screenshot_path), full_page=True)
+            page.screenshot(path=str(screenshot_path), full_page=full_page, timeout=TIMEOUT_MS)
             title = page.title()
             body_text = page.inner_text("body")
         finally:

@@ -67,7 +67,7 @@ HEAVY = {"scipy", "statsmodels", "matplotlib", "patsy", "pyfixest", "papermill",
 
 
 @pytest.mark.parametrize(("module", "allowed"), [
-    ("analysis.stages.tables", set()),  # publish_table: one job per table, the most numerous
+    ("analysis.stages.tables", set()),  # publishing, the disclosure check, provenance and the manifest
     ("analysis.stages.exposure", set()),
     ("analysis.stages.sample", set()),
     ("analysis.stages.report_figures", {"patsy", "pyfixest"}),  # the descriptive tables' cluster design

@@ -45,6 +45,19 @@ def publish_table(table: str, source: str, provenance: str, title: str, disclosu
     io.write_text(to_latex(frame, title, synthetic, footer), latex)
 
 
+def publish_tables(tables: list[str], titles: dict[str, str], source: str, provenance: str, disclosure: dict,
+                   csv: list[str], markdown: list[str], latex: list[str]) -> None:
+    """publish_table for each exact table in `tables`, titled by its name in `titles`; csv, markdown and latex
+    name each one's published files, in the same order (each file named after its table)."""
+    jobs = list(zip(tables, csv, markdown, latex, strict=True))
+    for table, *published in jobs:  # all checked before any is written
+        if {Path(path).stem for path in published} != {Path(table).stem}:
+            raise ValueError(f"the published files {published} do not match the table {table}")
+    for table, *published in jobs:
+        publish_table(table, source, provenance, titles[Path(table).stem], disclosure, *published)
+    log.info("published %d tables", len(tables))
+
+
 def disclosure_check(tables: list[str], disclosure: dict, output: str) -> None:
     """Fail the run if any published table breaks the disclosure rule; withdraw the tables that do."""
     rule = DisclosureRule.from_config(disclosure)

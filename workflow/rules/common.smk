@@ -56,7 +56,7 @@ RUN_STARTED = "results/logs/run_started.txt"
 # Rules that only reformat small tables or draw figures from them run inside the Snakemake process itself,
 # never as cluster jobs (queueing would cost more than the work).
 localrules:
-    publish_table,
+    publish_tables,
     disclosure_check,
     manifest,
     analysis_plan,
@@ -124,7 +124,7 @@ onerror:
 
 
 # Titles of the published tables (results/tables/<name>.csv, .md and .tex). Each is computed exactly under
-# results/data/tables/ (restricted) and published through the disclosure rule (rule publish_table).
+# results/data/tables/ (restricted) and published through the disclosure rule (rule publish_tables).
 TABLE_TITLES = {
     "sample_flow": "Sample flow: mothers remaining at each inclusion step",
     "cleaning_log": "Cleaning log: rules applied to the raw data",
@@ -380,8 +380,23 @@ def secondary_tables():
     return expand("results/data/tables/{model}.csv", model=config["secondary_family"]["models"])
 
 
-def table_title(wildcards):
-    return TABLE_TITLES[wildcards.table]
+def exact_tables():
+    """Every table to publish, as computed exactly (restricted), in the order of published_tables()."""
+    return expand("results/data/tables/{table}.csv", table=sorted(TABLE_TITLES))
+
+
+def published_table_files(ext, form):
+    """published_tables(ext), each marked for the report archive with its table's name and title."""
+    mark = report  # Snakemake's report(): in a rule file a line may not start with that word
+    return [
+        mark(
+            path,
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": name, "title": TABLE_TITLES[name], "format": form},
+        )
+        for name, path in zip(sorted(TABLE_TITLES), published_tables(ext), strict=True)
+    ]
 
 
 # Published but not read by the report (the appendix carries them).

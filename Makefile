@@ -38,9 +38,10 @@ run: $(VENV)/.installed
 	@echo "Appendix: $(CURDIR)/results/report/appendix.html"
 	@echo "Browsable archive of every deliverable: $(CURDIR)/results/report.zip"
 
-# The suite, the offline install and the SLURM check side by side, each one's output printed whole when it
-# ends: the last two mostly wait (on pip's downloads, on the scheduler's polling), so alongside the suite,
-# which keeps every core busy, they add little to the wall time. CHECKS_PARALLEL=1 runs them one by one.
+# The suite, the offline install and the SLURM check side by side: the last two mostly wait (on pip's
+# downloads, on the scheduler's polling), so alongside the suite, which keeps every core busy, they add little
+# to the wall time. Their output is printed whole when each ends; the suite's as it runs. CHECKS_PARALLEL=1
+# runs them one by one.
 CHECKS_PARALLEL ?= 3
 test: $(VENV)/.installed lint dry-run browser
 	$(MAKE) --jobs=$(CHECKS_PARALLEL) --output-sync=target suite offline-check slurm-check
@@ -49,8 +50,10 @@ test: $(VENV)/.installed lint dry-run browser
 # are made once), the whole-pipeline run made once for all (tests/conftest.py, made_once).
 # PYTEST_PARALLEL= runs it in one process.
 PYTEST_PARALLEL ?= -n auto --dist loadfile
+# (+: GNU make shows this recipe's output as it comes, not held back by --output-sync; it would also run
+# under make -n.)
 suite: $(VENV)/.installed
-	$(BIN)/python -m pytest $(PYTEST_PARALLEL) --durations=25
+	+$(BIN)/python -m pytest $(PYTEST_PARALLEL) --durations=25
 
 # The Python (ruff), the Snakefile and rule files (snakefmt; snakemake --lint, as the Snakemake workflow
 # catalog checks them), and the committed rule graph against the workflow's (make rulegraph updates it).

@@ -13,7 +13,7 @@ import pytest
 import statsmodels.api as sm
 
 from analysis.cleaning import clean_all
-from analysis.exposure import ExposurePlan, exposure_by_centre
+from analysis.exposure import ExposurePlan, exposure_by_centre, exposure_by_la
 from analysis.panel import build_panel, did_mother_fe, did_table
 from analysis.simulate import PRESETS, simulate, write
 
@@ -176,3 +176,39 @@ def test_did_table_clusters_by_centre_when_the_data_hold_a_single_local_authorit
     one_la = tiny_panel.assign(la_code=tiny_panel["la_code"].iloc[0])
     table = did_table(one_la, "k6", 1)
     assert (table["n_clusters"] == one_la["centre_id"].nunique()).all()
+
+
+def _panel_by_merge(survey: pd.DataFrame, exposure: pd.DataFrame, key: str, score: str = "k6"):
+    """build_panel's rows computed another way: each record joined to its mother's wave-1 record, then to
+    the exposure table, keeping records whose mother has one, whose unit has a group and whose score is
+    seen."""
+    baseline = survey.loc[survey["wave"] == 1, list(dict.fromkeys(["mother_id", "centre_id", key]))]
+    rows = survey[["mother_id", "wave", score]].merge(baseline, on="mother_id", how="inner")
+    rows = rows.merge(exposure[list(dict.fromkeys([key, "la_code", "funding_group"]))], on=key, how="inner")
+    rows = rows[rows["funding_group"].notna() & rows[score].notna()]
+    return rows.sort_values(["mother_id", "wave"]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("level", ["centre", "la"])
+def test_the_panel_is_each_record_joined_to_its_mothers_baseline_unit(tiny_raw_master, tmp_path, plan, level):
+    """On the tiny data shuffled, with gaps in the index, without some baseline records and with some units
+    missing from the exposure table: the same records, centres, LAs and groups as two joins give."""
+    from tests.la_data import to_la_level
+
+    raw = tiny_raw_master if level == "centre" else to_la_level(tiny_raw_master, tmp_path / "la")
+    data = clean_all(raw, level)
+    exposure_plan = ExposurePlan.from_config({**plan["exposure"], "level": level})
+    exposure = (exposure_by_centre if level == "centre" else exposure_by_la)(
+        data.centres, data.funding, data.deflators, exposure_plan)
+    key = "centre_id" if level == "centre" else "la_code"
+    survey = data.survey.sample(frac=1, random_state=7)
+    survey.index = survey.index * 3 + 11
+    dropped = survey[survey["wave"] == 1].iloc[::9].index
+    survey, exposure = survey.drop(dropped), exposure.iloc[2:]
+    panel, flow = build_panel(survey, exposure)
+    expected = _panel_by_merge(survey, exposure, key)
+    assert len(panel) == len(expected) > 100 and flow["n_rows"].iloc[-1] == len(panel)
+    columns = ["mother_id", "wave", "centre_id", "la_code", "funding_group", "k6"]
+    pd.testing.assert_frame_equal(panel[columns].astype(str), expected[columns].astype(str))
+    assert flow["n_mothers"].iloc[-1] == expected["mother_id"].nunique()
+    assert flow["n_mothers"].iloc[1] == survey.loc[survey["wave"] == 1, "mother_id"].nunique()

@@ -261,6 +261,9 @@ def covariate_balance(samples: Sequence[Sample], rows: Sequence[Characteristic],
     contrasts = [g for g in GROUPS[::-1] if g != reference]
     table = []
     for sample in samples:
+        # Each group's mothers picked once per sample, not once per characteristic and contrast.
+        members_of = ({} if sample.unavailable else {name: sample.frame[sample.frame[exposure] == name]
+                                                     for name in [*contrasts, reference]})
         for row in rows:
             for group in contrasts:
                 record = {"comparison_id": comparison_id(row.row_id, f"{group} vs {reference}", sample.name,
@@ -274,8 +277,7 @@ def covariate_balance(samples: Sequence[Sample], rows: Sequence[Characteristic],
                 else:
                     parts = []
                     for name in (group, reference):
-                        members = sample.frame[sample.frame[exposure] == name]
-                        values = row.values(members).dropna()
+                        values = row.values(members_of[name]).dropna()
                         weights = None if sample.weights is None else sample.weights.reindex(values.index)
                         parts.append((values, weights))
                     (g_values, g_weights), (r_values, r_weights) = parts

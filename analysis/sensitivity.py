@@ -173,9 +173,10 @@ def leave_one_out(frame: pd.DataFrame, spec: ModelSpec, fit_settings: dict) -> p
     the data hold a single local authority)."""
     cluster = spec.clusters[0]
     fits = mixed_model_refits if spec.estimator == "lmm_reml" else refits
+    sizes = frame[cluster].value_counts()  # counted once: not a pass over the rows per LA and contrast
     rows = []
     for left_out, summary in fits(frame, spec, fit_settings):
         for row in contrast_rows(summary, spec):
-            rows.append({"left_out": left_out, "n_left_out": int((frame[cluster] == left_out).sum()),
+            rows.append({"left_out": left_out, "n_left_out": int(sizes.get(left_out, 0)),
                          **{k: row[k] for k in LEAVE_ONE_OUT_COLUMNS[2:]}})
     return pd.DataFrame(rows, columns=LEAVE_ONE_OUT_COLUMNS)

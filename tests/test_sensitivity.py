@@ -73,6 +73,7 @@ def test_leave_one_out_drops_each_local_authority_once(plan):
     assert sorted(table["left_out"].unique()) == las
     for la, rows in table.groupby("left_out"):
         assert (rows["n"] == (frame["la_code"] != la).sum()).all()
+        assert (rows["n_left_out"] == (frame["la_code"] == la).sum()).all()
         assert (rows["n_clusters"] == len(las) - 1).all()
 
 

@@ -303,7 +303,7 @@ def main() -> None:
                      peak < PEAK_TARGET_GIB * GIB)]
     table = rule_table(project)
     print(f"\nPer rule ({args.preset} preset, {rows_in_survey:,} survey rows; --cores {args.cores}); "
-          "from results/benchmarks/*.tsv")
+          "from results/benchmarks/*.tsv; cpu_s is Snakemake's sampled CPU time, a lower bound")
     print(table.to_string(float_format=lambda v: f"{v:,.1f}"))
 
     fits = fit_comparisons(project / "results" / "data" / "analysis.parquet", args.work, plan, args.skip_lme4)

@@ -18,12 +18,12 @@ WHEELHOUSE ?=
 PIP_SOURCE = $(if $(WHEELHOUSE),--no-index --find-links "$(WHEELHOUSE)")
 wheelhouse: PIP_SOURCE =
 
-# --no-compile: Python compiles each module when it is first imported (into the environment's own folder),
-# not every module of every package at install, which was about half the install's time (56 s to 31 s here).
+# pip compiles every module at install: where PYTHONDONTWRITEBYTECODE is set (as on the CI machines), Python would
+# otherwise compile each module again in every process that imports it (tried: make test slowed severalfold).
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --no-compile --disable-pip-version-check $(PIP_SOURCE) -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-compile --disable-pip-version-check $(PIP_SOURCE) --no-deps -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) --no-deps -e .
 	touch $@
 
 # make run PLAN=my_plan.yaml layers a plan file over config/config.yaml (read as plain YAML, never evaluated;

@@ -18,8 +18,9 @@ WHEELHOUSE ?=
 PIP_SOURCE = $(if $(WHEELHOUSE),--no-index --find-links "$(WHEELHOUSE)")
 wheelhouse: PIP_SOURCE =
 
-# pip compiles every module at install: where PYTHONDONTWRITEBYTECODE is set (as on the CI machines), Python would
-# otherwise compile each module again in every process that imports it (tried: make test slowed severalfold).
+# pip compiles every module at install: where PYTHONDONTWRITEBYTECODE is set (as on the CI machines),
+# Python would otherwise compile each module again in every process that imports it (tried: make test slowed
+# severalfold).
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) -r requirements.lock

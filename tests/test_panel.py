@@ -212,3 +212,22 @@ def test_the_panel_is_each_record_joined_to_its_mothers_baseline_unit(tiny_raw_m
     pd.testing.assert_frame_equal(panel[columns].astype(str), expected[columns].astype(str))
     assert flow["n_mothers"].iloc[-1] == expected["mother_id"].nunique()
     assert flow["n_mothers"].iloc[1] == survey.loc[survey["wave"] == 1, "mother_id"].nunique()
+
+
+@pytest.mark.parametrize("dtypes", ["str", "object", "category"])
+def test_the_panel_handles_missing_baseline_centres_and_labels_of_any_type(dtypes):
+    """A baseline record naming no centre, a missing score, a centre the exposure lacks and one without a
+    group, with ids stored as text, Python objects or categories: the same rows as the two joins."""
+    survey = pd.DataFrame([
+        ("A", 1, "C1", 5.0), ("A", 2, "C1", 6.0), ("B", 1, None, 3.0), ("B", 2, "C1", 4.0),
+        ("C", 1, "C2", None), ("C", 3, "C2", 2.0), ("D", 2, "C2", 1.0), ("E", 1, "C3", 2.0),
+        ("E", 3, "C1", 2.0), ("F", 1, "C9", 1.0)], columns=["mother_id", "wave", "centre_id", "k6"])
+    survey = survey.astype({"wave": "Int64", "k6": "Float64", "mother_id": dtypes, "centre_id": dtypes})
+    exposure = pd.DataFrame({"centre_id": ["C1", "C2", "C3"], "la_code": ["L1", "L1", "L2"],
+                             "funding_group": pd.array(["cut", "growing", None], dtype="string")})
+    panel, flow = build_panel(survey, exposure)
+    expected = _panel_by_merge(survey.astype({"centre_id": object}), exposure, "centre_id")
+    columns = ["mother_id", "wave", "centre_id", "la_code", "funding_group", "k6"]
+    pd.testing.assert_frame_equal(panel[columns].astype(str), expected[columns].astype(str))
+    assert panel["mother_id"].tolist() == ["A", "A", "C"]
+    assert flow["n_mothers"].tolist() == [6, 5, 2, 2]

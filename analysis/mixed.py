@@ -404,7 +404,7 @@ def fit_statistics(stats: SufficientStatistics, terms: list[str], settings: FitS
     attempts += [_attempt(stats, method, best.params, None) for method in settings.methods]
     best = max(attempts, key=lambda a: a.reml_loglik)
 
-    at = profile(stats, best.params[0], best.params[1])
+    at = profile(stats, best.params[0], best.params[1], gradient=True)  # the gradient: for the checks below
     scale = at.residual_variance
     fitted_covariance = scale * np.linalg.inv(at.xtvx)  # of the fixed effects as fitted (centred columns)
     se = np.sqrt(np.diag(fitted_covariance))
@@ -426,8 +426,8 @@ def fit_statistics(stats: SufficientStatistics, terms: list[str], settings: FitS
             f"fits at the same REML log-likelihood differ by {spread:.3f} SE in a fixed effect "
             f"(tolerance {settings.estimate_tolerance_se} SE): the optimum is not well defined"
         )
-    gradient = _stationarity(stats, best.params)
-    if not _stationary(stats, best.params):
+    gradient = _stationarity(stats, best.params, at)
+    if not _stationary(stats, best.params, at):
         raise FitDisagreement("the REML log-likelihood is not at a maximum at the best point found "
                               f"(first-order conditions {gradient.tolist()} per level, should be 0)")
     levels = LEVELS if stats.has_outer else ("inner",)

@@ -29,32 +29,28 @@ from analysis.results import to_latex, to_markdown
 log = logging.getLogger(__name__)
 
 
-def publish_table(table: str, source: str, provenance: str, title: str, disclosure: dict, csv: str,
-                  markdown: str, latex: str) -> None:
-    """Disclosure-control an exact table and publish it as CSV, Markdown and LaTeX, citing its provenance."""
-    rule = DisclosureRule.from_config(disclosure)
-    frame = protect_table(pd.read_csv(table), rule)
-    problems = violations(frame, rule, Path(csv).name)
-    if problems:  # protect_table should have made every count safe; refuse rather than publish
-        raise DisclosureError(problems)
-    synthetic = is_synthetic(source)
-    footer = [rule.describe(), f"Provenance {short_hash(io.read_json(provenance))}: hash of the raw inputs, "
-              "configuration, code and package versions (results/manifest.json)."]
-    io.write_csv(frame, csv)
-    io.write_text(to_markdown(frame, title, synthetic, footer), markdown)
-    io.write_text(to_latex(frame, title, synthetic, footer), latex)
-
-
 def publish_tables(tables: list[str], titles: dict[str, str], source: str, provenance: str, disclosure: dict,
                    csv: list[str], markdown: list[str], latex: list[str]) -> None:
-    """publish_table for each exact table in `tables`, titled by its name in `titles`; csv, markdown and latex
-    name each one's published files, in the same order (each file named after its table)."""
+    """Disclosure-control each exact table in `tables` and publish it as CSV, Markdown and LaTeX, titled by
+    its name in `titles` and citing the run's provenance; csv, markdown and latex name each one's published
+    files, in the same order (each file named after its table)."""
     jobs = list(zip(tables, csv, markdown, latex, strict=True))
     for table, *published in jobs:  # all checked before any is written
         if {Path(path).stem for path in published} != {Path(table).stem}:
             raise ValueError(f"the published files {published} do not match the table {table}")
-    for table, *published in jobs:
-        publish_table(table, source, provenance, titles[Path(table).stem], disclosure, *published)
+    rule = DisclosureRule.from_config(disclosure)
+    synthetic = is_synthetic(source)
+    footer = [rule.describe(), f"Provenance {short_hash(io.read_json(provenance))}: hash of the raw inputs, "
+              "configuration, code and package versions (results/manifest.json)."]
+    for table, csv_path, markdown_path, latex_path in jobs:
+        frame = protect_table(pd.read_csv(table), rule)
+        problems = violations(frame, rule, Path(csv_path).name)
+        if problems:  # protect_table should have made every count safe; refuse rather than publish
+            raise DisclosureError(problems)
+        title = titles[Path(table).stem]
+        io.write_csv(frame, csv_path)
+        io.write_text(to_markdown(frame, title, synthetic, footer), markdown_path)
+        io.write_text(to_latex(frame, title, synthetic, footer), latex_path)
     log.info("published %d tables", len(tables))
 
 

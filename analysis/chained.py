@@ -18,10 +18,13 @@ design, and the same donors as `MICEData.impute_pmm` given the same predictions 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 
 def match_donors(observed: np.ndarray, predicted_observed: np.ndarray, predicted_missing: np.ndarray,
@@ -80,6 +83,8 @@ class ColumnSums:
 
 
 def group_indicator(groups: np.ndarray, n_groups: int) -> sparse.csr_array:
+    from scipy import sparse  # imported where used: the workflow's parse imports this module
+
     ones = np.ones(len(groups))
     return sparse.csr_array((ones, (groups, np.arange(len(groups)))), shape=(n_groups, len(groups)))
 

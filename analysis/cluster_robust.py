@@ -52,7 +52,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
 
 from analysis.errors import printable
 from analysis.inputs import check_level, checked_inputs, is_number, names_text
@@ -184,6 +183,8 @@ def fit_from_factors(r_aug: np.ndarray, n: int, terms: list[str], labels: np.nda
     perfect = perfect_fit_problem(big, n, "to estimate a standard error from")
     if perfect:
         raise ValueError(perfect)
+    from scipy import linalg  # imported where used: the workflow's parse imports this module
+
     r_inv = linalg.solve_triangular(r_full, np.eye(k))
     beta = r_inv @ qty
     r_blocks = r_aug[:, :k, :k]

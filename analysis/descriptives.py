@@ -78,8 +78,8 @@ def score_by_wave(survey: pd.DataFrame, exposure: pd.DataFrame, score: str, base
     authorities, or centres when the data hold a single local authority).
     """
     panel, _ = build_panel(survey, exposure, score=score, baseline_wave=baseline_wave)
-    # statsmodels is imported where used: importing it costs every pipeline job about 2 s.
-    import statsmodels.api as sm
+    # statsmodels is imported where used, module by module: statsmodels.api alone costs a job about 1.3 s.
+    from statsmodels.regression.linear_model import OLS
 
     cluster = cluster_design(panel, CLUSTERS).robust  # LAs, or centres when the data hold a single LA
     rows = []
@@ -93,7 +93,7 @@ def score_by_wave(survey: pd.DataFrame, exposure: pd.DataFrame, score: str, base
             row.update(cut_off=cut_off, n_at_or_above_cut_off=cases,
                        pct_at_or_above_cut_off=publishable_share(cases, len(cell), min_cell))
         if row["n_mothers"] >= min_cell and cell[cluster].nunique() >= 2:
-            fit = sm.OLS(cell[score].to_numpy(float), np.ones((len(cell), 1))).fit(
+            fit = OLS(cell[score].to_numpy(float), np.ones((len(cell), 1))).fit(
                 cov_type="cluster", cov_kwds={"groups": pd.factorize(cell[cluster])[0]}, use_t=True)
             low, high = fit.conf_int(alpha=1 - level)[0]
             row.update(mean=float(fit.params[0]), ci_lower=float(low), ci_upper=float(high))

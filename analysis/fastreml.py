@@ -27,10 +27,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.sparse
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ class SufficientStatistics:
     @cached_property
     def inner_to_outer(self) -> scipy.sparse.csr_matrix:
         """L x G indicator: which outer cluster holds each inner one."""
+        import scipy.sparse  # imported where used: the workflow's parse imports this module
+
         n_blocks = len(self.outer_labels)
         return scipy.sparse.csr_matrix((np.ones(self.n_inner), (self.inner_outer, np.arange(self.n_inner))),
                                        shape=(n_blocks, self.n_inner))

@@ -89,6 +89,19 @@ def code_sha256(root: str | os.PathLike[str]) -> str:
     return _sha256_text(canonical_json(pairs))
 
 
+def code_fingerprint(files: Iterable[str | os.PathLike[str]], package: str | os.PathLike[str]) -> dict:
+    """Each file's SHA-256, named by its path from the folder holding the package folder `package` (so
+    analysis/...) or, outside it, as given; and one SHA-256 over the sorted (name, SHA-256) pairs."""
+    home = Path(package).resolve().parent
+    named = {}
+    for file in files:
+        path = Path(file).resolve()
+        name = path.relative_to(home).as_posix() if path.is_relative_to(home) else Path(file).as_posix()
+        named[name] = sha256_file(path)
+    pairs = sorted(named.items())
+    return {"files": dict(pairs), "sha256": _sha256_text(canonical_json(pairs))}
+
+
 def _normalise_name(name: str) -> str:
     # PEP 503 normalisation, so "Foo_Bar" and "foo.bar" are the same distribution.
     return re.sub(r"[-_.]+", "-", name).lower()

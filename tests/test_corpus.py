@@ -33,9 +33,10 @@ from tests.workflow import copy_project, files_under, snakemake
 CASES = load_cases()
 WORKFLOW_CASES = [case for case in CASES if case.through_snakemake]
 CLEAN_FILES = ("centres", "funding", "deflators", "survey")  # results/data/clean/<name>.parquet
-# What the rules reading only the configuration and the plan lock (analysis_plan, plan_deviations) write.
+# What the rules reading only the configuration, the plan lock and the code (analysis_plan, plan_deviations,
+# analysis_code) write.
 CONFIGURATION_ONLY = ("data/analysis_plan.json", "data/tables/plan_deviations.csv",
-                      "benchmarks/plan_deviations.tsv")
+                      "benchmarks/plan_deviations.tsv", "data/analysis_code.json")
 
 
 def test_the_corpus_covers_every_kind_of_fault_the_contract_names():
@@ -185,9 +186,9 @@ def test_the_pipeline_reacts_as_the_corpus_says(case, corpus_runs):
             assert [f for f in run.results if f.split("/")[0] in ("tables", "figures", "report")] == []
             return
         # Nothing that looks like a result: only the logs of the failed run, and perhaps what the rules that
-        # read the configuration alone, never data, wrote before the scheduler reached the failing job (their
-        # order varies between runs): the analysis plan (make freeze needs it without data) and its comparison
-        # with the frozen plan.
+        # read the configuration or the code, never data, wrote before the scheduler reached the failing job
+        # (their order varies between runs): the analysis plan (make freeze needs it without data), its
+        # comparison with the frozen plan, and the code's fingerprint.
         assert [f for f in run.results if not f.startswith("logs/") and f not in CONFIGURATION_ONLY] == []
         return
     assert run.returncode == 0, run.output[-3000:]

@@ -4,6 +4,7 @@ Snakemake's own rerun logic on a finished run of the tiny synthetic data (tests/
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -67,6 +68,20 @@ def test_changing_a_covariate_set_of_the_curve_reruns_only_its_specifications(sy
     assert jobs["specification"] == 2 and jobs["specification_joint_test"] == 1, jobs
     assert not {"fit_model", "attrition_analyses", "leave_one_la_out", "covariate_balance", "scenarios",
                 "build_primary_sample", "effect_size", "forest_figure"} & set(jobs), jobs
+
+
+def test_code_newer_than_its_fingerprint_reruns_every_job_but_the_plan_record(synthetic_run, synthetic_raw,
+                                                                              tmp_path):
+    # Every rule running the analysis code takes its fingerprint as input (rule analysis_code): a module
+    # edited after the last run (here, the fingerprint made older than the package) reruns the fingerprint and
+    # so everything after it. Only the plan's record, which reads the configuration alone, stays.
+    work = finished_copy(synthetic_run, tmp_path)
+    everything = set(job_counts(snakemake(work, synthetic_raw, "--dry-run", "--forceall",
+                                          config=PRINT_PDF).stdout))
+    os.utime(work / "results/data/analysis_code.json", (0, 0))
+    jobs = rerun(work, synthetic_raw)
+    assert jobs["analysis_code"] == 1, jobs
+    assert set(jobs) == everything - {"analysis_plan"}, everything ^ set(jobs)
 
 
 def without_dose_curve(work: Path, role: str | None = None) -> None:

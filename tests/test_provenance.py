@@ -17,6 +17,7 @@ from analysis.provenance import (
     CHUNK_SIZE,
     canonical_json,
     code_files,
+    code_fingerprint,
     code_sha256,
     config_sha256,
     git_state,
@@ -176,6 +177,29 @@ def test_code_hash_changes_when_a_code_file_is_added_or_renamed(project):
 def test_code_hash_does_not_depend_on_the_checkout_location(project, tmp_path):
     elsewhere = shutil.copytree(project, tmp_path / "somewhere" / "else")
     assert code_sha256(elsewhere) == code_sha256(project)
+
+
+def test_code_fingerprint_names_each_file_from_the_package_folder_and_hashes_them_all(tmp_path, monkeypatch):
+    package = tmp_path / "checkout" / "analysis"
+    write(package / "models.py", "EFFECT = 1\n")
+    write(package / "importers" / "gias.py", "")
+    write(tmp_path / "project" / "data" / "import" / "la_lookup.csv", "la_code\n")
+    monkeypatch.chdir(tmp_path / "project")
+    files = [package / "models.py", package / "importers" / "gias.py", "data/import/la_lookup.csv"]
+    fingerprint = code_fingerprint(files, package)
+    expected = {"analysis/importers/gias.py": hashlib.sha256(b"").hexdigest(),
+                "analysis/models.py": hashlib.sha256(b"EFFECT = 1\n").hexdigest(),
+                "data/import/la_lookup.csv": hashlib.sha256(b"la_code\n").hexdigest()}
+    assert fingerprint["files"] == expected and list(fingerprint["files"]) == sorted(expected)
+    pairs = json.dumps(sorted(expected.items()), separators=(",", ":"))
+    assert fingerprint["sha256"] == hashlib.sha256(pairs.encode()).hexdigest()
+
+    # The same code elsewhere has the same fingerprint; any change of content changes it.
+    moved = shutil.copytree(tmp_path / "checkout", tmp_path / "elsewhere") / "analysis"
+    assert code_fingerprint([moved / "models.py", moved / "importers" / "gias.py",
+                             "data/import/la_lookup.csv"], moved) == fingerprint
+    write(package / "models.py", "EFFECT = 2\n")
+    assert code_fingerprint(files, package)["sha256"] != fingerprint["sha256"]
 
 
 # ---- environment -----------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ import io
 import re
 from pathlib import Path
 
-import openpyxl
 import pandas as pd
 
 from analysis.contract import DEFLATORS
@@ -150,6 +149,8 @@ def _grids(path: Path) -> dict[str, list[list]]:
             ]
         )
     if suffix == ".xlsx":
+        import openpyxl  # only needed for workbooks; the workflow's parse imports this module
+
         try:
             book = openpyxl.load_workbook(path, data_only=True, read_only=True)
         except Exception as error:  # openpyxl raises several types for a damaged or mislabelled file

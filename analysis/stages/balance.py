@@ -13,7 +13,6 @@ from analysis.balance import balance_tables
 from analysis.data_source import is_synthetic
 from analysis.design import ModelSpec
 from analysis.exposure import read_exposure
-from analysis.figures import balance_figure
 
 
 def covariate_balance(survey: str, centre_exposure: str, source: str, sample_plan: dict, name: str,
@@ -32,9 +31,3 @@ def covariate_balance(survey: str, centre_exposure: str, source: str, sample_pla
     io.write_csv(tables.characteristics.assign(synthetic_data=synthetic), characteristics)
     io.write_csv(tables.balance.assign(synthetic_data=synthetic), balance)
     io.write_csv(tables.patterns.assign(synthetic_data=synthetic), patterns)
-
-
-def covariate_balance_figure(table: str, source: str, output: str) -> None:
-    """The love plot, from the published (disclosure-controlled) balance table."""
-    with io.atomic_path(output) as tmp:
-        balance_figure(pd.read_csv(table), tmp, is_synthetic(source))

@@ -14,7 +14,7 @@ from analysis import io, power
 from analysis.brief import brief_html
 from analysis.data_source import is_synthetic
 from analysis.disclosure import DisclosureError, DisclosureRule, text_violations, visible_text
-from analysis.figures import power_figure, scenarios_figure
+from analysis.figures import power_figure
 from analysis.provenance import short_hash
 from analysis.scenarios import project
 
@@ -25,11 +25,6 @@ def scenarios(analysis: str, deflators: str, source: str, plan: dict, table: str
     synthetic = is_synthetic(source)
     io.write_csv(projections.assign(synthetic_data=synthetic), table)
     io.write_csv(curves.assign(synthetic_data=synthetic), curve)
-
-
-def scenario_figure(table: str, curve: str, source: str, output: str) -> None:
-    with io.atomic_path(output) as tmp:
-        scenarios_figure(pd.read_csv(curve), pd.read_csv(table), tmp, is_synthetic(source))
 
 
 def power_planner(diagnostics: str, analysis: str, source: str, plan: dict, standardiser: str, table: str,

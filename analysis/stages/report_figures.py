@@ -1,5 +1,6 @@
 """The report's descriptive tables and figures (workflow/rules/report.smk): funding groups, distress by wave,
-the sample flow, budget changes, the primary estimates, the dose-response curve and the forest plot.
+the figures drawn from published tables (the sample flow, distress by wave, the primary estimates, the
+balance love plot, the scenarios), budget changes, the dose-response curve and the forest plot.
 
 Each stage reads the files it is given, calls the science in analysis/, and writes each output atomically.
 """
@@ -15,7 +16,13 @@ from analysis import descriptives, figures, io
 from analysis.data_source import is_synthetic
 from analysis.descriptives import caseness_cut_off, score_by_wave
 from analysis.exposure import read_exposure, window_words
-from analysis.figures import estimates_figure, forest_rows, score_by_wave_figure
+from analysis.figures import (
+    balance_figure,
+    estimates_figure,
+    forest_rows,
+    scenarios_figure,
+    score_by_wave_figure,
+)
 from analysis.results import headline_contrast
 
 
@@ -48,6 +55,18 @@ def sample_flow_figure(flow: str, source: str, output: str) -> None:
         figures.sample_flow_figure(pd.read_csv(flow, dtype=str), tmp, is_synthetic(source))
 
 
+def published_figures(sample_flow: str, distress_by_wave: str, primary: str, covariate_balance: str,
+                      scenarios: str, scenario_curve: str, source: str, outputs: dict[str, str]) -> None:
+    """Every figure drawn from published (disclosure-controlled) tables, one process for all; `outputs`
+    maps each figure's name (sample_flow, distress_by_wave, primary_estimates, covariate_balance,
+    scenarios) to its file."""
+    sample_flow_figure(sample_flow, source, outputs["sample_flow"])
+    distress_by_wave_figure(distress_by_wave, source, outputs["distress_by_wave"])
+    primary_estimates_figure(primary, source, outputs["primary_estimates"])
+    covariate_balance_figure(covariate_balance, source, outputs["covariate_balance"])
+    scenario_figure(scenarios, scenario_curve, source, outputs["scenarios"])
+
+
 def budget_change_figure(centre_exposure: str, source: str, plan: dict, suppress_below: int,
                          output: str) -> None:
     exposure_table = read_exposure(centre_exposure)
@@ -56,6 +75,17 @@ def budget_change_figure(centre_exposure: str, source: str, plan: dict, suppress
                                      window_words(plan),
                                      int(suppress_below), tmp,
                                      is_synthetic(source))
+
+
+def covariate_balance_figure(table: str, source: str, output: str) -> None:
+    """The love plot, from the published balance table."""
+    with io.atomic_path(output) as tmp:
+        balance_figure(pd.read_csv(table), tmp, is_synthetic(source))
+
+
+def scenario_figure(table: str, curve: str, source: str, output: str) -> None:
+    with io.atomic_path(output) as tmp:
+        scenarios_figure(pd.read_csv(curve), pd.read_csv(table), tmp, is_synthetic(source))
 
 
 def primary_estimates_figure(contrasts: str, source: str, output: str) -> None:

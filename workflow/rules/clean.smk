@@ -1,9 +1,25 @@
+rule analysis_code:
+    """Fingerprint the analysis code (each file's SHA-256) for the rules that run it."""
+    input:
+        files=analysis_code_files(),
+    output:
+        fingerprint=ANALYSIS_CODE,
+    log:
+        "results/logs/analysis_code.log",
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        package=str(Path(analysis.__file__).parent),
+    script:
+        "../scripts/analysis_code.py"
+
+
 rule import_source:
     """Read one input as published, in the format its sources entry names, and write the contract file that
     the cleaning then checks like any other (analysis/importers, data/import/README.md)."""
     input:
         published=lambda wildcards: published_files(wildcards.source),
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         contract=str(IMPORTED_DIR / "{source}.csv"),
         import_log=str(IMPORTED_DIR / "{source}_import_log.csv"),
@@ -28,7 +44,7 @@ rule clean_raw_data:
     """Validate the raw files against the contract, clean them and score the questionnaires."""
     input:
         unpack(clean_inputs),
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         centres="results/data/clean/centres.parquet",
         funding="results/data/clean/funding.parquet",

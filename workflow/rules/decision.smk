@@ -9,7 +9,7 @@ rule scenarios:
         analysis="results/data/analysis.parquet",
         deflators="results/data/clean/deflators.parquet",
         source="results/data/data_source.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         table="results/data/tables/scenarios.csv",
         curve="results/data/tables/scenario_curve.csv",
@@ -28,30 +28,6 @@ rule scenarios:
         "../scripts/scenarios.py"
 
 
-rule scenario_figure:
-    """Projected difference in distress against real-terms budget change, observed range shaded, plans
-    marked."""
-    input:
-        table="results/tables/scenarios.csv",
-        curve="results/data/tables/scenario_curve.csv",
-        source="results/data/data_source.json",
-        code=analysis_code(),
-    output:
-        figure=report(
-            "results/figures/scenarios.png",
-            caption="../report/scenarios.rst",
-            category="Figures",
-        ),
-    log:
-        "results/logs/scenario_figure.log",
-    benchmark:
-        "results/benchmarks/scenario_figure.tsv"
-    conda:
-        "../envs/pipeline.yaml"
-    script:
-        "../scripts/scenario_figure.py"
-
-
 rule brief:
     """The one-page brief for councillors, from the published scenario table and figure; refused if it
     would break the disclosure rule."""
@@ -60,7 +36,7 @@ rule brief:
         figure="results/figures/scenarios.png",
         source="results/data/data_source.json",
         provenance="results/provenance.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         html=report(
             "results/report/brief.html",
@@ -106,7 +82,7 @@ rule power_planner:
         diagnostics=f"results/models/{PRIMARY}_fit.json",
         analysis="results/data/analysis.parquet",
         source="results/data/data_source.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         table="results/data/tables/power_planner.csv",
         curve="results/data/tables/power_curve.csv",

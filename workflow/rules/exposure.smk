@@ -4,7 +4,7 @@ rule classify_centres:
         centres="results/data/clean/centres.parquet",
         funding="results/data/clean/funding.parquet",
         deflators="results/data/clean/deflators.parquet",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         centre_exposure="results/data/centre_exposure.csv",
     log:

@@ -3,7 +3,7 @@ rule fit_model:
     input:
         analysis="results/data/analysis.parquet",
         source="results/data/data_source.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         contrasts="results/data/tables/{model}.csv",
         coefficients="results/data/tables/{model}_coefficients.csv",

@@ -3,7 +3,7 @@ rule build_primary_sample:
     input:
         survey="results/data/clean/survey.parquet",
         centre_exposure="results/data/centre_exposure.csv",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         analysis="results/data/analysis.parquet",
         flow="results/data/tables/sample_flow.csv",

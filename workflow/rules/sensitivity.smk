@@ -3,7 +3,7 @@ rule secondary_family:
     input:
         tables=secondary_tables(),
         source="results/data/data_source.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         table="results/data/tables/secondary_family.csv",
     log:
@@ -22,7 +22,7 @@ rule effect_size:
         contrasts=f"results/data/tables/{config['effect_size']['model']}.csv",
         analysis="results/data/analysis.parquet",
         source="results/data/data_source.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         table="results/data/tables/effect_size.csv",
     log:
@@ -47,7 +47,7 @@ rule leave_one_la_out:
     input:
         analysis="results/data/analysis.parquet",
         source="results/data/data_source.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         table="results/data/tables/leave_one_la_out.csv",
     log:
@@ -73,7 +73,7 @@ rule difference_in_differences:
         survey="results/data/clean/survey.parquet",
         centre_exposure="results/data/centre_exposure.csv",
         source="results/data/data_source.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         table="results/data/tables/difference_in_differences.csv",
         flow="results/data/tables/difference_in_differences_flow.csv",
@@ -99,7 +99,7 @@ rule attrition_analyses:
         survey="results/data/clean/survey.parquet",
         centre_exposure="results/data/centre_exposure.csv",
         source="results/data/data_source.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         imputation="results/data/tables/multiple_imputation.csv",
         weighting="results/data/tables/inverse_probability_weighting.csv",

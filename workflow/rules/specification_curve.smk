@@ -7,7 +7,7 @@ rule specification:
         funding="results/data/clean/funding.parquet",
         deflators="results/data/clean/deflators.parquet",
         survey="results/data/clean/survey.parquet",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         tables=specification_sample_outputs(),
         refitters="results/data/specifications/refitters_{score}-t{threshold}-{window}.pickle",
@@ -34,7 +34,7 @@ rule specification_curve:
     input:
         specs=specification_outputs(),
         source="results/data/data_source.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         table="results/data/tables/specification_curve.csv",
         figure=report(
@@ -58,7 +58,7 @@ rule specification_joint_test:
     input:
         refitters=specification_refitter_outputs(),
         source="results/data/data_source.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         table="results/data/tables/specification_joint_test.csv",
     log:

@@ -5,7 +5,7 @@ rule publish_tables:
         tables=exact_tables(),
         source="results/data/data_source.json",
         provenance="results/provenance.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         csv=published_table_files("csv", "CSV"),
         markdown=published_table_files("md", "Markdown"),
@@ -27,7 +27,7 @@ rule disclosure_check:
     """Fail the run if any published table breaks the disclosure rule (and withdraw that table)."""
     input:
         tables=published_tables("csv"),
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         check=report(
             "results/disclosure_check.json",
@@ -94,7 +94,7 @@ rule plan_deviations:
     input:
         **plan_lock(),
         plan="results/data/analysis_plan.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         table="results/data/tables/plan_deviations.csv",
     log:
@@ -137,7 +137,7 @@ rule covariate_balance:
         survey="results/data/clean/survey.parquet",
         centre_exposure="results/data/centre_exposure.csv",
         source="results/data/data_source.json",
-        code=analysis_code(),
+        code=ANALYSIS_CODE,
     output:
         characteristics="results/data/tables/baseline_characteristics.csv",
         balance="results/data/tables/covariate_balance.csv",
@@ -160,25 +160,3 @@ rule covariate_balance:
         suppress_below=config["disclosure"]["suppress_below"],
     script:
         "../scripts/covariate_balance.py"
-
-
-rule covariate_balance_figure:
-    """Love plot of the standardised mean differences, from the published balance table."""
-    input:
-        table="results/tables/covariate_balance.csv",
-        source="results/data/data_source.json",
-        code=analysis_code(),
-    output:
-        figure=report(
-            "results/figures/covariate_balance.png",
-            caption="../report/covariate_balance.rst",
-            category="Figures",
-        ),
-    log:
-        "results/logs/covariate_balance_figure.log",
-    benchmark:
-        "results/benchmarks/covariate_balance_figure.tsv"
-    conda:
-        "../envs/pipeline.yaml"
-    script:
-        "../scripts/covariate_balance_figure.py"

@@ -74,3 +74,8 @@ HEAVY = {"scipy", "statsmodels", "matplotlib", "patsy", "pyfixest", "papermill",
 ])
 def test_a_light_stage_imports_no_heavy_library(module, allowed):
     assert imported_packages(module) & HEAVY <= allowed
+
+
+def test_the_records_read_before_any_data_import_not_even_pandas():
+    # analysis_code and analysis_plan run at the head of every run, failed runs included.
+    assert not imported_packages("analysis.stages.records") & (HEAVY | {"pandas", "numpy", "pyarrow"})

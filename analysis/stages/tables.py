@@ -1,5 +1,6 @@
 """Publishing (workflow/rules/tables.smk): tables disclosure-controlled and published, the disclosure check,
-the plan, its deviations, provenance and the run's manifest.
+the plan's deviations from the frozen plan, provenance and the run's manifest (the plan itself:
+analysis/stages/records.py).
 
 Each stage reads the files it is given, calls the science in analysis/, and writes each output atomically.
 """
@@ -83,11 +84,6 @@ def provenance(raw: dict, config: dict, plan: str, lock: str | None, output: str
     files = {label: path for label, path in raw.items() if not label.startswith("import_")}
     plan_lock = lock_record(lock, _lock(lock), io.read_json(plan))
     io.write_json(provenance_record(files, config, Path.cwd(), imports, plan_lock), output)
-
-
-def analysis_plan(plan: dict, output: str) -> None:
-    """The run's analysis plan (what `make freeze` freezes and every run is compared with)."""
-    io.write_json(plan, output)
 
 
 def plan_deviations(plan: str, lock: str | None, output: str) -> None:

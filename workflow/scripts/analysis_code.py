@@ -1,6 +1,6 @@
-"""Adapter: rule analysis_code -> analysis.stages.code.analysis_code."""
+"""Adapter: rule analysis_code -> analysis.stages.records.analysis_code."""
 from analysis.io import run_logged
-from analysis.stages.code import analysis_code
+from analysis.stages.records import analysis_code
 
 smk = snakemake  # noqa: F821 (provided by Snakemake)
 run_logged(smk.log[0], analysis_code, files=list(smk.input.files), package=smk.params.package,

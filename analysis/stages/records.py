@@ -4,13 +4,17 @@ before any data are read, and a failed run often runs nothing else."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import analysis
 from analysis import io
 from analysis.provenance import code_fingerprint
 
 
-def analysis_code(files: list[str], package: str, output: str) -> None:
-    """The fingerprint of the analysis code (provenance.code_fingerprint) that the rules running it read."""
-    io.write_json(code_fingerprint(files, package), output)
+def analysis_code(files: list[str], output: str) -> None:
+    """The fingerprint of the analysis code (provenance.code_fingerprint: files named from the folder that
+    holds this package) that the rules running it read."""
+    io.write_json(code_fingerprint(files, Path(analysis.__file__).parent), output)
 
 
 def analysis_plan(plan: dict, output: str) -> None:

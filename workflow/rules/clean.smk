@@ -8,8 +8,6 @@ rule analysis_code:
         "results/logs/analysis_code.log",
     conda:
         "../envs/pipeline.yaml"
-    params:
-        package=str(Path(analysis.__file__).parent),
     script:
         "../scripts/analysis_code.py"
 

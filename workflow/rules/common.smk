@@ -49,9 +49,10 @@ PLAN = {key: value for key, value in config.items() if key not in ("raw_dir", "r
 # What `make freeze` freezes in config/plan.lock and every run is compared with (analysis.plan_lock).
 ANALYSIS_PLAN = analysis_plan(config)
 PLAN_LOCK = Path("config/plan.lock")
-# The fingerprint of the analysis code (rule analysis_code): an input of every rule that runs it, so that a
-# change to the science reruns what it affects (Snakemake tracks a rule's own script, not the modules it
-# imports). One file, not the ~70 it fingerprints, so the scheduler checks one input per job, not 70.
+# The fingerprint of the analysis code, made by the analysis_code step (clean.smk), is an input of every step
+# that runs the code, so that a change to the science reruns what it affects (Snakemake tracks a rule's own
+# script, not the modules it imports). One file, not the ~70 it fingerprints: the scheduler checks one input
+# per job, not 70.
 ANALYSIS_CODE = "results/data/analysis_code.json"
 # Written when a run starts (not on a dry run); the manifest reports it.
 RUN_STARTED = "results/logs/run_started.txt"

@@ -6,6 +6,9 @@ rule analysis_code:
         fingerprint=ANALYSIS_CODE,
     log:
         "results/logs/analysis_code.log",
+    # The data path first: the records that read only the configuration can wait, and a run that fails
+    # on the raw data stops before making them.
+    priority: 1
     conda:
         "../envs/pipeline.yaml"
     script:
@@ -28,6 +31,7 @@ rule import_source:
         "results/benchmarks/import_{source}.tsv"
     wildcard_constraints:
         source="|".join(SOURCES),
+    priority: 1
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -54,6 +58,7 @@ rule clean_raw_data:
         "results/logs/clean_raw_data.log",
     benchmark:
         "results/benchmarks/clean_raw_data.tsv"
+    priority: 1
     conda:
         "../envs/pipeline.yaml"
     resources:

@@ -4,7 +4,6 @@ Snakemake's own rerun logic on a finished run of the tiny synthetic data (tests/
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from analysis.report import NO_DOSE_CURVE
+from analysis.stages.report_figures import published_figures
 from tests.workflow import PRINT_PDF, copy_project, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
@@ -70,15 +70,19 @@ def test_changing_a_covariate_set_of_the_curve_reruns_only_its_specifications(sy
                 "build_primary_sample", "effect_size", "forest_figure"} & set(jobs), jobs
 
 
-def test_code_newer_than_its_fingerprint_reruns_every_job_but_the_plan_record(synthetic_run, synthetic_raw,
-                                                                              tmp_path):
-    # Every rule running the analysis code takes its fingerprint as input (rule analysis_code): a module
-    # edited after the last run (here, the fingerprint made older than the package) reruns the fingerprint and
-    # so everything after it. Only the plan's record, which reads the configuration alone, stays.
+def test_a_change_to_the_fingerprinted_code_reruns_every_job_but_the_plan_record(synthetic_run, synthetic_raw,
+                                                                                 tmp_path):
+    # Every rule running the analysis code takes its fingerprint as input (rule analysis_code). A new or
+    # changed file among those it fingerprints (here an importers' reference file under data/import, in the
+    # copy, so the installed package shared with other tests stays untouched) reruns the fingerprint and so
+    # everything after it. Only the plan's record, which reads the configuration alone, stays.
     work = finished_copy(synthetic_run, tmp_path)
     everything = set(job_counts(snakemake(work, synthetic_raw, "--dry-run", "--forceall",
                                           config=PRINT_PDF).stdout))
-    os.utime(work / "results/data/analysis_code.json", (0, 0))
+    assert rerun(work, synthetic_raw) == {}
+    reference = work / "data/import/la_lookup.csv"
+    reference.parent.mkdir(parents=True, exist_ok=True)
+    reference.write_text("la_code,la_name\nE06000001,Hartlepool\n")
     jobs = rerun(work, synthetic_raw)
     assert jobs["analysis_code"] == 1, jobs
     assert set(jobs) == everything - {"analysis_plan"}, everything ^ set(jobs)
@@ -109,6 +113,34 @@ def test_a_plan_without_a_dose_curve_runs_and_the_report_says_none_was_pre_speci
     appendix = (work / "results/report/appendix.md").read_text()
     assert "Dose-response: natural spline of real-terms budget change" not in appendix  # no table of it
     assert "models.dose_spline.description" in appendix  # its removal is a deviation from the frozen plan
+
+
+def test_a_plan_without_planned_changes_draws_the_other_published_figures_and_no_scenario(synthetic_run,
+                                                                                          tiny_raw, tmp_path):
+    # scenarios.planned may be left empty (config/README.md): no scenario table, figure or brief, while the
+    # job that draws the figures from published tables still draws the other four.
+    work = copy_project(tmp_path / "work")
+    config = work / "config/config.yaml"
+    plan = yaml.safe_load(config.read_text())
+    plan["scenarios"]["planned"] = {}
+    config.write_text(yaml.safe_dump(plan, sort_keys=False))
+    result = snakemake(work, tiny_raw, "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = job_counts(result.stdout)
+    assert jobs["published_figures"] == 1 and not {"scenarios", "brief"} & set(jobs), jobs
+    assert "results/figures/scenarios.png" not in result.stdout
+
+    tables = synthetic_run / "results/tables"
+    outputs = {name: str(tmp_path / f"{name}.png")
+               for name in ("sample_flow", "distress_by_wave", "primary_estimates", "covariate_balance")}
+    published_figures(sample_flow=str(tables / "sample_flow.csv"),
+                      distress_by_wave=str(tables / "distress_by_wave.csv"),
+                      primary=str(tables / "primary.csv"),
+                      covariate_balance=str(tables / "covariate_balance.csv"), scenarios=None,
+                      scenario_curve=None, source=str(synthetic_run / "results/data/data_source.json"),
+                      outputs=outputs)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(f"{name}.png" for name in outputs)
+    assert all(Path(path).read_bytes().startswith(b"\x89PNG") for path in outputs.values())
 
 
 def test_a_role_naming_a_model_the_plan_lacks_is_refused_in_words(tiny_raw, tmp_path):

@@ -1,5 +1,6 @@
-"""Covariate balance (the covariate_balance rules of workflow/rules/tables.smk): Table 1, standardised mean
-differences, missing-data patterns and the love plot.
+"""Covariate balance (the covariate_balance rule of workflow/rules/tables.smk): Table 1, standardised mean
+differences and missing-data patterns (the love plot is drawn from the published table by
+report_figures.published_figures).
 
 Each stage reads the files it is given, calls the science in analysis/, and writes each output atomically.
 """

@@ -56,15 +56,18 @@ def sample_flow_figure(flow: str, source: str, output: str) -> None:
 
 
 def published_figures(sample_flow: str, distress_by_wave: str, primary: str, covariate_balance: str,
-                      scenarios: str, scenario_curve: str, source: str, outputs: dict[str, str]) -> None:
+                      scenarios: str | None, scenario_curve: str | None, source: str,
+                      outputs: dict[str, str]) -> None:
     """Every figure drawn from published (disclosure-controlled) tables, one process for all; `outputs`
-    maps each figure's name (sample_flow, distress_by_wave, primary_estimates, covariate_balance,
-    scenarios) to its file."""
+    maps each figure's name (sample_flow, distress_by_wave, primary_estimates, covariate_balance and,
+    where the plan has planned budget changes, scenarios) to its file. Without planned changes there is no
+    scenario table (scenarios and scenario_curve are None) and no scenario figure."""
     sample_flow_figure(sample_flow, source, outputs["sample_flow"])
     distress_by_wave_figure(distress_by_wave, source, outputs["distress_by_wave"])
     primary_estimates_figure(primary, source, outputs["primary_estimates"])
     covariate_balance_figure(covariate_balance, source, outputs["covariate_balance"])
-    scenario_figure(scenarios, scenario_curve, source, outputs["scenarios"])
+    if scenarios is not None:
+        scenario_figure(scenarios, scenario_curve, source, outputs["scenarios"])
 
 
 def budget_change_figure(centre_exposure: str, source: str, plan: dict, suppress_below: int,

@@ -6,8 +6,9 @@ rule analysis_code:
         fingerprint=ANALYSIS_CODE,
     log:
         "results/logs/analysis_code.log",
-    # The data path first: the records that read only the configuration can wait, and a run that fails
-    # on the raw data stops before making them.
+    # The data path first: of the jobs ready together, the fingerprint, the imports and the cleaning start
+    # before the records that read only the configuration (on one core a run that fails on the raw data
+    # stops before making them).
     priority: 1
     conda:
         "../envs/pipeline.yaml"

@@ -58,8 +58,8 @@ ANALYSIS_CODE = "results/data/analysis_code.json"
 RUN_STARTED = "results/logs/run_started.txt"
 
 
-# Rules that only reformat small tables or draw figures from them run inside the Snakemake process itself,
-# never as cluster jobs (queueing would cost more than the work).
+# Rules that only reformat small tables, draw figures from them, or record the configuration and the code run
+# on the machine running Snakemake, never as cluster jobs (queueing would cost more than the work).
 localrules:
     analysis_code,
     publish_tables,

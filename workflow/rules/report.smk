@@ -48,18 +48,36 @@ rule distress_by_wave:
 
 
 rule published_figures:
-    """The figures drawn from published (disclosure-controlled) tables, in one job: each alone spent about a
-    second starting Python and matplotlib for a few tenths of drawing."""
+    """The figures drawn from published (disclosure-controlled) tables, in one job (each alone spent about a
+    second starting Python and matplotlib for a few tenths of drawing); the scenario figure only where the
+    plan has planned budget changes (scenarios.planned)."""
     input:
+        **(
+            {
+                "scenarios": "results/tables/scenarios.csv",
+                "scenario_curve": "results/data/tables/scenario_curve.csv",
+            }
+            if PLANNED
+            else {}
+        ),
         sample_flow="results/tables/sample_flow.csv",
         distress_by_wave="results/tables/distress_by_wave.csv",
         primary=f"results/tables/{PRIMARY}.csv",
         covariate_balance="results/tables/covariate_balance.csv",
-        scenarios="results/tables/scenarios.csv",
-        scenario_curve="results/data/tables/scenario_curve.csv",
         source="results/data/data_source.json",
         code=ANALYSIS_CODE,
     output:
+        **(
+            {
+                "scenarios": report(
+                    "results/figures/scenarios.png",
+                    caption="../report/scenarios.rst",
+                    category="Figures",
+                )
+            }
+            if PLANNED
+            else {}
+        ),
         sample_flow=report(
             "results/figures/sample_flow.png",
             caption="../report/sample_flow.rst",
@@ -78,11 +96,6 @@ rule published_figures:
         covariate_balance=report(
             "results/figures/covariate_balance.png",
             caption="../report/covariate_balance.rst",
-            category="Figures",
-        ),
-        scenarios=report(
-            "results/figures/scenarios.png",
-            caption="../report/scenarios.rst",
             category="Figures",
         ),
     log:

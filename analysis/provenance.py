@@ -83,20 +83,18 @@ def code_files(root: str | os.PathLike[str]) -> list[Path]:
 
 def code_sha256(root: str | os.PathLike[str]) -> str:
     """SHA-256 over the sorted (relative posix path, file SHA-256) pairs of code_files(root)."""
+    return code_fingerprint(code_files(root), root)["sha256"]
+
+
+def code_fingerprint(files: Iterable[str | os.PathLike[str]], root: str | os.PathLike[str]) -> dict:
+    """Each file's SHA-256, named by its path relative to `root` (as given where it lies outside), and one
+    SHA-256 over the sorted (name, SHA-256) pairs. Relative names, so that neither depends on where the
+    project is checked out."""
     root = Path(root)
-    # Relative paths only, so the hash does not depend on where the project is checked out.
-    pairs = sorted((p.relative_to(root).as_posix(), sha256_file(p)) for p in code_files(root))
-    return _sha256_text(canonical_json(pairs))
-
-
-def code_fingerprint(files: Iterable[str | os.PathLike[str]], package: str | os.PathLike[str]) -> dict:
-    """Each file's SHA-256, named by its path from the folder holding the package folder `package` (so
-    analysis/...) or, outside it, as given; and one SHA-256 over the sorted (name, SHA-256) pairs."""
-    home = Path(package).resolve().parent
     named = {}
     for file in files:
-        path = Path(file).resolve()
-        name = path.relative_to(home).as_posix() if path.is_relative_to(home) else Path(file).as_posix()
+        path = Path(file)
+        name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
         named[name] = sha256_file(path)
     pairs = sorted(named.items())
     return {"files": dict(pairs), "sha256": _sha256_text(canonical_json(pairs))}

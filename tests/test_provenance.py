@@ -186,7 +186,7 @@ def test_code_fingerprint_names_each_file_from_the_package_folder_and_hashes_the
     write(tmp_path / "project" / "data" / "import" / "la_lookup.csv", "la_code\n")
     monkeypatch.chdir(tmp_path / "project")
     files = [package / "models.py", package / "importers" / "gias.py", "data/import/la_lookup.csv"]
-    fingerprint = code_fingerprint(files, package)
+    fingerprint = code_fingerprint(files, package.parent)
     expected = {"analysis/importers/gias.py": hashlib.sha256(b"").hexdigest(),
                 "analysis/models.py": hashlib.sha256(b"EFFECT = 1\n").hexdigest(),
                 "data/import/la_lookup.csv": hashlib.sha256(b"la_code\n").hexdigest()}
@@ -197,9 +197,9 @@ def test_code_fingerprint_names_each_file_from_the_package_folder_and_hashes_the
     # The same code elsewhere has the same fingerprint; any change of content changes it.
     moved = shutil.copytree(tmp_path / "checkout", tmp_path / "elsewhere") / "analysis"
     assert code_fingerprint([moved / "models.py", moved / "importers" / "gias.py",
-                             "data/import/la_lookup.csv"], moved) == fingerprint
+                             "data/import/la_lookup.csv"], moved.parent) == fingerprint
     write(package / "models.py", "EFFECT = 2\n")
-    assert code_fingerprint(files, package)["sha256"] != fingerprint["sha256"]
+    assert code_fingerprint(files, package.parent)["sha256"] != fingerprint["sha256"]
 
 
 # ---- environment -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from analysis.provenance import code_fingerprint
 def analysis_code(files: list[str], output: str) -> None:
     """The fingerprint of the analysis code (provenance.code_fingerprint: files named from the folder that
     holds this package) that the rules running it read."""
-    io.write_json(code_fingerprint(files, Path(analysis.__file__).parent), output)
+    io.write_json(code_fingerprint(files, Path(analysis.__file__).parent.parent), output)
 
 
 def analysis_plan(plan: dict, output: str) -> None:

@@ -30,22 +30,49 @@ def gee_logistic(y: pd.Series, X: pd.DataFrame, clusters: pd.Series):
     values = set(np.unique(y))
     if not values <= {0.0, 1.0}:
         raise ValueError(f"a logistic model needs a 0/1 outcome; found values {sorted(values)[:5]}")
-    order = np.argsort(clusters.to_numpy(), kind="stable")  # GEE wants each cluster's rows together
+    # Integer cluster codes: GEE sorts and groups them, which for a million text labels takes seconds.
+    codes = pd.factorize(clusters, sort=True)[0]
+    order = np.argsort(codes, kind="stable")  # GEE wants each cluster's rows together
     # statsmodels is imported where used, module by module: statsmodels.api alone costs a job about 1.3 s.
     from statsmodels.genmod.cov_struct import Exchangeable
     from statsmodels.genmod.families import Binomial
     from statsmodels.genmod.generalized_estimating_equations import GEE
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-    model = GEE(y.to_numpy(float)[order], X.iloc[order], groups=clusters.to_numpy()[order],
+    model = GEE(y.to_numpy(float)[order], X.iloc[order], groups=codes[order],
                 family=Binomial(), cov_struct=Exchangeable())
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=ConvergenceWarning)
         try:
             # ddof_scale=0: the dependence and scale moments as geepack computes them (checked in tests).
-            return model.fit(maxiter=200, ddof_scale=0)
+            return model.fit(maxiter=200, ddof_scale=0, start_params=logistic_start(model.endog, model.exog))
         except ConvergenceWarning as warning:
             raise ValueError(f"the logistic GEE did not converge ({warning})") from None
+
+
+def logistic_start(y: np.ndarray, X: np.ndarray, max_iterations: int = 50) -> np.ndarray | None:
+    """The independence logistic regression's maximum-likelihood coefficients, GEE's starting point, or None
+    (GEE then finds its own) when Newton's method does not settle within `max_iterations`.
+
+    statsmodels starts GEE from the same fit, by GLM's IRLS with a least-squares solve over the rows at each
+    step (about 5 s at a million rows); Newton's method on the p x p normal equations reaches the same
+    maximum in a tenth of the time."""
+    from scipy.special import expit  # imported where used, as scipy.stats
+
+    beta = np.zeros(X.shape[1])
+    for _ in range(max_iterations):
+        p = expit(X @ beta)
+        information = (X * (p * (1 - p))[:, None]).T @ X
+        try:
+            step = np.linalg.solve(information, X.T @ (y - p))
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(step)):
+            return None
+        beta = beta + step
+        if np.max(np.abs(step)) <= 1e-10 * (1 + np.max(np.abs(beta))):
+            return beta
+    return None
 
 
 @dataclass(frozen=True)

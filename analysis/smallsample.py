@@ -136,20 +136,26 @@ def variance_structure(stats: SufficientStatistics, beta: np.ndarray, variance_o
         Xb = rows[..., :p]
         ViX = Vi @ Xb
         q = np.einsum("bgh,bh->bg", Vi, rows @ weights)  # P y in these coordinates
-        M += np.einsum("bgi,bgj->ij", Xb, ViX)
+        M += Xb.reshape(-1, p).T @ ViX.reshape(-1, p)
         applied = [_apply(name, sqrt_n, ViX) for name in names]  # V_i V^-1 X
         applied_q = [_apply(name, sqrt_n, q[..., None])[..., 0] for name in names]  # a_i = V_i P y
         # V^-1 V_i as matrices, for the traces.
         vi_d = [_apply(name, sqrt_n, np.swapaxes(Vi, 1, 2)).swapaxes(1, 2) for name in names]
+        # Batched matrix products and elementwise sums: einsum with three operands, or with a reduction over
+        # the batch, loops in C without BLAS (0.2 s per fit at national scale).
+        flat = [a.reshape(-1, p) for a in applied]
+        vi_applied = [(Vi @ a).reshape(-1, p) for a in applied]  # V^-1 V_j V^-1 X
+        vi_applied_q = [(Vi @ a[..., None])[..., 0] for a in applied_q]
+        ViX_flat = ViX.reshape(-1, p)
         for i in range(r):
-            U[i] += np.einsum("bgi,bgj->ij", ViX, applied[i])
-            trace_v[i] += np.einsum("bgg->", vi_d[i])
-            ypy[i] += np.einsum("bg,bg->", q, applied_q[i])
-            xva[i] += np.einsum("bgi,bg->i", ViX, applied_q[i])
+            U[i] += ViX_flat.T @ flat[i]
+            trace_v[i] += np.trace(vi_d[i], axis1=1, axis2=2).sum()
+            ypy[i] += float(np.sum(q * applied_q[i]))
+            xva[i] += ViX_flat.T @ applied_q[i].reshape(-1)
             for j in range(r):
-                Q[i, j] += np.einsum("bgi,bgh,bhj->ij", applied[i], Vi, applied[j])
-                trace_vv[i, j] += np.einsum("bgh,bhg->", vi_d[i], vi_d[j])
-                apa[i, j] += np.einsum("bg,bgh,bh->", applied_q[i], Vi, applied_q[j])
+                Q[i, j] += flat[i].T @ vi_applied[j]
+                trace_vv[i, j] += float(np.sum(vi_d[i] * np.swapaxes(vi_d[j], 1, 2)))
+                apa[i, j] += float(np.sum(applied_q[i] * vi_applied_q[j]))
 
     phi = np.linalg.inv(M)
     phi_u = np.einsum("ab,ibc->iac", phi, U)

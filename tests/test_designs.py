@@ -154,6 +154,32 @@ def test_the_rank_rule_does_not_depend_on_a_columns_units():
         assert found == ["'twice_a' is a linear combination of 'a'", "'zero' is zero for every row"], scale
 
 
+def test_the_blocked_triangular_factor_is_the_qr_factor():
+    """triangular_factor factorises blocks of rows and then their stacked factors (a tall-skinny QR): the
+    result is LAPACK's R of the whole matrix up to the signs of its rows, whether the rows divide into whole
+    blocks or leave a last block shorter than the columns, and the rank rule reaches the same verdict."""
+    from analysis.linalg import _BLOCK_ELEMENTS, redundant_columns, triangular_factor
+
+    rng = np.random.default_rng(7)
+    p = 9
+    rows_per_block = _BLOCK_ELEMENTS // p
+    for n in (5 * rows_per_block, 5 * rows_per_block + 3):  # whole blocks; a last block of 3 rows < p
+        X = rng.normal(size=(n, p)) * np.logspace(-3, 4, p)  # columns on very different scales
+        X[:, 4] = 1e-9 * rng.normal(size=n)  # tiny, but not redundant
+        blocked, direct = triangular_factor(X), np.linalg.qr(X, mode="r")
+        assert blocked.shape == (p, p)
+        np.testing.assert_allclose(np.abs(blocked), np.abs(direct), rtol=1e-9,
+                                   atol=1e-12 * np.abs(direct).max())
+        # A redundant column: R is then unique only through R'R = X'X, and the verdict must agree.
+        X[:, 7] = X[:, 1] - 2 * X[:, 2]
+        blocked, direct = triangular_factor(X), np.linalg.qr(X, mode="r")
+        np.testing.assert_allclose(blocked.T @ blocked, X.T @ X, rtol=1e-9, atol=1e-9 * np.abs(X.T @ X).max())
+        names = [f"x{j}" for j in range(p)]
+        verdict = [r.describe() for r in redundant_columns(None, names, factor=blocked)]
+        assert verdict == [r.describe() for r in redundant_columns(None, names, factor=direct)]
+        assert verdict == ["'x7' is a linear combination of 'x1', 'x2'"]
+
+
 def test_a_design_is_built_only_from_complete_readable_rows(plan, sample):
     """build_design used as a library: a missing or misspelt funding group would otherwise get all-zero
     indicators and be counted among the cut centres, without a word."""

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from analysis.binary import standardised_risk_difference
+from analysis.binary import gee_logistic, logistic_start, standardised_risk_difference
 from analysis.design import ModelSpec, design_matrix, spline_basis
 from analysis.models import complete_cases, contrast_rows, fit_model
 from tests.conftest import ROOT
@@ -93,6 +93,34 @@ def test_risk_difference_gradient_matches_finite_differences():
     estimate, se = standardised_risk_difference(beta, covariance, X, "g[T.a]", ["g[T.a]", "g[T.b]"])
     assert estimate == pytest.approx(rd(beta), rel=1e-12)
     assert se == pytest.approx(np.sqrt(gradient @ covariance @ gradient), rel=1e-6)
+
+
+def test_the_logistic_start_is_the_glm_maximum_likelihood_fit(plan, secondary_frame):
+    """GEE starts from the independence logistic fit: Newton's method reaches statsmodels' GLM (IRLS)
+    estimate; it gives up (None: GEE's own start) on data with no maximum (perfect separation); and the GEE
+    fitted from it is statsmodels' GEE fitted from its own start."""
+    from statsmodels.genmod.cov_struct import Exchangeable
+    from statsmodels.genmod.families import Binomial
+    from statsmodels.genmod.generalized_estimating_equations import GEE
+    from statsmodels.genmod.generalized_linear_model import GLM
+
+    rng = np.random.default_rng(11)
+    X = np.column_stack([np.ones(2000), rng.normal(size=2000), rng.integers(0, 2, 2000)])
+    y = (rng.random(2000) < expit(X @ [-1.0, 0.8, 0.5])).astype(float)
+    glm = GLM(y, X, family=Binomial()).fit(tol=1e-12)
+    np.testing.assert_allclose(logistic_start(y, X), glm.params, rtol=1e-9, atol=1e-12)
+    separated = (X[:, 1] > 0).astype(float)
+    assert logistic_start(separated, X) is None
+
+    spec = ModelSpec.from_config("serious_distress", plan["models"]["serious_distress"])
+    frame = complete_cases(secondary_frame, spec)[0]
+    outcome, design = design_matrix(frame, spec)
+    ours = gee_logistic(outcome, design, frame["la_code"])
+    order = np.argsort(frame["la_code"].to_numpy(), kind="stable")
+    theirs = GEE(outcome.to_numpy(float)[order], design.iloc[order], groups=frame["la_code"].to_numpy()[order],
+                 family=Binomial(), cov_struct=Exchangeable()).fit(maxiter=200, ddof_scale=0)
+    np.testing.assert_allclose(ours.params, theirs.params, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(ours.bse, theirs.bse, rtol=1e-6)
 
 
 def test_spline_basis_is_a_natural_cubic_spline():

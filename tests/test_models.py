@@ -116,9 +116,10 @@ def test_the_logistic_start_is_the_glm_maximum_likelihood_fit(plan, secondary_fr
     frame = complete_cases(secondary_frame, spec)[0]
     outcome, design = design_matrix(frame, spec)
     ours = gee_logistic(outcome, design, frame["la_code"])
-    order = np.argsort(frame["la_code"].to_numpy(), kind="stable")
-    theirs = GEE(outcome.to_numpy(float)[order], design.iloc[order], groups=frame["la_code"].to_numpy()[order],
-                 family=Binomial(), cov_struct=Exchangeable()).fit(maxiter=200, ddof_scale=0)
+    labels = frame["la_code"].to_numpy()
+    order = np.argsort(labels, kind="stable")
+    theirs = GEE(outcome.to_numpy(float)[order], design.iloc[order], groups=labels[order], family=Binomial(),
+                 cov_struct=Exchangeable()).fit(maxiter=200, ddof_scale=0)
     np.testing.assert_allclose(ours.params, theirs.params, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(ours.bse, theirs.bse, rtol=1e-6)
 

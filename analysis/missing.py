@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.binary import logistic_start
 from analysis.chained import ChainedImputer
 from analysis.design import ModelSpec, cluster_design, design_matrix, indicator_columns, labels_present
 from analysis.exposure import UNIT_WORD, exposure_level
@@ -320,7 +321,9 @@ def response_weights(frame: pd.DataFrame, predictors: Sequence[str], *,
     from statsmodels.genmod.families import Binomial
     from statsmodels.genmod.generalized_linear_model import GLM
 
-    fit = GLM(responded.to_numpy(), X.to_numpy(), family=Binomial()).fit()
+    outcome, design = responded.to_numpy(), X.to_numpy()
+    # IRLS started at the maximum (found by Newton's method on the p x p normal equations) stops at once.
+    fit = GLM(outcome, design, family=Binomial()).fit(start_params=logistic_start(outcome, design))
     probability = pd.Series(fit.predict(X.to_numpy()), index=rows.index)
     rate = float(responded.mean())
 

@@ -161,6 +161,21 @@ def cluster_factors(y: np.ndarray, X: np.ndarray, codes: np.ndarray, n_clusters:
     return r_aug
 
 
+def two_outcome_factors(y: np.ndarray, other: np.ndarray, X: np.ndarray, codes: np.ndarray, n_clusters: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """`cluster_factors` of [X | y] and of [X | other] from one pass over the rows: each cluster's R of
+    [X | y | other] holds the first, and the second is [[R_X, c], [0, sqrt(d^2 + e^2)]], where (c, d, e) is
+    its last column: `other`'s part in X's column space, and the length of the rest, which lies in the span
+    of two orthonormal columns (any factor with orthonormal Q will do for `fit_from_factors`)."""
+    k = X.shape[1]
+    both = cluster_factors(other, np.column_stack((X, y)), codes, n_clusters)
+    second = np.zeros_like(both[:, :k + 1, :k + 1])
+    second[:, :k, :k] = both[:, :k, :k]
+    second[:, :k, k] = both[:, :k, k + 1]
+    second[:, k, k] = np.hypot(both[:, k, k + 1], both[:, k + 1, k + 1])
+    return both[:, :k + 1, :k + 1], second
+
+
 def fit_from_factors(r_aug: np.ndarray, n: int, terms: list[str], labels: np.ndarray,
                      rank_checked: bool = False) -> _ClusteredFit:
     """The OLS fit from the clusters' factors of [X_g | y_g] (`cluster_factors`; any (k+1) x (k+1) A_g with

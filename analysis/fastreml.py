@@ -155,6 +155,26 @@ class SufficientStatistics:
         return self.outer_cross.sum(axis=0)
 
     @cached_property
+    def _outer_starts(self) -> np.ndarray | None:
+        """Where each outer cluster's inner clusters begin, when each outer cluster's are contiguous and
+        every outer cluster has some (as from_data, select, without_outer and the joint test leave them);
+        None otherwise."""
+        blocks = self.inner_outer
+        steps = np.diff(blocks)
+        if (len(blocks) and blocks[0] == 0 and blocks[-1] == len(self.outer_labels) - 1
+                and np.all((steps == 0) | (steps == 1))):
+            return np.flatnonzero(np.r_[True, steps == 1])
+        return None
+
+    def outer_sums(self, values: np.ndarray) -> np.ndarray:
+        """Sums of per-inner-cluster `values` (rows) over each outer cluster's inner clusters: by contiguous
+        blocks when they are (no sparse matrix to build at every evaluation), else by the indicator."""
+        starts = self._outer_starts
+        if starts is not None:
+            return np.add.reduceat(values, starts, axis=0)
+        return np.asarray(self.inner_to_outer @ values)
+
+    @cached_property
     def inner_to_outer(self) -> scipy.sparse.csr_matrix:
         """L x G indicator: which outer cluster holds each inner one."""
         import scipy.sparse  # imported where used: the workflow's parse imports this module
@@ -173,6 +193,20 @@ class SufficientStatistics:
         inverse = np.linalg.inv(self.original_basis())  # X = X_centred B^-1
         values, vectors = np.linalg.eigh(inverse.T @ self.cross[:self.p, :self.p] @ inverse)
         return np.sqrt(np.clip(values, 0.0, None))[:, None] * vectors.T
+
+    def last_column_as_outcome(self) -> SufficientStatistics:
+        """The statistics of the same rows with the last column of X as the outcome, in place of y, and X
+        without it. from_data of one outcome with the other appended to X thus gives the statistics of both
+        outcomes in one pass over the rows (`select` of the other columns gives the first outcome's)."""
+        p = self.p - 1
+        if self.intercept == p:
+            raise ValueError("the intercept column cannot become the outcome")
+        return SufficientStatistics(
+            outer_cross=self.outer_cross[:, :p + 1, :p + 1], inner_sums=self.inner_sums[:, :p + 1],
+            inner_sizes=self.inner_sizes, inner_outer=self.inner_outer, outer_labels=self.outer_labels, p=p,
+            has_outer=self.has_outer, intercept=self.intercept,
+            shift=None if self.shift is None else self.shift[:p + 1],
+            outer_factors=None if self.outer_factors is None else self.outer_factors[:, :p, :p])
 
     def select(self, columns: list[int]) -> SufficientStatistics:
         """The statistics of the model with only these columns of X (y is kept)."""
@@ -221,8 +255,8 @@ def profile(stats: SufficientStatistics, theta_outer: float, theta_inner: float,
     u = 1.0 / (1.0 + n_c * gamma_c)
     w = gamma_c * u
     M = stats.cross - (S * w[:, None]).T @ S
-    T = np.asarray(stats.inner_to_outer @ (S * u[:, None]))
-    m = stats.inner_to_outer @ (n_c * u)
+    T = stats.outer_sums(S * u[:, None])
+    m = stats.outer_sums(n_c * u)
     v = gamma_a / (1.0 + gamma_a * m)
     M = M - (T * v[:, None]).T @ T
     p = stats.p

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from analysis.cluster_robust import cluster_factors, cr2_coefficient, fit_from_factors
+from analysis.cluster_robust import cr2_coefficient, fit_from_factors, two_outcome_factors
 from analysis.errors import PlanError
 from analysis.exposure import GROUPS
 from analysis.fastreml import SufficientStatistics
@@ -221,10 +221,11 @@ class Refitter:
                             for level, term in data.exposure_terms.items())
         self.headline: str | None = None
         if data.estimator == "lmm_reml":
-            self.observed_stats = SufficientStatistics.from_data(data.y, X, data.la, data.inner, centre=True,
-                                                                 column_factors=True)
-            self.null_stats = SufficientStatistics.from_data(null, X, data.la, data.inner, centre=True,
-                                                             column_factors=True)
+            # Both outcomes' statistics from one pass over the rows: the observed y as a last column of X.
+            both = SufficientStatistics.from_data(null, np.column_stack((X, data.y)), data.la, data.inner,
+                                                  centre=True, column_factors=True)
+            self.observed_stats = both.last_column_as_outcome()
+            self.null_stats = both.select(list(range(X.shape[1])))
             self.x_factors = self.observed_stats.outer_factors
             inner_outer = self.observed_stats.inner_outer
             self.inner_starts = np.searchsorted(inner_outer, np.arange(n_las))
@@ -238,8 +239,8 @@ class Refitter:
             if null_fit is not None and null_fit.converged:
                 self.null_start, self.null_curvature = null_fit.theta, null_fit.curvature
         else:
-            self.observed_factors = cluster_factors(data.y, X, self.la_codes, n_las)
-            self.null_factors = cluster_factors(null, X, self.la_codes, n_las)
+            self.observed_factors, self.null_factors = two_outcome_factors(data.y, null, X, self.la_codes,
+                                                                           n_las)
             self.x_factors = self.observed_factors[:, :-1, :-1]
 
     def set_headline(self, level: str) -> bool:

@@ -191,6 +191,26 @@ def test_cr2_with_many_small_clusters_matches_dense_implementation():
     np.testing.assert_allclose(table["df"], df, rtol=1e-9)
 
 
+def test_two_outcomes_factorised_in_one_pass_fit_as_each_does_alone():
+    """The joint test factorises each cluster's [X | y | null] once (two_outcome_factors): the fit and CR2
+    inference of each outcome from those factors equal ols_cr2's of that outcome, clusters smaller than the
+    columns included."""
+    from analysis.cluster_robust import cr2_coefficient, fit_from_factors, two_outcome_factors
+
+    y, X, clusters = random_clustered_data(12, sizes=[3, 2, 7, 15, 30, 9, 4, 22, 11, 6])
+    other = y - 0.7 * X["exposure"].to_numpy() + 0.1 * X["x2"].to_numpy() ** 2
+    codes, labels = pd.factorize(pd.Series(clusters), sort=True)
+    factors = two_outcome_factors(y, other, X.to_numpy(float), codes, len(labels))
+    for outcome, factor in zip([y, other], factors, strict=True):
+        fit = fit_from_factors(factor, len(y), list(X.columns), np.asarray(labels))
+        table = ols_cr2(outcome, X, clusters).set_index("term")
+        for term in ["exposure", "x3"]:
+            estimate, std_error, df = cr2_coefficient(fit, term)
+            np.testing.assert_allclose([estimate, std_error, df],
+                                       table.loc[term, ["estimate", "std_error", "df"]].to_numpy(float),
+                                       rtol=1e-10)
+
+
 def test_cr2_pseudo_inverse_when_a_cluster_has_leverage_one():
     # A dummy for a single observation gives it leverage 1: I - H_gg is singular and clubSandwich (like the
     # dense reference) takes the Moore-Penrose inverse square root.

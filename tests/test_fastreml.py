@@ -101,3 +101,55 @@ def test_a_model_without_the_outer_level_is_the_dense_model_with_its_variance_at
     got = profile(SufficientStatistics.from_data(y, X, None, pairs), 5.0, 0.8)  # theta_outer is ignored
     assert got.reml_loglik == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(got.beta, beta, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_outer_sums_by_blocks_equal_the_indicators_and_any_order_of_clusters_gives_the_same_profile(seed):
+    """profile sums the centres' statistics over each LA by contiguous blocks when the centres of each LA
+    are adjacent (as every constructor leaves them), else through the indicator matrix: both are the same
+    sums, and the REML criterion and its gradient do not depend on the order the centres are listed in."""
+    from dataclasses import replace
+
+    y, X, outer, inner = nested_data(np.random.default_rng(300 + seed), n_outer=7)
+    stats = SufficientStatistics.from_data(y, X, outer, inner, centre=True)
+    assert stats._outer_starts is not None
+    values = np.random.default_rng(seed).normal(size=(stats.n_inner, 3))
+    indicator = (stats.inner_outer[None, :] == np.arange(len(stats.outer_labels))[:, None]).astype(float)
+    np.testing.assert_allclose(stats.outer_sums(values), indicator @ values, rtol=1e-13, atol=1e-13)
+
+    shuffled_order = np.random.default_rng(seed).permutation(stats.n_inner)
+    shuffled = replace(stats, inner_sums=stats.inner_sums[shuffled_order],
+                       inner_sizes=stats.inner_sizes[shuffled_order],
+                       inner_outer=stats.inner_outer[shuffled_order])
+    assert shuffled._outer_starts is None  # the indicator's path
+    np.testing.assert_allclose(shuffled.outer_sums(values[shuffled_order]), indicator @ values, rtol=1e-13,
+                               atol=1e-13)
+    for thetas in [(0.5, 1.1), (0.0, 0.3)]:
+        ours, theirs = profile(stats, *thetas, gradient=True), profile(shuffled, *thetas, gradient=True)
+        assert ours.reml_loglik == pytest.approx(theirs.reml_loglik, rel=1e-12)
+        np.testing.assert_allclose(ours.gradient, theirs.gradient, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("column_factors", [False, True])
+def test_the_statistics_of_two_outcomes_from_one_pass_are_those_of_each(column_factors):
+    """The joint test keeps the statistics of the observed and the null-imposed outcome: from_data of the
+    second with the first appended to X, then last_column_as_outcome (the first) and select of X's columns
+    (the second), gives what from_data of each gives, centring and the rank rule's factors included."""
+    y, X, outer, inner = nested_data(np.random.default_rng(41), n_outer=8, p=4)
+    y = y + 1e3  # far from zero: the centring shift matters
+    other = y - 2.5 * X[:, 1]
+    both = SufficientStatistics.from_data(other, np.column_stack((X, y)), outer, inner, centre=True,
+                                          column_factors=column_factors)
+    for got, outcome in [(both.last_column_as_outcome(), y), (both.select(list(range(X.shape[1]))), other)]:
+        expected = SufficientStatistics.from_data(outcome, X, outer, inner, centre=True,
+                                                  column_factors=column_factors)
+        assert (got.p, got.intercept, got.has_outer) == (expected.p, expected.intercept, expected.has_outer)
+        for name in ["outer_cross", "inner_sums", "inner_sizes", "inner_outer", "shift"]:
+            np.testing.assert_allclose(getattr(got, name), getattr(expected, name), rtol=1e-12, atol=1e-9,
+                                       err_msg=name)
+        if column_factors:
+            np.testing.assert_allclose(got.column_factor().T @ got.column_factor(), X.T @ X, rtol=1e-10,
+                                       atol=1e-8)
+        for thetas in [(0.6, 0.9), (0.0, 0.4)]:
+            assert profile(got, *thetas).reml_loglik == pytest.approx(profile(expected, *thetas).reml_loglik,
+                                                                      rel=1e-12)

@@ -184,6 +184,10 @@ class ChainedImputer:
         table[self.group] = self._groups
         return table
 
+    def column(self, name: str) -> np.ndarray:
+        """The current completed values of one column (a copy)."""
+        return self._values[:, self.columns.index(name)].copy()
+
     def _sums_of(self, rows: np.ndarray) -> ColumnSums:
         return ColumnSums.of(self._values[rows], self._groups[rows], self._n_groups)
 

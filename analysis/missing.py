@@ -199,12 +199,13 @@ def imputation_data(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame,
     return data.reset_index(drop=True), targets
 
 
-def _completed(frame: pd.DataFrame, spec: ModelSpec, imputed: pd.DataFrame,
+def _completed(frame: pd.DataFrame, spec: ModelSpec, imputer: ChainedImputer,
                targets: list[str]) -> pd.DataFrame:
-    """The model variables with imputed values filled in, integer-coded columns kept integer."""
+    """The model variables with the imputer's current values filled in, integer-coded columns kept
+    integer."""
     completed = frame[spec.variables].copy()
     for name in targets:
-        values = imputed[name].to_numpy()
+        values = imputer.column(name)
         if pd.api.types.is_integer_dtype(frame[name].dtype):
             # PMM only copies observed values, so rounding is exact; term names need integer levels.
             values = np.round(values).astype(np.int64)
@@ -236,7 +237,7 @@ def imputations(frame: pd.DataFrame, spec: ModelSpec, *, seed: int, burn_in: int
     imputer = ChainedImputer(data, LA_INDEX, donors=PMM_DONORS, rng=np.random.default_rng(seed))
     imputer.update_all(burn_in)
     while True:
-        yield _completed(frame, spec, imputer.data, targets)
+        yield _completed(frame, spec, imputer, targets)
         imputer.update_all(1)
 
 

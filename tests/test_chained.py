@@ -107,6 +107,10 @@ def test_sampler_keeps_observed_values_and_imputes_observed_ones():
         np.testing.assert_array_equal(completed.loc[observed, name], table.loc[observed, name])
         assert completed[name].notna().all()
         assert set(completed.loc[~observed, name]) <= set(table.loc[observed, name])
+        column = imputer.column(name)  # one column, as multiple imputation reads it, and a copy
+        np.testing.assert_array_equal(column, completed[name].to_numpy())
+        column[:] = np.nan
+        assert imputer.column(name) is not column and not np.isnan(imputer.column(name)).any()
 
 
 def test_sampler_recovers_a_known_conditional_mean():

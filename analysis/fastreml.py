@@ -273,7 +273,7 @@ def profile(stats: SufficientStatistics, theta_outer: float, theta_inner: float,
     grad = ratio_grad = None
     if gradient:
         xtvx_inv = np.linalg.inv(xtvx)
-        weights = np.r_[-beta, 1.0]  # z'P y = z'H^-1 y - z'H^-1 X beta
+        weights = np.append(-beta, 1.0)  # z'P y = z'H^-1 y - z'H^-1 X beta (np.r_ costs more)
 
         def level_derivative(size_term: np.ndarray, rows: np.ndarray) -> float:
             """d deviance / d gamma of one level: sum over its clusters of z'Pz - (n - p)(z'Py)^2 / rss."""

@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import printable
+from analysis.inference import t_quantile, two_sided_p
 from analysis.inputs import check_level, checked_inputs, is_number, names_text
 from analysis.linalg import RANK_TOLERANCE, perfect_fit_problem, redundant_columns
 
@@ -334,7 +335,6 @@ def ols_cr2(y, X, clusters, level: float = 0.95) -> pd.DataFrame:
     CR2 matrix), ``n``, ``n_clusters`` and ``level``. Because ``covariance`` is an array, ``pd.concat`` of two
     such tables raises (pandas compares attrs with ==); clear or pop the attrs before concatenating.
     """
-    from scipy import stats  # imported where used: at import it costs every pipeline job about 0.7 s
     check_level(level)
     fit = _prepare(y, X, clusters)
     cr2 = _cr2(fit)
@@ -342,14 +342,14 @@ def ols_cr2(y, X, clusters, level: float = 0.95) -> pd.DataFrame:
     covariance, df = cr2.covariance, cr2.df
     se = np.sqrt(np.diag(covariance))
     statistic = fit.beta / se
-    crit = stats.t.ppf(1.0 - (1.0 - level) / 2.0, df)
+    crit = t_quantile(1.0 - (1.0 - level) / 2.0, df)
     table = pd.DataFrame({
         "term": fit.terms,
         "estimate": fit.beta,
         "std_error": se,
         "df": df,
         "statistic": statistic,
-        "p_value": 2.0 * stats.t.sf(np.abs(statistic), df),
+        "p_value": two_sided_p(statistic, df),
         "ci_lower": fit.beta - crit * se,
         "ci_upper": fit.beta + crit * se,
     }, columns=TABLE_COLUMNS)
@@ -529,7 +529,6 @@ def wild_cluster_bootstrap(y, X, clusters, term: str, null: float = 0.0, B: int 
     number of replications used, ``enumerated`` whether they are all 6^G weight vectors (``seed`` is then not
     used), ``note`` a sentence on enumeration and infinite or imprecise interval edges ("" if none).
     """
-    from scipy import stats  # imported where used: at import it costs every pipeline job about 0.7 s
     check_level(level)
     B = _replications(B)
     _check_seed(seed)
@@ -565,7 +564,7 @@ def wild_cluster_bootstrap(y, X, clusters, term: str, null: float = 0.0, B: int 
         raise ValueError(f"the bootstrap t statistics of '{printable(term)}' are undefined (0/0) in more "
                          f"than {level:.3g} of the replications, so the bootstrap cannot test any null value")
     se = float(np.sqrt(cr2.covariance[j, j]))
-    half = float(stats.t.ppf(1.0 - alpha / 2.0, cr2.df[j])) * se
+    half = float(t_quantile(1.0 - alpha / 2.0, cr2.df[j])) * se
     lower, lower_note = _invert(dist, half, alpha, se, side=-1)
     upper, upper_note = _invert(dist, half, alpha, se, side=+1)
     notes += [note for note in (lower_note, upper_note) if note]

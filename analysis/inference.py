@@ -16,13 +16,23 @@ def two_sided_p(statistic, df) -> np.ndarray:
                     2 * special.stdtr(np.where(np.isinf(df), 1, df), -statistic))
 
 
+def t_quantile(probability, df) -> np.ndarray:
+    """The `probability` quantile of Student's t with df (the normal's where df is infinite), by scipy's
+    distribution functions themselves: the numbers scipy.stats' t.ppf and norm.ppf give, without importing
+    scipy.stats (about half a second for each pipeline job that needs nothing else from it)."""
+    from scipy import special
+
+    probability, df = np.asarray(probability, float), np.asarray(df, float)
+    return np.where(np.isinf(df), special.ndtri(probability),
+                    special.stdtrit(np.where(np.isinf(df), 1, df), probability))
+
+
 def wald_columns(estimate, std_error, level: float, df=None) -> dict[str, np.ndarray]:
     """CI and two-sided p: normal reference when df is None (or inf), else Student t with df."""
-    from scipy import stats  # imported where used: at import it costs every pipeline job about 0.7 s
     estimate, std_error = np.asarray(estimate, float), np.asarray(std_error, float)
     if df is None:
         df = np.full(estimate.shape, np.inf)
     df = np.asarray(df, float)
-    quantile = np.where(np.isinf(df), stats.norm.ppf(0.5 + level / 2), stats.t.ppf(0.5 + level / 2, df))
+    quantile = t_quantile(0.5 + level / 2, df)
     return {"ci_lower": estimate - quantile * std_error, "ci_upper": estimate + quantile * std_error,
             "p_value": two_sided_p(estimate / std_error, df)}

@@ -24,6 +24,7 @@ from analysis.binary import logistic_start
 from analysis.chained import ChainedImputer
 from analysis.design import ModelSpec, cluster_design, design_matrix, indicator_columns, labels_present
 from analysis.exposure import UNIT_WORD, exposure_level
+from analysis.inference import t_quantile, two_sided_p
 from analysis.mixed import FitSettings, fit_nested_lmm
 from analysis.sample import GROUP_STEP, INTERVIEW_STEP, mother_frame, ordered_columns, wave_suffix
 
@@ -136,11 +137,10 @@ def rubin_pool(estimates, variances, df_complete: float) -> pd.DataFrame:
 
 def _t_inference(table: pd.DataFrame, level: float) -> pd.DataFrame:
     """Add statistic, two-sided p value and `level` interval from t with each row's df."""
-    from scipy import stats  # imported where used: at import it costs every pipeline job about 0.7 s
     table = table.copy()
     table["statistic"] = table["estimate"] / table["std_error"]
-    table["p_value"] = 2 * stats.t.sf(np.abs(table["statistic"]), table["df"])
-    half = stats.t.ppf(0.5 + level / 2, table["df"]) * table["std_error"]
+    table["p_value"] = two_sided_p(table["statistic"], table["df"])
+    half = t_quantile(0.5 + level / 2, table["df"]) * table["std_error"]
     table["ci_lower"] = table["estimate"] - half
     table["ci_upper"] = table["estimate"] + half
     return table

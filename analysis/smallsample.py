@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.fastreml import SufficientStatistics
+from analysis.inference import t_quantile
 from analysis.inputs import check_level
 
 log = logging.getLogger(__name__)
@@ -261,12 +262,8 @@ class ContrastInference:
     df: float  # inf: normal reference
 
     def interval(self, level: float) -> tuple[float, float]:
-        from scipy import stats as distributions  # imported where used (about 0.7 s at import)
-
         check_level(level)
-
-        quantile = (distributions.norm.ppf(0.5 + level / 2) if np.isinf(self.df)
-                    else distributions.t.ppf(0.5 + level / 2, self.df))
+        quantile = float(t_quantile(0.5 + level / 2, self.df))
         return self.estimate - quantile * self.std_error, self.estimate + quantile * self.std_error
 
 

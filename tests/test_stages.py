@@ -79,3 +79,35 @@ def test_a_light_stage_imports_no_heavy_library(module, allowed):
 def test_the_records_read_before_any_data_import_not_even_pandas():
     # analysis_code and analysis_plan run at the head of every run, failed runs included.
     assert not imported_packages("analysis.stages.records") & (HEAVY | {"pandas", "numpy", "pyarrow"})
+
+
+def test_the_mixed_and_cr2_model_fits_need_no_scipy_stats():
+    """t and normal quantiles come from scipy.special (analysis.inference.t_quantile), so a job fitting a
+    mixed model or OLS with CR2 and writing its intervals does not import scipy.stats (about half a second of
+    every such job's start); the quantiles are scipy.stats' own numbers."""
+    code = """
+import sys, json
+import pandas as pd
+from analysis.design import ModelSpec
+from analysis.models import fit_model, contrast_rows
+from analysis.primary import load_plan
+plan = load_plan()
+frame = pd.read_csv("tests/fixtures/r/secondary_input.csv", dtype={"funding_group": "string"})
+for name in ["ghq_likert", "dose_linear", "primary_ols_cr2"]:
+    spec = ModelSpec.from_config(name, plan["models"][name])
+    rows = contrast_rows(fit_model(frame, spec, plan["mixed_model_fit"]), spec)
+print(json.dumps("scipy.stats" in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) is False
+
+    import numpy as np
+    from scipy import stats
+
+    from analysis.inference import t_quantile
+
+    probabilities = np.array([0.5, 0.9, 0.975, 0.995])
+    for df in [1.0, 2.5, 24.0, 96.93, 1e9, np.inf]:
+        expected = stats.norm.ppf(probabilities) if np.isinf(df) else stats.t.ppf(probabilities, df)
+        np.testing.assert_allclose(t_quantile(probabilities, df), expected, rtol=1e-14)

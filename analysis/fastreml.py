@@ -84,9 +84,12 @@ class SufficientStatistics:
         # Rows sorted by pair: each inner cluster, and each outer one, is then a contiguous block.
         order = np.argsort(pair, kind="stable")
         pair = pair[order]
-        Z = np.empty((len(pair), X.shape[1] + 1))
-        Z[:, :-1] = X[order]
-        Z[:, -1] = y[order]
+        # Column-major, filled column by column: every pass below runs down columns (at a million rows the
+        # gather, the cluster sums and the centring take about a fifth of their time in row-major order).
+        Z = np.empty((len(pair), X.shape[1] + 1), order="F")
+        for column in range(X.shape[1]):
+            np.take(X[:, column], order, out=Z[:, column])
+        np.take(y, order, out=Z[:, -1])
         outer_bounds = np.searchsorted(pair // len(inner_labels), np.arange(len(outer_labels) + 1))
         bounds = list(zip(outer_bounds[:-1], outer_bounds[1:], strict=True))
         outer_factors = None
@@ -103,7 +106,8 @@ class SufficientStatistics:
                 intercept = int(constant[0])
                 shift = Z.mean(axis=0) / Z[0, intercept]
                 shift[intercept] = 0.0
-                Z -= Z[:, [intercept]] * shift  # column k minus s_k x the intercept column
+                for column in np.flatnonzero(shift):  # column k minus s_k x the intercept column
+                    Z[:, column] -= shift[column] * Z[:, intercept]
         starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
         return cls(outer_cross=np.stack([Z[a:b].T @ Z[a:b] for a, b in bounds]),
                    inner_sums=np.add.reduceat(Z, starts, axis=0),

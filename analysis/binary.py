@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.inputs import checked_inputs
+
 
 def se_method(cluster: str) -> str:
     """The standard-error convention in words, for clusters named `cluster` (e.g. "local authority")."""
@@ -26,12 +28,15 @@ def se_method(cluster: str) -> str:
 
 
 def gee_logistic(y: pd.Series, X: pd.DataFrame, clusters: pd.Series):
-    """Fit the logistic GEE; returns the statsmodels result (params indexed by X's columns)."""
-    values = set(np.unique(y))
+    """Fit the logistic GEE; returns the statsmodels result (params indexed by X's columns). Inputs are
+    checked as every estimator checks them (analysis.inputs: missing or infinite values, missing cluster
+    labels, labels of more than one type), and the outcome must be 0/1; ValueError says what is wrong."""
+    outcome, design, terms, coded = checked_inputs(y, X, {"clusters": clusters})
+    values = set(np.unique(outcome))
     if not values <= {0.0, 1.0}:
         raise ValueError(f"a logistic model needs a 0/1 outcome; found values {sorted(values)[:5]}")
-    # Integer cluster codes: GEE sorts and groups them, which for a million text labels takes seconds.
-    codes = pd.factorize(clusters, sort=True)[0]
+    # Integer cluster codes (sorted labels): GEE sorts and groups them; a million text labels take seconds.
+    codes = coded["clusters"][0]
     order = np.argsort(codes, kind="stable")  # GEE wants each cluster's rows together
     # statsmodels is imported where used, module by module: statsmodels.api alone costs a job about 1.3 s.
     from statsmodels.genmod.cov_struct import Exchangeable
@@ -39,7 +44,7 @@ def gee_logistic(y: pd.Series, X: pd.DataFrame, clusters: pd.Series):
     from statsmodels.genmod.generalized_estimating_equations import GEE
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-    model = GEE(y.to_numpy(float)[order], X.iloc[order], groups=codes[order],
+    model = GEE(outcome[order], pd.DataFrame(design[order], columns=terms), groups=codes[order],
                 family=Binomial(), cov_struct=Exchangeable())
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=ConvergenceWarning)

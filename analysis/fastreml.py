@@ -71,6 +71,9 @@ class SufficientStatistics:
         The inputs must be complete: analysis.mixed.check_inputs says what is wrong with them if not."""
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
+        if y.ndim != 1 or X.ndim != 2 or len(y) != len(X):
+            raise ValueError(f"y must be one value per row and X one row per value of y, with columns (y has "
+                             f"shape {y.shape}, X {X.shape})")
         has_outer = outer is not None
         if not has_outer:
             outer = np.zeros(len(np.asarray(y)), dtype=np.int64)

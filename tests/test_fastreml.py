@@ -153,3 +153,12 @@ def test_the_statistics_of_two_outcomes_from_one_pass_are_those_of_each(column_f
         for thetas in [(0.6, 0.9), (0.0, 0.4)]:
             assert profile(got, *thetas).reml_loglik == pytest.approx(profile(expected, *thetas).reml_loglik,
                                                                       rel=1e-12)
+
+
+def test_from_data_refuses_an_outcome_or_design_of_the_wrong_shape():
+    """from_data used as a library: two outcome columns, a design with a third dimension or rows that do not
+    match are refused, not flattened into statistics of the wrong numbers."""
+    y, X, outer, inner = nested_data(np.random.default_rng(5))
+    for outcome, design in [(np.column_stack([y, -y]), X), (y, np.stack([X, X], axis=2)), (y[:-1], X)]:
+        with pytest.raises(ValueError, match="y must be one value per row"):
+            SufficientStatistics.from_data(outcome, design, outer, inner)

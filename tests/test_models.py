@@ -124,6 +124,26 @@ def test_the_logistic_start_is_the_glm_maximum_likelihood_fit(plan, secondary_fr
     np.testing.assert_allclose(ours.bse, theirs.bse, rtol=1e-6)
 
 
+def test_the_logistic_gee_refuses_what_it_cannot_fit_in_words(plan, secondary_frame):
+    """gee_logistic used as a library checks its inputs as every estimator does: a row without a cluster
+    label is refused, not merged with the other unlabelled rows into one made-up cluster; labels of two types
+    (1 and '1') are refused; a missing outcome is named; the outcome must be 0/1."""
+    spec = ModelSpec.from_config("serious_distress", plan["models"]["serious_distress"])
+    frame = complete_cases(secondary_frame, spec)[0].reset_index(drop=True)
+    outcome, design = design_matrix(frame, spec)
+    labels = frame["la_code"].astype(object)
+    cases = [
+        (outcome, design, labels.where(frame.index % 7 != 3),
+         r"clusters has \d+ missing labels? .* at rows 3, 10"),
+        (outcome, design, labels.where(frame.index != 0, 1), r"clusters labels mix numbers and text"),
+        (outcome.where(frame.index != 5), design, labels, r"y has 1 missing value .* at row 5\b"),
+        (outcome * 2, design, labels, r"a logistic model needs a 0/1 outcome"),
+    ]
+    for y, X, clusters, message in cases:
+        with pytest.raises(ValueError, match=message):
+            gee_logistic(y, X, clusters)
+
+
 def test_spline_basis_is_a_natural_cubic_spline():
     x = np.linspace(-30, 30, 201)
     basis, info = spline_basis(x, 3)

@@ -325,7 +325,7 @@ def response_weights(frame: pd.DataFrame, predictors: Sequence[str], *,
     outcome, design = responded.to_numpy(), X.to_numpy()
     # IRLS started at the maximum (found by Newton's method on the p x p normal equations) stops at once.
     fit = GLM(outcome, design, family=Binomial()).fit(start_params=logistic_start(outcome, design))
-    probability = pd.Series(fit.predict(X.to_numpy()), index=rows.index)
+    probability = pd.Series(fit.predict(design), index=rows.index)
     rate = float(responded.mean())
 
     weights = pd.Series(np.nan, index=frame.index, name="ipw")

@@ -95,7 +95,15 @@ def test_risk_difference_gradient_matches_finite_differences():
     assert se == pytest.approx(np.sqrt(gradient @ covariance @ gradient), rel=1e-6)
 
 
-def test_the_logistic_start_is_the_glm_maximum_likelihood_fit(plan, secondary_frame):
+@pytest.fixture(scope="module")
+def serious_distress_rows(plan, secondary_frame):
+    """The serious-distress logistic GEE's complete rows (0-based index), outcome and design."""
+    spec = ModelSpec.from_config("serious_distress", plan["models"]["serious_distress"])
+    frame = complete_cases(secondary_frame, spec)[0].reset_index(drop=True)
+    return (frame, *design_matrix(frame, spec))
+
+
+def test_the_logistic_start_is_the_glm_maximum_likelihood_fit(serious_distress_rows):
     """GEE starts from the independence logistic fit: Newton's method reaches statsmodels' GLM (IRLS)
     estimate; it gives up (None: GEE's own start) on data with no maximum (perfect separation); and the GEE
     fitted from it is statsmodels' GEE fitted from its own start."""
@@ -112,9 +120,7 @@ def test_the_logistic_start_is_the_glm_maximum_likelihood_fit(plan, secondary_fr
     separated = (X[:, 1] > 0).astype(float)
     assert logistic_start(separated, X) is None
 
-    spec = ModelSpec.from_config("serious_distress", plan["models"]["serious_distress"])
-    frame = complete_cases(secondary_frame, spec)[0]
-    outcome, design = design_matrix(frame, spec)
+    frame, outcome, design = serious_distress_rows
     ours = gee_logistic(outcome, design, frame["la_code"])
     labels = frame["la_code"].to_numpy()
     order = np.argsort(labels, kind="stable")
@@ -124,13 +130,11 @@ def test_the_logistic_start_is_the_glm_maximum_likelihood_fit(plan, secondary_fr
     np.testing.assert_allclose(ours.bse, theirs.bse, rtol=1e-6)
 
 
-def test_the_logistic_gee_refuses_what_it_cannot_fit_in_words(plan, secondary_frame):
+def test_the_logistic_gee_refuses_what_it_cannot_fit_in_words(serious_distress_rows):
     """gee_logistic used as a library checks its inputs as every estimator does: a row without a cluster
     label is refused, not merged with the other unlabelled rows into one made-up cluster; labels of two types
     (1 and '1') are refused; a missing outcome is named; the outcome must be 0/1."""
-    spec = ModelSpec.from_config("serious_distress", plan["models"]["serious_distress"])
-    frame = complete_cases(secondary_frame, spec)[0].reset_index(drop=True)
-    outcome, design = design_matrix(frame, spec)
+    frame, outcome, design = serious_distress_rows
     labels = frame["la_code"].astype(object)
     cases = [
         (outcome, design, labels.where(frame.index % 7 != 3),

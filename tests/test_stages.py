@@ -95,7 +95,7 @@ plan = load_plan()
 frame = pd.read_csv("tests/fixtures/r/secondary_input.csv", dtype={"funding_group": "string"})
 for name in ["ghq_likert", "dose_linear", "primary_ols_cr2"]:
     spec = ModelSpec.from_config(name, plan["models"][name])
-    rows = contrast_rows(fit_model(frame, spec, plan["mixed_model_fit"]), spec)
+    contrast_rows(fit_model(frame, spec, plan["mixed_model_fit"]), spec)
 print(json.dumps("scipy.stats" in sys.modules))
 """
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

@@ -128,13 +128,12 @@ def one_column(values, name: str):
     return array
 
 
-def _design(X) -> tuple[list[str], np.ndarray | None, np.ndarray | None, list[str]]:
-    """Term names, X as floats (n, k), its missing mask and descriptions of non-numeric columns."""
+def _design(X) -> tuple[list[str], np.ndarray | None, list[str]]:
+    """Term names, X as floats (n, k; a missing value is NaN) and descriptions of non-numeric columns."""
     if isinstance(X, pd.DataFrame):
         terms = [str(c) for c in X.columns]
         if all(isinstance(t, np.dtype) and t.kind in "biuf" for t in X.dtypes):  # the usual case: one pass
-            xa = X.to_numpy(dtype=float)
-            return terms, xa, np.isnan(xa), []
+            return terms, X.to_numpy(dtype=float), []
         columns = [X.iloc[:, i] for i in range(X.shape[1])]
     else:
         array = np.asarray(X)
@@ -142,16 +141,14 @@ def _design(X) -> tuple[list[str], np.ndarray | None, np.ndarray | None, list[st
             raise ValueError(f"X must be two-dimensional (rows x columns), got shape {array.shape}")
         terms = [f"x{i}" for i in range(array.shape[1])]
         if array.dtype.kind in "biuf":
-            xa = array.astype(float)
-            return terms, xa, np.isnan(xa), []
+            return terms, array.astype(float), []
         columns = [array[:, i] for i in range(array.shape[1])]
     converted = [as_float(column) for column in columns]
     not_numeric = [f"'{printable(name)}' ({result})" for name, result in zip(terms, converted, strict=True)
                    if isinstance(result, str)]
     if not_numeric or not converted:
-        return terms, None, None, not_numeric
-    return (terms, np.column_stack([values for values, _ in converted]),
-            np.column_stack([missing for _, missing in converted]), [])
+        return terms, None, not_numeric
+    return terms, np.column_stack([values for values, _ in converted]), []
 
 
 def _check_alignment(objects: dict) -> None:
@@ -171,7 +168,7 @@ def checked_inputs(y, X, labels: dict) -> tuple[np.ndarray, np.ndarray, list[str
     labels = {name: values for name, values in labels.items() if values is not None}
     y_in = one_column(y, "y")
     labels_in = {name: one_column(values, name) for name, values in labels.items()}
-    terms, xa, x_missing, not_numeric = _design(X)
+    terms, xa, not_numeric = _design(X)
     n = len(X)
     lengths = {"y": len(y_in), "X": n, **{name: len(values) for name, values in labels_in.items()}}
     if len(set(lengths.values())) > 1:
@@ -227,7 +224,11 @@ def checked_inputs(y, X, labels: dict) -> tuple[np.ndarray, np.ndarray, list[str
     if y_infinite.any():
         problems.append(f"y has {count_text(int(y_infinite.sum()), 'infinite value')} at "
                         f"{rows_text(y_infinite)}")
-    for mask, word in ((x_missing, "missing value"), (np.isinf(xa), "infinite value")):
+    # Each column's range, in one pass with no array the size of X: a missing (NaN) or infinite value shows
+    # in it, and it gives the magnitudes. The masks that say where are made only when one is there.
+    lowest, highest = xa.min(axis=0), xa.max(axis=0)
+    finite = bool(np.isfinite(lowest).all() and np.isfinite(highest).all())
+    for mask, word in (() if finite else ((np.isnan(xa), "missing value"), (np.isinf(xa), "infinite value"))):
         if mask.any():
             per_column = mask.sum(axis=0)
             where = ", ".join(f"'{printable(terms[i])}' ({per_column[i]:,})"
@@ -246,8 +247,8 @@ def checked_inputs(y, X, labels: dict) -> tuple[np.ndarray, np.ndarray, list[str
         raise ValueError("cannot fit: " + "; ".join(problems) + " (rows are 0-based positions)")
     low, high = MAGNITUDE_RANGE
     largest = {"y": float(np.abs(ya).max()),
-               **{f"X column '{printable(t)}'": float(v) for t, v in zip(terms, np.abs(xa).max(axis=0),
-                                                                           strict=True)}}
+               **{f"X column '{printable(t)}'": float(v)
+                  for t, v in zip(terms, np.maximum(np.abs(lowest), np.abs(highest)), strict=True)}}
     extreme = [f"{name} (largest absolute value {value:.3g})" for name, value in largest.items()
                if value > 0.0 and not low <= value <= high]
     if extreme:

@@ -14,6 +14,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the frames' own methods write them: the jobs that write no table never import pandas
     import pandas as pd
 
+# The memory allocator's settings for every job (glibc's malloc reads GLIBC_TUNABLES when a process starts;
+# workflow/rules/common.smk puts them in the environment the jobs inherit, on a cluster too): freed memory is
+# kept for reuse instead of being handed back to the system and faulted in again. mmap_max=0 takes large
+# arrays from the heap; trim_threshold (64 GiB) keeps the heap from shrinking. The model fits allocate many
+# arrays the size of the data: at national scale the attrition job went from 76 s to 61 s, with 6% more peak
+# memory. Where the C library is not glibc, the variable is ignored.
+ALLOCATOR_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:

@@ -35,6 +35,7 @@ from timing import timed  # benchmarks/ (this script's folder)
 from analysis.chained import ChainedImputer
 from analysis.cluster_robust import ols_cr2, wild_cluster_bootstrap
 from analysis.design import ModelSpec, design_matrix
+from analysis.io import ALLOCATOR_TUNABLES
 from analysis.missing import LA_INDEX, PMM_DONORS, imputation_data, plan_attrition_frame
 from analysis.mixed import FitSettings, fit_nested_lmm, fit_with_statsmodels
 from analysis.plan import model_roles
@@ -283,6 +284,11 @@ def main() -> None:
     parser.add_argument("--omit-from", nargs="*", default=[], metavar="RULE",
                         help="rules left out with everything downstream of them (default: none)")
     args = parser.parse_args()
+    if "GLIBC_TUNABLES" not in os.environ:
+        # The fits timed here run under the allocator settings the pipeline's jobs get (workflow/rules/
+        # common.smk), so that the ratio compares like with like.
+        os.execve(sys.executable, [sys.executable, *sys.argv],
+                  {**os.environ, "GLIBC_TUNABLES": ALLOCATOR_TUNABLES})
     args.work.mkdir(parents=True, exist_ok=True)
     plan = load_plan()
     print(f"machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / GIB:.0f} GiB; python "

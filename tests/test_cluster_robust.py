@@ -279,6 +279,10 @@ GUARD_CASES = [
      r"X has 1 missing value .*in column 'x3' \(1\), at row 5\b"),
     ("X -inf", lambda y, X, c: (y, _set_x(X, "x4", 6, -np.inf, float), c),
      r"X has 1 infinite value in column 'x4' \(1\), at row 6\b"),
+    ("X NaN and inf in one column", lambda y, X, c: (y, _set_x(_set_x(X, "x2", 1, np.nan, float), "x2", 9,
+                                                                 np.inf, float), c),
+     r"X has 1 missing value .*in column 'x2' \(1\), at row 1\b.*X has 1 infinite value in column 'x2' "
+     r"\(1\), at row 9\b"),
     ("cluster None", lambda y, X, c: (y, X, _set(c, 7, None)), r"clusters has 1 missing label .*at row 7\b"),
     ("cluster NaN", lambda y, X, c: (y, X, _set(c, 7, np.nan)), r"clusters has 1 missing label .*at row 7\b"),
     ("cluster pd.NA", lambda y, X, c: (y, X, _set(c, 7, pd.NA, "string")),
@@ -324,6 +328,8 @@ GUARD_CASES = [
     ("huge column", lambda y, X, c: (y, X.assign(x3=X["x3"] * 1e60), c),
      r"X column 'x3' \(largest absolute value .*e\+60\) outside \[1e-50, 1e\+50\].*change the units"),
     ("tiny y", lambda y, X, c: (y * 1e-60, X, c), r"y \(largest absolute value .*e-60\) outside"),
+    ("huge negative column", lambda y, X, c: (y, X.assign(x3=-(X["x3"].abs() + 1) * 1e60), c),
+     r"X column 'x3' \(largest absolute value .*e\+60\) outside"),
 ]
 
 

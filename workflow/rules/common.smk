@@ -1,5 +1,6 @@
 # Helpers shared by the stage files: plan checks, input lists and output lists.
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from analysis.importers.sources import (
     source_entry,
     source_paths,
 )
-from analysis.io import write_text
+from analysis.io import ALLOCATOR_TUNABLES, write_text
 from analysis.missing import attrition_plan
 from analysis.models import fit_settings_used
 from analysis.pdf import CHROMIUM, check_pdf_renderer
@@ -26,6 +27,10 @@ from analysis.provenance import code_files, package_versions, utc_now
 from analysis.publication import withdraw
 from analysis.specification_curve import specification_job_plan, specifications
 from analysis.simulate import MARKER_FILE
+
+# Every job's memory allocator (analysis.io.ALLOCATOR_TUNABLES: freed memory is kept for reuse); a value
+# already in the environment wins.
+os.environ.setdefault("GLIBC_TUNABLES", ALLOCATOR_TUNABLES)
 
 with plan_refusals():  # a refused plan ends the run with its message alone
     check_plan(config)

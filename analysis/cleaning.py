@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from analysis import contract
 from analysis.contract import Column, RawFile
@@ -213,16 +214,17 @@ class _Structure:
     n_records: int
     blank: list[int]  # spreadsheet rows of blank records
     ragged: list[int]  # spreadsheet rows of records with a different number of fields from the header
-    n_chars: int  # characters in all data fields
+    blank_misfit: list[int]  # the blank records among those (an empty line, a line of spaces)
+    n_chars: int  # characters in the data fields of the records with the header's number of fields
 
 
 def _header_and_records(path: Path, name: str) -> _Structure:
     """The structure of a raw CSV as Python's csv module reads it.
 
-    pandas fills a short row with blanks without a word; this pass counts the fields of every record
-    (quoted fields may hold commas and line breaks) so that cannot happen silently. A record with the wrong
-    number of fields is an error; a blank record is skipped and counted by the caller. The character count
-    lets read_raw check that pandas read the same text as this pass.
+    A reader that fills a short row with blanks would do so without a word; this pass counts the fields of
+    every record (quoted fields may hold commas and line breaks) so that cannot happen silently. A record with
+    the wrong number of fields is an error unless it is blank; a blank record is skipped and counted by the
+    caller. The character count lets read_raw check that Arrow's reader read the same text as this pass.
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
@@ -230,14 +232,18 @@ def _header_and_records(path: Path, name: str) -> _Structure:
             header = next(records, None)
             if header is None or _is_blank("".join(header)):
                 raise RawDataError([Problem(name, None, "is empty: expected a header row and data")])
-            n_records, n_chars, blank, ragged = 0, 0, [], []
+            n_records, n_chars, blank, ragged, blank_misfit = 0, 0, [], [], []
             for number, record in enumerate(records, start=2):
                 n_records += 1
                 text = "".join(record)
-                n_chars += len(text)
+                fits = len(record) == len(header)
+                if fits:
+                    n_chars += len(text)
                 if _is_blank(text):
                     blank.append(number)
-                elif len(record) != len(header):
+                    if not fits:
+                        blank_misfit.append(number)
+                elif not fits:
                     ragged.append(number)
     except UnicodeDecodeError:
         raise RawDataError([Problem(name, None, _not_utf8(path))]) from None
@@ -246,7 +252,7 @@ def _header_and_records(path: Path, name: str) -> _Structure:
                                     f"{records.line_num}")]) from None
     except OSError as err:  # strerror names no path: the raw folder is never written into results/
         raise RawDataError([Problem(name, None, f"could not be read ({err.strerror})")]) from None
-    return _Structure(header, n_records, blank, ragged, n_chars)
+    return _Structure(header, n_records, blank, ragged, blank_misfit, n_chars)
 
 
 def _not_utf8(path: Path) -> str:
@@ -314,28 +320,42 @@ def read_raw(path: Path, spec: RawFile, cleaning: CleaningLog) -> pd.DataFrame:
     extra = [c for c in header if c not in spec.column_names]
     if extra:
         log.warning("%s: ignoring columns not in the contract: %s", name, ", ".join(map(printable, extra)))
-    # utf-8-sig accepts a byte-order mark; every cell stays text so that parsing is ours.
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False,
-                            skip_blank_lines=False)
-    except (pd.errors.ParserError, ValueError):
-        frame = None
+    frame = _read_records(path, len(header))
     if not _same_text(frame, structure):
         raise RawDataError([Problem(name, None, "could not be read consistently (check for unbalanced "
                                     "double quotes)")])
     frame.columns = header
     keep = [c for c in spec.column_names if c in present]
     frame = frame[keep].copy()
-    frame.insert(0, ROW, np.arange(n_records, dtype=np.int64) + 2)
+    numbers = np.arange(n_records, dtype=np.int64) + 2
+    frame.insert(0, ROW, np.setdiff1d(numbers, structure.blank_misfit, assume_unique=True))
     if blank:
         cleaning.record(name, None, "blank row skipped", len(blank))
         frame = frame[~frame[ROW].isin(blank)].reset_index(drop=True)
     return frame
 
 
+def _read_records(path: Path, n_fields: int) -> pd.DataFrame | None:
+    """The data records of a raw CSV as text columns (every cell stays text, so that parsing is ours), read by
+    Arrow's CSV reader on every core (at national scale about five times faster than pandas' reader); None
+    when it cannot read them. The header row is skipped (the structural pass read it). The blank records
+    with a different number of fields from the header (an empty line, a line of spaces) are left out: the
+    structural pass has refused every other record with the wrong number of fields."""
+    names = [str(i) for i in range(n_fields)]
+    as_text = pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.large_string()),
+                                    strings_can_be_null=False, quoted_strings_can_be_null=False)
+    records = pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=lambda row: "skip")
+    try:
+        table = pa_csv.read_csv(path, read_options=pa_csv.ReadOptions(skip_rows=1, column_names=names),
+                                parse_options=records, convert_options=as_text)
+    except (pa.ArrowInvalid, OSError):
+        return None
+    return table.to_pandas()
+
+
 def _same_text(frame: pd.DataFrame | None, structure: _Structure) -> bool:
-    """Whether pandas read the records, fields and characters the structural pass did."""
-    return (frame is not None and len(frame) == structure.n_records
+    """Whether Arrow's reader read the records, fields and characters the structural pass did."""
+    return (frame is not None and len(frame) == structure.n_records - len(structure.blank_misfit)
             and frame.shape[1] == len(structure.header)
             and sum(pc.sum(pc.utf8_length(_arrow(frame[c]))).as_py() or 0 for c in frame.columns)
             == structure.n_chars)

@@ -113,6 +113,58 @@ def test_every_problem_in_a_file_is_reported_together(tiny_raw):
     assert "2 way(s)" in message
 
 
+# ---- records and spreadsheet rows -------------------------------------------------------------------------
+# The csv module counts each file's records; Arrow's reader reads their text (analysis.cleaning.read_raw).
+# A message's row is the record's spreadsheet row whatever lies between: blank lines of every kind, and
+# quoted values that hold a line break.
+
+BLANK_LINES = ["", "   ", "\t", "\u200b", ",,,,", None]  # None: a row of empty cells, one per column
+
+
+def _insert_blank_lines(raw, after_row: int) -> int:
+    """Insert one blank line of each kind after a survey data row (0-based); returns how many."""
+    lines = (raw / "survey.csv").read_text(encoding="utf-8").split("\n")
+    n_columns = lines[0].count(",") + 1
+    blank = [line if line is not None else "," * (n_columns - 1) for line in BLANK_LINES]
+    lines[after_row + 2:after_row + 2] = blank
+    (raw / "survey.csv").write_text("\n".join(lines), encoding="utf-8")
+    return len(blank)
+
+
+def test_rows_after_blank_lines_of_every_kind_keep_their_spreadsheet_rows(tiny_raw):
+    row = set_cell(tiny_raw, "survey.csv", 45, "k6_3", "7")
+    inserted = _insert_blank_lines(tiny_raw, after_row=40)
+    expect_error(tiny_raw, "survey.csv", "'k6_3'", f"row {row + inserted}", "outside the valid range 1 to 5")
+
+
+def test_blank_lines_of_every_kind_are_skipped_and_counted(tiny_raw):
+    before = clean_all(tiny_raw)
+    inserted = _insert_blank_lines(tiny_raw, after_row=40)
+    after = clean_all(tiny_raw)
+    assert log_count(after, "blank row skipped") == log_count(before, "blank row skipped") + inserted
+    pd.testing.assert_frame_equal(after.survey.drop(columns="source_row"),
+                                  before.survey.drop(columns="source_row"))
+    moved = before.survey["source_row"] > 42
+    assert (after.survey["source_row"] == before.survey["source_row"] + inserted * moved).all()
+
+
+def test_a_quoted_line_break_inside_a_value_does_not_move_later_rows(tiny_raw):
+    set_cell(tiny_raw, "centres.csv", 2, "centre_name", "Gorsegarth Bridge\nChildren's Centre")
+    row = set_cell(tiny_raw, "centres.csv", 5, "la_code", "E0600012")
+    assert "\"Gorsegarth Bridge\n" in (tiny_raw / "centres.csv").read_text(encoding="utf-8")
+    expect_error(tiny_raw, "centres.csv", "'la_code'", f"row {row}", "local-authority code")
+
+
+def test_text_that_reads_as_missing_elsewhere_stays_text(tiny_raw):
+    """Arrow's and pandas' readers take NA, NULL or an empty field for a missing value unless told not to:
+    here every cell stays text, and only the contract's rules say what is missing."""
+    names = ["NA", "NULL", "nan", "N/A", "#N/A", "None"]
+    for row, name in enumerate(names):
+        set_cell(tiny_raw, "centres.csv", row, "centre_name", name)
+    centres = clean_all(tiny_raw).centres
+    assert centres["centre_name"].head(len(names)).tolist() == names
+
+
 # ---- restricted data: raw files are only read ------------------------------------------------------------
 
 OPENED: list[tuple[str, str]] = []

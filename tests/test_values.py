@@ -419,7 +419,8 @@ def test_unknown_column_names_are_echoed_safely(tiny_raw, caplog):
 
 
 def test_a_nul_byte_in_a_file_is_refused_by_name(tiny_raw):
-    """Python's csv module and pandas both read NUL as a character; the control-character rule refuses it."""
+    """Python's csv module and Arrow's CSV reader both read NUL as a character; the control-character rule
+    refuses it."""
     path = tiny_raw / "centres.csv"
     records = _read(path)
     data = path.read_bytes()

@@ -31,6 +31,9 @@ DEFAULT_TIMEOUT = 120.0
 # Chromium stamps each PDF with the time it printed it; these are rewritten (same length, so the PDF's
 # byte offsets stay valid) to SOURCE_DATE_EPOCH, the reproducible-builds convention, default 1970-01-01.
 PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \((D:\d{14}[^)]*)\)")
+# Chromium names each element of a tagged PDF's structure tree after its DOM node, "(node00000123)": the count
+# of nodes created before it, which can move by one between two prints of the same page on a loaded machine.
+STRUCTURE_ID = re.compile(rb"\(node(\d{8})\)")
 # How much of Chromium's stderr to quote when it fails.
 STDERR_TAIL_LINES = 20
 
@@ -105,6 +108,15 @@ def fixed_dates(pdf: bytes) -> bytes:
     return PDF_DATE.sub(replace, pdf)
 
 
+def numbered_structure_ids(pdf: bytes) -> bytes:
+    """The PDF with Chromium's structure-element IDs renumbered 1, 2, ... in the order of their numbers, so
+    that the same HTML gives the same bytes whatever node count a print started from. The order is kept (the
+    ID tree must stay sorted) and so is every ID's length (the cross-reference table holds byte offsets)."""
+    numbers = sorted(set(STRUCTURE_ID.findall(pdf)), key=int)
+    rank = {number: b"%08d" % place for place, number in enumerate(numbers, start=1)}
+    return STRUCTURE_ID.sub(lambda match: b"(node" + rank[match.group(1)] + b")", pdf)
+
+
 def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = DEFAULT_TIMEOUT) -> Path:
     """Print `html_path` to `pdf_path` with headless Chromium and return `pdf_path`.
 
@@ -160,5 +172,5 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = DE
         data = partial.read_bytes() if partial.exists() else b""
         if not data.startswith(b"%PDF-"):
             raise ChromiumError(f"Chromium wrote no PDF for {html_path}; stderr ends:\n{_tail(stderr)}")
-        partial.write_bytes(fixed_dates(data))
+        partial.write_bytes(numbered_structure_ids(fixed_dates(data)))
     return pdf_path

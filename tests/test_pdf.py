@@ -69,6 +69,23 @@ def test_pdf_dates_follow_source_date_epoch_and_keep_their_length(monkeypatch):
     assert pdf.fixed_dates(odd) == odd
 
 
+def test_structure_ids_are_renumbered_in_order_and_keep_their_length():
+    """Two prints of one page whose DOM node counts differ by one from the third element on (seen on a loaded
+    machine) give the same bytes; the order of the IDs, their length and anything else are kept."""
+    def tagged(numbers):
+        elements = b"".join(b"<</S /TH /ID (node%08d)>>\n" % n for n in numbers)
+        names = b"".join(b"(node%08d) 9 0 R " % n for n in numbers)
+        return elements + b"<</IDTree <</Names [" + names + b"]>>>>\n(node123) (nodes00000001)"
+
+    first, second = tagged([40, 57, 123, 124]), tagged([40, 57, 124, 125])
+    assert first != second
+    fixed = pdf.numbered_structure_ids(first)
+    assert fixed == pdf.numbered_structure_ids(second) and len(fixed) == len(first)
+    assert fixed == tagged([1, 2, 3, 4])
+    assert fixed.endswith(b"(node123) (nodes00000001)")  # not an 8-digit node ID: left as it is
+    assert pdf.numbered_structure_ids(b"%PDF-1.4 no tags") == b"%PDF-1.4 no tags"
+
+
 def test_missing_html_raises_and_writes_nothing(tmp_path):
     target = tmp_path / "report.pdf"
     with pytest.raises(FileNotFoundError, match="does not exist"):

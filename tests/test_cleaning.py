@@ -13,6 +13,7 @@ import pytest
 
 from analysis.cleaning import clean_all
 from tests.conftest import expect_error, log_count, read_text_table, set_cell, write_text_table
+from tests.corpus_cases import insert_lines
 
 # ---- rules that clean ------------------------------------------------------------------------------
 
@@ -118,17 +119,13 @@ def test_every_problem_in_a_file_is_reported_together(tiny_raw):
 # A message's row is the record's spreadsheet row whatever lies between: blank lines of every kind, and
 # quoted values that hold a line break.
 
-BLANK_LINES = ["", "   ", "\t", "\u200b", ",,,,", None]  # None: a row of empty cells, one per column
-
-
 def _insert_blank_lines(raw, after_row: int) -> int:
-    """Insert one blank line of each kind after a survey data row (0-based); returns how many."""
-    lines = (raw / "survey.csv").read_text(encoding="utf-8").split("\n")
-    n_columns = lines[0].count(",") + 1
-    blank = [line if line is not None else "," * (n_columns - 1) for line in BLANK_LINES]
-    lines[after_row + 2:after_row + 2] = blank
-    (raw / "survey.csv").write_text("\n".join(lines), encoding="utf-8")
-    return len(blank)
+    """Insert one blank line of each kind after a survey data row (0-based): an empty line, spaces, a tab, a
+    zero-width space, four commas and a row of empty cells, one per column. Returns how many."""
+    n_columns = len(read_text_table(raw / "survey.csv").columns)
+    lines = ["", "   ", "\t", "\u200b", ",,,,", "," * (n_columns - 1)]
+    insert_lines(raw / "survey.csv", after_row, lines)
+    return len(lines)
 
 
 def test_rows_after_blank_lines_of_every_kind_keep_their_spreadsheet_rows(tiny_raw):

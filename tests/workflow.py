@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from analysis.pdf import CHROMIUM_NAMES
+from tests import preloaded_snakemake
 from tests.conftest import ROOT
 
 PROJECT_FILES = ["Snakefile", "config", "workflow"]
@@ -77,8 +78,7 @@ def chromium_env(scratch: Path, installed: bool) -> dict:
 def snakemake(workdir: Path, raw_dir: Path, *args: str, cores: int = 2, scenario: bool = True,
               env: dict | None = None, config: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     command = snakemake_command(raw_dir, *args, cores=cores, scenario=scenario, config=config)
-    return subprocess.run(command, cwd=workdir, env=env or workflow_env(), capture_output=True, text=True,
-                          timeout=900)
+    return preloaded_snakemake.run(command, cwd=workdir, env=env or workflow_env(), timeout=900)
 
 
 def run_workflow(workdir: Path, raw_dir: Path, *args: str, **options) -> subprocess.CompletedProcess:

@@ -45,15 +45,16 @@ run: $(VENV)/.installed
 	@echo "Browsable archive of every deliverable: $(CURDIR)/results/report.zip"
 
 # First the environment and Chromium, side by side (pip and apt-get); then the checks side by side: lint, the
-# dry run, the suite, the offline install and the SLURM check. The offline install and the SLURM check mostly
-# wait (on pip's downloads, on the scheduler's polling), so alongside the suite, which keeps every core busy,
-# they add little to the wall time. Each check's output is printed whole when it ends, the suite's as it runs;
-# a failed check fails make test when the others have ended. CHECKS_PARALLEL=1 runs them one by one. (The
-# SLURM check installs Debian packages too, after Chromium's: apt-get takes one caller at a time.)
-CHECKS_PARALLEL ?= 5
+# dry run, the suite and the offline install. The offline install mostly waits (on pip's downloads), so
+# alongside the suite, which keeps every core busy, it adds little to the wall time. The SLURM check is one
+# of the suite's tests (tests/test_cluster.py), compared with the suite's own whole run rather than a run of
+# its own. Each check's output is printed whole when it ends, the suite's as it runs; a failed check fails
+# make test when the others have ended. CHECKS_PARALLEL=1 runs them one by one. (The SLURM check installs
+# Debian packages too, after Chromium's: apt-get takes one caller at a time.)
+CHECKS_PARALLEL ?= 4
 test:
 	$(MAKE) --jobs=2 $(VENV)/.installed browser
-	$(MAKE) --jobs=$(CHECKS_PARALLEL) --output-sync=target lint dry-run suite offline-check slurm-check
+	$(MAKE) --jobs=$(CHECKS_PARALLEL) --output-sync=target lint dry-run suite offline-check
 
 # The suite on every core: one pytest worker per core, each test file on one worker (its module fixtures
 # are made once), the whole-pipeline run made once for all (tests/conftest.py, made_once).
@@ -99,7 +100,8 @@ browser:
 	fi
 
 # The SLURM profile on a real SLURM: single-node SLURM 22.05 on this machine (Debian packages, as root), the
-# whole pipeline through --executor slurm, compared with a local run; the daemons are stopped afterwards.
+# whole pipeline through --executor slurm, compared with a local run alongside; the daemons are stopped
+# afterwards. (make test runs it as a test of the suite, against the suite's own whole run.)
 slurm-check: $(VENV)/.installed
 	@if [ "$$(id -u 2>/dev/null)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  PYTHON=$(BIN)/python cluster/slurm_check.sh; \

@@ -1,9 +1,15 @@
-"""The comparison behind the SLURM check (cluster/compare_runs.py): what counts as the same results."""
+"""The SLURM check (cluster/slurm_check.sh) and the comparison behind it (cluster/compare_runs.py): what
+counts as the same results."""
 
+import os
+import shutil
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+from tests.workflow import PRINT_PDF, workflow_env
 
 SCRIPT = ROOT / "cluster" / "compare_runs.py"
 
@@ -44,3 +50,19 @@ def test_an_empty_run_does_not_pass(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     assert compare(tmp_path / "a", tmp_path / "b").returncode == 1
+
+
+@pytest.mark.slow
+def test_the_whole_pipeline_through_slurm_gives_the_local_runs_outputs(synthetic_run, synthetic_raw):
+    """The SLURM profile on a real (single-node) SLURM: every output of the whole pipeline, run through
+    --executor slurm on the tests' synthetic data and plan, is the uninterrupted local run's, byte for byte.
+    (make slurm-check runs the same check on its own, with a local run of its own.)"""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip("starting SLURM daemons needs root and Debian's packages (run: sudo make slurm-check)")
+    check = subprocess.run(
+        [str(ROOT / "cluster" / "slurm_check.sh"), "--raw", str(synthetic_raw),
+         "--reference", str(synthetic_run / "results"), "--config", *PRINT_PDF],
+        env=workflow_env(PYTHON=sys.executable), capture_output=True, text=True, timeout=1800)
+    print(check.stdout)
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
+    assert "outputs identical in both runs" in check.stdout

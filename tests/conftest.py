@@ -20,6 +20,36 @@ from tests import corpus_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The test files holding the suite's longest tests, in the order make test's pytest-xdist workers start them
+# (each file runs on one worker, --dist loadfile): the SLURM run first, as it mostly waits on the scheduler,
+# then the rest longest first (durations from make test), so that no worker is left with one of them while
+# the other has nothing to do. Every other file follows, in pytest-xdist's own order. Within such a file the
+# longest test comes before at least three short ones where it can: a worker is sent its next file when two
+# of its tests are left, and that file would wait behind the long test.
+LONGEST_FIRST = ("test_cluster.py", "test_corpus.py", "test_import_pipeline.py", "test_resilience.py",
+                 "test_pipeline.py", "test_coverage.py", "test_untrusted_config.py", "test_plan_slices.py",
+                 "test_specification_joint_test.py")
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, which a run without it does not know
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadfile":
+        return None  # pytest-xdist's own scheduler
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongestFirst(LoadFileScheduling):
+        def _assign_work_unit(self, node) -> None:
+            queued = list(self.workqueue)
+            first = min(queued, key=lambda scope: (rank(scope), queued.index(scope)))
+            self.workqueue.move_to_end(first, last=False)
+            super()._assign_work_unit(node)
+
+    def rank(scope: str) -> int:
+        name = Path(scope).name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    return LongestFirst(config, log)
+
 
 @pytest.fixture(scope="session")
 def tiny_raw_master(tmp_path_factory) -> Path:

@@ -14,6 +14,23 @@ from tests.workflow import PRINT_PDF, workflow_env
 SCRIPT = ROOT / "cluster" / "compare_runs.py"
 
 
+@pytest.mark.slow
+def test_the_whole_pipeline_through_slurm_gives_the_local_runs_outputs(synthetic_run, synthetic_raw):
+    """The SLURM profile on a real (single-node) SLURM: every output of the whole pipeline, run through
+    --executor slurm on the tests' synthetic data and plan, is the uninterrupted local run's, byte for byte.
+    (make slurm-check runs the same check on its own, with a local run of its own.) First in this file: the
+    suite's workers start it first (tests/conftest.py, LONGEST_FIRST)."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip("starting SLURM daemons needs root and Debian's packages (run: sudo make slurm-check)")
+    check = subprocess.run(
+        [str(ROOT / "cluster" / "slurm_check.sh"), "--raw", str(synthetic_raw),
+         "--reference", str(synthetic_run / "results"), "--config", *PRINT_PDF],
+        env=workflow_env(PYTHON=sys.executable), capture_output=True, text=True, timeout=1800)
+    print(check.stdout)
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
+    assert "outputs identical in both runs" in check.stdout
+
+
 def results(folder, files: dict):
     for name, text in files.items():
         path = folder / name
@@ -51,18 +68,3 @@ def test_an_empty_run_does_not_pass(tmp_path):
     (tmp_path / "b").mkdir()
     assert compare(tmp_path / "a", tmp_path / "b").returncode == 1
 
-
-@pytest.mark.slow
-def test_the_whole_pipeline_through_slurm_gives_the_local_runs_outputs(synthetic_run, synthetic_raw):
-    """The SLURM profile on a real (single-node) SLURM: every output of the whole pipeline, run through
-    --executor slurm on the tests' synthetic data and plan, is the uninterrupted local run's, byte for byte.
-    (make slurm-check runs the same check on its own, with a local run of its own.)"""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("starting SLURM daemons needs root and Debian's packages (run: sudo make slurm-check)")
-    check = subprocess.run(
-        [str(ROOT / "cluster" / "slurm_check.sh"), "--raw", str(synthetic_raw),
-         "--reference", str(synthetic_run / "results"), "--config", *PRINT_PDF],
-        env=workflow_env(PYTHON=sys.executable), capture_output=True, text=True, timeout=1800)
-    print(check.stdout)
-    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
-    assert "outputs identical in both runs" in check.stdout

@@ -11,7 +11,7 @@ import venv
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import LONGEST_FIRST, ROOT
 
 ENVIRONMENT = ROOT / "workflow" / "envs" / "pipeline.yaml"
 # Snakemake runs <env>.post-deploy.sh after building <env>.yaml (its Env.post_deploy_file).
@@ -149,3 +149,9 @@ def test_post_deploy_installs_this_working_copy(tmp_path):
     found = subprocess.run([str(bin_dir / "python"), "-c", where], cwd=tmp_path, env=env, check=True,
                            capture_output=True, text=True, timeout=60)
     assert found.stdout.strip() == str(ROOT / "analysis" / "__init__.py")
+
+
+def test_the_files_the_suite_starts_first_exist():
+    """tests/conftest.py names the files holding the longest tests, for pytest-xdist to start first."""
+    assert len(set(LONGEST_FIRST)) == len(LONGEST_FIRST)
+    assert [name for name in LONGEST_FIRST if not (ROOT / "tests" / name).is_file()] == []

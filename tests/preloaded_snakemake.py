@@ -35,17 +35,22 @@ def _main(args: list[str], cwd: str, env: dict, stdout: str, stderr: str) -> Non
         os.close(handle)
     # As `python -m` sets them: the working directory first on the module path, and argv.
     sys.path.insert(0, cwd)
-    sys.argv = [snakemake.__file__, *args]
+    sys.argv = [str(Path(snakemake.__file__).with_name("__main__.py")), *args]
     snakemake.cli.main(args)  # exits with Snakemake's status
+
+
+def _start_variables(env) -> dict:
+    return {name: value for name, value in env.items() if name.startswith("PYTHON")}
 
 
 def run(command: list[str], cwd: Path, env: dict, timeout: float) -> subprocess.CompletedProcess:
     """subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout) for a
-    command `python -m snakemake ARGS` of this interpreter, forked from the preloaded process. A command
-    whose interpreter or PYTHONPATH differs from this process's (which the preloaded one inherited) runs as
-    a new process instead."""
+    command `python -m snakemake ARGS` of this interpreter, forked from the preloaded process. A command of
+    another interpreter, or whose environment sets a variable that Python reads only as it starts (PYTHON*:
+    the module path, the hash seed, ...) other than this process (and so the preloaded one) has it, runs as a
+    new process instead."""
     prefix = [sys.executable, "-m", "snakemake"]
-    if command[:3] != prefix or env.get("PYTHONPATH") != os.environ.get("PYTHONPATH"):
+    if command[:3] != prefix or _start_variables(env) != _start_variables(os.environ):
         return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     with tempfile.TemporaryDirectory() as scratch:
         out, err = Path(scratch, "stdout"), Path(scratch, "stderr")

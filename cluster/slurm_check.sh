@@ -35,8 +35,22 @@ WORK=$(mktemp -d /tmp/slurm-check.XXXXXX)
 # The jobs find this environment's tools first; the daemons keep their state beside this check's runs.
 export PATH="$(dirname "$PYTHON"):$PATH" OPENBLAS_NUM_THREADS=1 SLURM_LOCAL_STATE=$WORK/slurm-state
 
+# However the check ends (done, failed, stopped): the runs it started are stopped first, and anything they
+# left in the queue cancelled, while the daemons are still up to do it; then the daemons are stopped.
+stop_all() {
+    local run
+    for run in ${slurm_run:-} ${local_run:-}; do
+        kill -TERM "$run" 2>/dev/null || continue
+        for _ in $(seq 60); do kill -0 "$run" 2>/dev/null || break; sleep 1; done
+        kill -KILL "$run" 2>/dev/null || true
+    done
+    scancel --user "$(id -un)" 2>/dev/null || true  # the cluster is this check's own: every job is its
+    for _ in $(seq 20); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.5; done
+    "$ROOT/cluster/slurm_localhost.sh" stop
+}
 "$ROOT/cluster/slurm_localhost.sh" start
-trap '"$ROOT/cluster/slurm_localhost.sh" stop' EXIT
+trap stop_all EXIT
+trap 'exit 143' INT TERM
 
 PLAN=$ROOT/tests/scenarios/tiny_fast/config.yaml
 [ -n "$RAW" ] || { RAW=$WORK/raw; "$PYTHON" -m analysis.simulate "$RAW" --preset tiny; }
@@ -53,21 +67,26 @@ start=$(date +%s)
 if [ -z "$REFERENCE" ]; then
     # The local run goes alongside the SLURM one: the SLURM run mostly waits on the scheduler.
     echo "== the pipeline locally (workflow/profiles/local), alongside the SLURM run"
-    (cd "$WORK/local" && "$PYTHON" -m snakemake --workflow-profile workflow/profiles/local \
+    (set +e; cd "$WORK/local" && "$PYTHON" -m snakemake --workflow-profile workflow/profiles/local \
         --config "${CONFIG[@]}" > "$WORK/local.log" 2>&1; echo $? > "$WORK/local.rc") &
     local_run=$!
     REFERENCE=$WORK/local/results
 fi
 echo "== the pipeline through SLURM (workflow/profiles/slurm)"
-(cd "$WORK/slurm" && "$PYTHON" -m snakemake --workflow-profile workflow/profiles/slurm \
+# In the background, waited for: a signal to this script is handled at once (stop_all), not after the run.
+(cd "$WORK/slurm" && exec "$PYTHON" -m snakemake --workflow-profile workflow/profiles/slurm \
     --slurm-status-command squeue --slurm-no-account --slurm-init-seconds-before-status-checks 2 \
     --seconds-between-status-checks 2 \
-    --config "${CONFIG[@]}" > "$WORK/slurm.log" 2>&1) || { tail -50 "$WORK/slurm.log"; exit 1; }
+    --config "${CONFIG[@]}" > "$WORK/slurm.log" 2>&1) &
+slurm_run=$!
+wait "$slurm_run" || { tail -50 "$WORK/slurm.log"; exit 1; }
+slurm_run=
 slurm_seconds=$(( $(date +%s) - start ))
 submitted=$(grep -c "Job .* has been submitted with SLURM jobid" "$WORK/slurm.log" || true)
 echo "   SLURM: $submitted SLURM jobs, $slurm_seconds s ($WORK/slurm.log)"
 if [ -n "${local_run:-}" ]; then
     wait "$local_run"
+    local_run=
     [ "$(cat "$WORK/local.rc")" = 0 ] || { tail -50 "$WORK/local.log"; exit 1; }
     echo "   local: done by $(( $(date +%s) - start )) s ($WORK/local.log)"
 fi

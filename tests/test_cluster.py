@@ -3,6 +3,7 @@ counts as the same results."""
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -15,20 +16,27 @@ SCRIPT = ROOT / "cluster" / "compare_runs.py"
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("apt-get") is None,
+                    reason="starting SLURM daemons needs root and Debian's packages (sudo make slurm-check)")
 def test_the_whole_pipeline_through_slurm_gives_the_local_runs_outputs(synthetic_run, synthetic_raw):
     """The SLURM profile on a real (single-node) SLURM: every output of the whole pipeline, run through
     --executor slurm on the tests' synthetic data and plan, is the uninterrupted local run's, byte for byte.
     (make slurm-check runs the same check on its own, with a local run of its own.) First in this file: the
     suite's workers start it first (tests/conftest.py, LONGEST_FIRST)."""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("starting SLURM daemons needs root and Debian's packages (run: sudo make slurm-check)")
-    check = subprocess.run(
+    check = subprocess.Popen(
         [str(ROOT / "cluster" / "slurm_check.sh"), "--raw", str(synthetic_raw),
          "--reference", str(synthetic_run / "results"), "--config", *PRINT_PDF],
-        env=workflow_env(PYTHON=sys.executable), capture_output=True, text=True, timeout=1800)
-    print(check.stdout)
-    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
-    assert "outputs identical in both runs" in check.stdout
+        env=workflow_env(PYTHON=sys.executable), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    try:
+        output, _ = check.communicate(timeout=1800)
+    finally:
+        if check.poll() is None:  # timed out or interrupted: the script's trap stops the daemons it started
+            os.killpg(check.pid, signal.SIGTERM)
+            output, _ = check.communicate()
+    print(output)
+    assert check.returncode == 0, output[-5000:]
+    assert "outputs identical in both runs" in output
 
 
 def results(folder, files: dict):

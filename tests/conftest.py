@@ -39,8 +39,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class LongestFirst(LoadFileScheduling):
         def _assign_work_unit(self, node) -> None:
-            queued = list(self.workqueue)
-            first = min(queued, key=lambda scope: (rank(scope), queued.index(scope)))
+            first = min(self.workqueue, key=rank)  # of equal ranks, the first queued
             self.workqueue.move_to_end(first, last=False)
             super()._assign_work_unit(node)
 

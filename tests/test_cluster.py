@@ -75,4 +75,3 @@ def test_an_empty_run_does_not_pass(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     assert compare(tmp_path / "a", tmp_path / "b").returncode == 1
-

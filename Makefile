@@ -12,11 +12,10 @@ export OPENBLAS_NUM_THREADS := 1
 .PHONY: run test suite lint dry-run rulegraph browser slurm-check benchmark lock freeze demo-data clean
 
 # make run WHEELHOUSE=dir installs from a folder of wheels and never contacts an index (README "Installing
-# without internet"); the project's own build finds setuptools there too. make wheelhouse WHEELHOUSE=dir is
-# the other way round: it writes that folder, from the index, so its own environment is installed as usual.
+# without internet"); the project's own build finds setuptools there too. (make wheelhouse WHEELHOUSE=dir is
+# the other way round: it writes that folder, from the index, with the wheelhouse tools below.)
 WHEELHOUSE ?=
 PIP_SOURCE = $(if $(WHEELHOUSE),--no-index --find-links "$(WHEELHOUSE)")
-wheelhouse: PIP_SOURCE =
 
 # Every module is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on the CI machines), Python
 # would otherwise compile each module again in every process that imports it (tried: make test slowed
@@ -44,17 +43,17 @@ run: $(VENV)/.installed
 	@echo "Appendix: $(CURDIR)/results/report/appendix.html"
 	@echo "Browsable archive of every deliverable: $(CURDIR)/results/report.zip"
 
-# First the environment and Chromium, side by side (pip and apt-get); then the checks side by side: lint, the
-# dry run, the suite and the offline install. The offline install mostly waits (on pip's downloads), so
-# alongside the suite, which keeps every core busy, it adds little to the wall time. The SLURM check is one
-# of the suite's tests (tests/test_cluster.py), compared with the suite's own whole run rather than a run of
-# its own. Each check's output is printed whole when it ends, the suite's as it runs; a failed check fails
-# make test when the others have ended. CHECKS_PARALLEL=1 runs them one by one. (The SLURM check installs
-# Debian packages too, after Chromium's: apt-get takes one caller at a time.)
-CHECKS_PARALLEL ?= 4
+# First the environment, Chromium and the offline install, side by side (pip, apt-get, and pip again): pip
+# installs on one core, so the offline install (its own fresh venv, from a wheelhouse) takes the other one
+# rather than competing with the suite later. Then the checks side by side: lint, the dry run and the suite.
+# The SLURM check is one of the suite's tests (tests/test_cluster.py), compared with the suite's own whole run
+# rather than a run of its own. Each check's output is printed whole when it ends, the suite's as it runs; a
+# failed check fails make test when the others have ended. CHECKS_PARALLEL=1 runs them one by one. (The
+# SLURM check installs Debian packages too, after Chromium's: apt-get takes one caller at a time.)
+CHECKS_PARALLEL ?= 3
 test:
-	$(MAKE) --jobs=2 $(VENV)/.installed browser
-	$(MAKE) --jobs=$(CHECKS_PARALLEL) --output-sync=target lint dry-run suite offline-check
+	$(MAKE) --jobs=$(CHECKS_PARALLEL) --output-sync=target $(VENV)/.installed browser offline-check
+	$(MAKE) --jobs=$(CHECKS_PARALLEL) --output-sync=target lint dry-run suite
 
 # The suite on every core: one pytest worker per core, each test file on one worker (its module fixtures
 # are made once), the whole-pipeline run made once for all (tests/conftest.py, made_once).
@@ -123,16 +122,25 @@ freeze: $(VENV)/.installed
 
 .PHONY: wheelhouse offline-check
 
+# The wheelhouse tools (offline/wheelhouse.py) need only pip and `packaging`, as pinned in requirements.lock:
+# a venv of their own, so that neither making a wheelhouse nor the offline check waits for the environment.
+WHEELHOUSE_TOOLS := .wheelhouse-tools
+$(WHEELHOUSE_TOOLS)/.installed: requirements.lock
+	test -x $(WHEELHOUSE_TOOLS)/bin/python || $(PYTHON) -m venv $(WHEELHOUSE_TOOLS)
+	$(WHEELHOUSE_TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  "$$(grep '^packaging==' requirements.lock)"
+	touch $@
+
 # On a connected machine: every pinned wheel for Linux and Windows (CPython 3.11) in one folder, checked.
-wheelhouse: $(VENV)/.installed
-	$(BIN)/python offline/wheelhouse.py build $(or $(WHEELHOUSE),wheelhouse)
+wheelhouse: $(WHEELHOUSE_TOOLS)/.installed
+	$(WHEELHOUSE_TOOLS)/bin/python offline/wheelhouse.py build $(or $(WHEELHOUSE),wheelhouse)
 
 # The offline install works: a Linux wheelhouse (kept in .offline-check/: a rerun fetches only what changed),
 # then a fresh venv installed from it with the index unreachable, importing the project and dry-running the
 # workflow. A target of its own because it costs more than a unit test (README "Installing without internet").
-offline-check: $(VENV)/.installed
-	$(BIN)/python offline/wheelhouse.py build --platform linux .offline-check/wheelhouse
-	$(BIN)/python offline/wheelhouse.py verify .offline-check/wheelhouse
+offline-check: $(WHEELHOUSE_TOOLS)/.installed
+	$(WHEELHOUSE_TOOLS)/bin/python offline/wheelhouse.py build --platform linux .offline-check/wheelhouse
+	$(WHEELHOUSE_TOOLS)/bin/python offline/wheelhouse.py verify .offline-check/wheelhouse
 
 # Regenerate the pinned lock from requirements.in in a fresh environment.
 lock:
@@ -146,4 +154,4 @@ demo-data: $(VENV)/.installed
 	$(BIN)/python -m analysis.simulate data/raw --preset demo
 
 clean:
-	rm -rf results .snakemake .offline-check
+	rm -rf results .snakemake .offline-check $(WHEELHOUSE_TOOLS)

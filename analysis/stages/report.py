@@ -9,10 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import nbformat
 import pandas as pd
-import papermill
-from nbconvert import HTMLExporter
 
 from analysis import io
 from analysis.appendix import Section, appendix_html, appendix_latex, appendix_markdown, deviations_section
@@ -54,6 +51,11 @@ def appendix(config: dict, markdown_tables: list[str], latex_tables: list[str], 
 
 def execute_report(notebook: str, output: str, parameters: dict) -> None:
     """Run the report notebook with papermill; the executed notebook appears only once complete."""
+    # Jupyter's libraries are imported where used: the appendix and PDF jobs import this module too, and
+    # papermill with nbconvert costs a job about 0.6 s of CPU.
+    import nbformat
+    import papermill
+
     with io.atomic_path(output) as partial:
         executed = papermill.execute_notebook(notebook, str(partial), parameters=parameters, cwd=".",
                                               progress_bar=False)
@@ -63,6 +65,8 @@ def execute_report(notebook: str, output: str, parameters: dict) -> None:
 
 def render_report(notebook: str, template_dir: str, template_name: str, output: str) -> None:
     """The executed notebook as one self-contained HTML page without code (nbconvert --no-input)."""
+    from nbconvert import HTMLExporter
+
     exporter = HTMLExporter(template_name=template_name, extra_template_basedirs=[template_dir],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             embed_images=True)

@@ -67,8 +67,9 @@ start=$(date +%s)
 if [ -z "$REFERENCE" ]; then
     # The local run goes alongside the SLURM one: the SLURM run mostly waits on the scheduler.
     echo "== the pipeline locally (workflow/profiles/local), alongside the SLURM run"
-    (set +e; cd "$WORK/local" && "$PYTHON" -m snakemake --workflow-profile workflow/profiles/local \
-        --config "${CONFIG[@]}" > "$WORK/local.log" 2>&1; echo $? > "$WORK/local.rc") &
+    # exec: the background job is Snakemake itself, so that stop_all's TERM reaches it.
+    (cd "$WORK/local" && exec "$PYTHON" -m snakemake --workflow-profile workflow/profiles/local \
+        --config "${CONFIG[@]}" > "$WORK/local.log" 2>&1) &
     local_run=$!
     REFERENCE=$WORK/local/results
 fi
@@ -85,9 +86,8 @@ slurm_seconds=$(( $(date +%s) - start ))
 submitted=$(grep -c "Job .* has been submitted with SLURM jobid" "$WORK/slurm.log" || true)
 echo "   SLURM: $submitted SLURM jobs, $slurm_seconds s ($WORK/slurm.log)"
 if [ -n "${local_run:-}" ]; then
-    wait "$local_run"
+    wait "$local_run" || { tail -50 "$WORK/local.log"; exit 1; }
     local_run=
-    [ "$(cat "$WORK/local.rc")" = 0 ] || { tail -50 "$WORK/local.log"; exit 1; }
     echo "   local: done by $(( $(date +%s) - start )) s ($WORK/local.log)"
 fi
 

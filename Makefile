@@ -130,17 +130,18 @@ $(WHEELHOUSE_TOOLS)/.installed: requirements.lock
 	$(WHEELHOUSE_TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check \
 	  "$$(grep '^packaging==' requirements.lock)"
 	touch $@
+WHEELHOUSE_PY := $(WHEELHOUSE_TOOLS)/bin/python offline/wheelhouse.py
 
 # On a connected machine: every pinned wheel for Linux and Windows (CPython 3.11) in one folder, checked.
 wheelhouse: $(WHEELHOUSE_TOOLS)/.installed
-	$(WHEELHOUSE_TOOLS)/bin/python offline/wheelhouse.py build $(or $(WHEELHOUSE),wheelhouse)
+	$(WHEELHOUSE_PY) build $(or $(WHEELHOUSE),wheelhouse)
 
 # The offline install works: a Linux wheelhouse (kept in .offline-check/: a rerun fetches only what changed),
 # then a fresh venv installed from it with the index unreachable, importing the project and dry-running the
 # workflow. A target of its own because it costs more than a unit test (README "Installing without internet").
 offline-check: $(WHEELHOUSE_TOOLS)/.installed
-	$(WHEELHOUSE_TOOLS)/bin/python offline/wheelhouse.py build --platform linux .offline-check/wheelhouse
-	$(WHEELHOUSE_TOOLS)/bin/python offline/wheelhouse.py verify .offline-check/wheelhouse
+	$(WHEELHOUSE_PY) build --platform linux .offline-check/wheelhouse
+	$(WHEELHOUSE_PY) verify .offline-check/wheelhouse
 
 # Regenerate the pinned lock from requirements.in in a fresh environment.
 lock:
